@@ -1,0 +1,90 @@
+// Shared vocabulary of the broker: every module speaks these types, none imports another's internals.
+
+/** What a statement does, least to most severe (order matters: see KIND_SEVERITY). */
+export const KINDS = ['read', 'write', 'ddl', 'destructive', 'privilege', 'admin', 'unknown'] as const;
+export type Kind = (typeof KINDS)[number];
+
+export type Action = 'allow' | 'deny' | 'review';
+
+/** Who is on the other end of a connection, as proven by a verified token. */
+export interface Identity {
+  /** `sub` claim. */
+  subject: string;
+  /** `iss` claim of the verified token. */
+  issuer: string;
+  /** Build id derived from the claims (issuer's `build` template, or the `build` claim). */
+  build: string | null;
+  /** The claims that matter for audit and policy (never the raw token). */
+  claims: Record<string, unknown>;
+  /** Delegation chain, outermost actor first (empty for a token used directly). */
+  actors: string[];
+  /** `jti`, when the token has one. */
+  tokenId: string | null;
+  /** When the token expires. */
+  expiresAt: Date;
+}
+
+/** A configured upstream database a client can select by name. */
+export interface Target {
+  name: string;
+  engine: 'postgres' | 'mysql';
+  /** Connection URL with the broker's own credentials; never shown to clients. */
+  upstream: string;
+}
+
+/** One classified statement out of a SQL string. */
+export interface ClassifiedStatement {
+  /** The statement's own text (trimmed). */
+  sql: string;
+  kinds: Kind[];
+  /** Tables it touches, lower-cased, schema-qualified where written so. */
+  tables: string[];
+}
+
+export interface Classification {
+  statements: ClassifiedStatement[];
+  /** Set when the text could not be parsed: every statement is then `unknown`. */
+  error?: string;
+}
+
+export interface Decision {
+  action: Action;
+  /** Id of the rule that matched, or null when the default applied. */
+  ruleId: string | null;
+  /** Human-readable reason, shown to the client on refusal. */
+  message: string;
+  /** Union of the kinds of every statement the decision covers. */
+  kinds: Kind[];
+}
+
+/** What the engine hands to the session: one unit that will run upstream. */
+export interface StatementRequest {
+  sql: string;
+  /** `simple` Query, extended-protocol `parse`, or the `execute` of an already admitted statement. */
+  protocol: 'simple' | 'parse' | 'execute';
+}
+
+/** What the session answers: run it (with the id of its write-ahead record) or refuse it. */
+export type Admission =
+  | { ok: true; statementId: number | null; decision: Decision }
+  | { ok: false; statementId: number | null; decision: Decision; sqlstate: string; message: string };
+
+/** What happened upstream, reported by the engine after the statement finished. */
+export interface StatementOutcome {
+  durationMs: number;
+  /** Command tag such as `SELECT 3`, `INSERT 0 1`. */
+  tag: string | null;
+  rows: number | null;
+  error: string | null;
+}
+
+/** Where a client connects from. */
+export interface ClientInfo {
+  address: string;
+  port: number;
+  /** Application name or client program, when the protocol tells. */
+  application: string | null;
+  /** Database user name the client asked for (informational only). */
+  user: string | null;
+  tls: boolean;
+}
