@@ -1,0 +1,176 @@
+// The store: everything the broker persists goes through this interface. Every method is async so
+// the embedded SQLite store and the PostgreSQL store (a later issue) share one contract.
+import { randomBytes } from 'node:crypto';
+import type {
+  Action,
+  ClientInfo,
+  Identity,
+  Kind,
+  StatementOutcome,
+  StatementRequest,
+} from '../types.js';
+
+export interface NewSession {
+  target: string;
+  engine: 'postgres' | 'mysql';
+  identity: Identity;
+  client: ClientInfo;
+  startedAt: Date;
+}
+
+export interface NewStatement {
+  sessionId: string;
+  sql: string;
+  protocol: StatementRequest['protocol'];
+  kinds: Kind[];
+  decision: Action;
+  ruleId: string | null;
+  message: string | null;
+  startedAt: Date;
+}
+
+export interface SessionSummary {
+  id: string;
+  target: string;
+  engine: 'postgres' | 'mysql';
+  subject: string;
+  issuer: string;
+  build: string | null;
+  claims: Record<string, unknown>;
+  actors: string[];
+  tokenId: string | null;
+  clientAddress: string;
+  clientPort: number;
+  clientApplication: string | null;
+  dbUser: string | null;
+  tls: boolean;
+  startedAt: Date;
+  endedAt: Date | null;
+  endReason: string | null;
+  statementCount: number;
+  /** Statements recorded with each decision (counted from the statements themselves). */
+  allowed: number;
+  denied: number;
+  reviewed: number;
+}
+
+export interface StatementRecord {
+  id: number;
+  sessionId: string;
+  seq: number;
+  sql: string;
+  protocol: StatementRequest['protocol'];
+  kinds: Kind[];
+  decision: Action;
+  ruleId: string | null;
+  message: string | null;
+  startedAt: Date;
+  /** Null until completeStatement() ran: the statement never finished (or is still running). */
+  durationMs: number | null;
+  tag: string | null;
+  rows: number | null;
+  error: string | null;
+}
+
+export interface SessionFilter {
+  build?: string;
+  subject?: string;
+  target?: string;
+  /** Newest sessions only; all matching sessions when absent. */
+  limit?: number;
+  /** true: only sessions not yet ended; false: only ended ones; absent: both. */
+  open?: boolean;
+}
+
+export interface Store {
+  /** Records a new session and returns its id (`s_` + 16 base32 characters). */
+  createSession(s: NewSession): Promise<string>;
+  /** Marks a session ended. Idempotent: the first end wins; unknown ids are ignored. */
+  endSession(id: string, reason: string, at?: Date): Promise<void>;
+  /** At startup: ends the sessions a crash left open; returns how many. */
+  endOpenSessions(reason: string): Promise<number>;
+  /**
+   * Write-ahead record of a statement, before it goes upstream. Resolves only once the row is
+   * committed; rejects on any failure (the caller must then refuse the statement). Assigns the
+   * per-session `seq` (from 1) and bumps the session's statement_count in the same transaction.
+   * Returns the statement id for completeStatement().
+   */
+  recordStatement(s: NewStatement): Promise<number>;
+  /** Records what happened upstream. Rejects when the statement id is unknown. */
+  completeStatement(id: number, o: StatementOutcome): Promise<void>;
+  /** Sessions matching every given filter, newest first. */
+  listSessions(filter: SessionFilter): Promise<SessionSummary[]>;
+  /**
+   * One session by id or by a unique prefix of it (case-insensitive, the `s_` may be left out).
+   * Null when nothing matches; rejects with AmbiguousSessionIdError when several do.
+   */
+  getSession(id: string): Promise<SessionSummary | null>;
+  /** A session's statements in seq order. */
+  listStatements(sessionId: string): Promise<StatementRecord[]>;
+  /** Resolves when the store can serve queries (for /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class AmbiguousSessionIdError extends Error {
+  constructor(
+    readonly prefix: string,
+    readonly matches: string[],
+  ) {
+    super(`session id prefix "${prefix}" is ambiguous (${matches.join(', ')}, ...): type more characters`);
+    this.name = 'AmbiguousSessionIdError';
+  }
+}
+
+// Crockford's base32 alphabet, lower case: no i, l, o, u, so ids survive being read aloud and retyped.
+const ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/** `s_` + 16 base32 characters = 80 random bits. */
+export function newSessionId(): string {
+  const bytes = randomBytes(10);
+  let bits = 0;
+  let value = 0;
+  let out = 's_';
+  for (const byte of bytes) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += ID_ALPHABET[(value >>> bits) & 31];
+    }
+    value &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+/** Normalises what a user typed as a session id (or prefix): trimmed, lower case, `s_` added. */
+export function normalizeSessionIdPrefix(input: string): string {
+  const p = input.trim().toLowerCase();
+  if (p === '') return '';
+  return p.startsWith('s_') ? p : `s_${p}`;
+}
+
+/**
+ * Opens the store named by a URL and brings its schema up to date:
+ * `sqlite:/abs/path.db`, `sqlite:relative/path.db` (against the cwd), `sqlite::memory:`.
+ */
+export async function openStore(url: string): Promise<Store> {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'sqlite') {
+    let path = url.slice('sqlite:'.length);
+    if (path.startsWith('//')) path = path.slice(2); // sqlite:///abs/path.db
+    if (path === '') throw new Error('store URL "sqlite:" names no file: use sqlite:/path/to/broker.db or sqlite::memory:');
+    const { openSqliteStore } = await import('./sqlite.js');
+    return openSqliteStore(path);
+  }
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    // Never echo the URL: it carries the store's password.
+    throw new Error(
+      'store: PostgreSQL is not supported until the PostgreSQL store dialect lands; ' +
+        'use the embedded store for now (store: sqlite:/var/lib/jit-broker/broker.db)',
+    );
+  }
+  throw new Error(
+    `store: unsupported URL scheme ${scheme ? `"${scheme}:"` : '(none)'}; expected sqlite:/path/to/file.db or sqlite::memory:`,
+  );
+}

@@ -1,0 +1,66 @@
+// SQLite schema of the store (drizzle sqlite-core). `npm run db:generate` turns changes here into a
+// new migration under migrations/sqlite; never edit a generated migration by hand.
+// Times are integer epoch milliseconds; JSON columns hold text. New tables (approvals, revocations)
+// go below, each with its own indexes, referencing sessions(id) where they belong to a session.
+import { sql } from 'drizzle-orm';
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { Action, Kind, StatementRequest } from '../types.js';
+
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    /** `s_` + 16 base32 characters (80 random bits); see newSessionId(). */
+    id: text('id').primaryKey(),
+    target: text('target').notNull(),
+    engine: text('engine').$type<'postgres' | 'mysql'>().notNull(),
+    subject: text('subject').notNull(),
+    issuer: text('issuer').notNull(),
+    build: text('build'),
+    claims: text('claims', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    actors: text('actors', { mode: 'json' }).$type<string[]>().notNull(),
+    tokenId: text('token_id'),
+    clientAddress: text('client_address').notNull(),
+    clientPort: integer('client_port').notNull(),
+    clientApplication: text('client_application'),
+    dbUser: text('db_user'),
+    tls: integer('tls', { mode: 'boolean' }).notNull(),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
+    endedAt: integer('ended_at', { mode: 'timestamp_ms' }),
+    endReason: text('end_reason'),
+    /** Number of statements recorded; also the last `seq` handed out. */
+    statementCount: integer('statement_count').notNull().default(0),
+  },
+  (t) => [
+    index('sessions_build_idx').on(t.build),
+    index('sessions_started_at_idx').on(t.startedAt),
+    // Partial index: finding the sessions still open (crash recovery, `--open`) stays cheap.
+    index('sessions_open_idx').on(t.startedAt).where(sql`${t.endedAt} IS NULL`),
+  ],
+);
+
+export const statements = sqliteTable(
+  'statements',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    sessionId: text('session_id')
+      .notNull()
+      .references(() => sessions.id),
+    /** Position in its session, from 1. */
+    seq: integer('seq').notNull(),
+    sql: text('sql').notNull(),
+    protocol: text('protocol').$type<StatementRequest['protocol']>().notNull(),
+    kinds: text('kinds', { mode: 'json' }).$type<Kind[]>().notNull(),
+    decision: text('decision').$type<Action>().notNull(),
+    ruleId: text('rule_id'),
+    message: text('message'),
+    startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
+    durationMs: real('duration_ms'),
+    tag: text('tag'),
+    rows: integer('rows'),
+    error: text('error'),
+  },
+  (t) => [uniqueIndex('statements_session_seq_idx').on(t.sessionId, t.seq)],
+);
+
+export type SessionRow = typeof sessions.$inferSelect;
+export type StatementRow = typeof statements.$inferSelect;
