@@ -67,7 +67,15 @@ export interface StatementRequest {
 /** What the session answers: run it (with the id of its write-ahead record) or refuse it. */
 export type Admission =
   | { ok: true; statementId: number | null; decision: Decision }
-  | { ok: false; statementId: number | null; decision: Decision; sqlstate: string; message: string };
+  | {
+      ok: false;
+      statementId: number | null;
+      decision: Decision;
+      /** `policy`: a rule or the default refused it; `audit`: it could not be recorded first. */
+      reason: 'policy' | 'audit';
+      /** The message for the client: which rule refused and why, and what to do. */
+      message: string;
+    };
 
 /** What happened upstream, reported by the engine after the statement finished. */
 export interface StatementOutcome {

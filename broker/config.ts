@@ -1,0 +1,214 @@
+// The broker's configuration: one zod schema for the YAML file, `${ENV}` interpolation,
+// relative paths resolved against the config file's folder, errors that name the key at fault.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { KINDS } from './types.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string | null,
+    readonly problems: string[],
+  ) {
+    super(`invalid config${file ? ` ${file}` : ''}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:6432')
+  .transform((s) => {
+    const i = s.lastIndexOf(':');
+    const host = s.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(s.slice(i + 1));
+    return { host, port };
+  })
+  .refine((hp) => hp.port <= 65535, 'port must be at most 65535');
+export type HostPort = { host: string; port: number };
+
+/** Durations as `30s`, `5m`, `1h`, `2d`, or a number of seconds. */
+export const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(v.trim());
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration (e.g. 30s, 5m, 1h)` });
+    return z.NEVER;
+  }
+  const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+});
+
+const globMap = z.record(z.string(), z.string());
+const kind = z.enum(KINDS);
+const action = z.enum(['allow', 'deny', 'review']);
+
+const issuer = z.strictObject({
+  issuer: z.string().min(1),
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  jwks_uri: z.url().optional(),
+  jwks_file: z.string().optional(),
+  claims: globMap.optional(),
+  build: z.string().optional(),
+  algorithms: z.array(z.string()).optional(),
+});
+
+const target = z.strictObject({
+  engine: z.enum(['postgres', 'mysql']),
+  /** Upstream URL with the broker's own credentials, or `demo` for the embedded demo database. */
+  upstream: z.string().min(1),
+});
+
+const rule = z.strictObject({
+  id: z.string().min(1),
+  targets: z.array(z.string()).optional(),
+  kinds: z.array(kind).optional(),
+  tables: z.array(z.string()).optional(),
+  claims: globMap.optional(),
+  subjects: z.array(z.string()).optional(),
+  builds: z.array(z.string()).optional(),
+  action,
+  message: z.string().optional(),
+});
+export type RuleConfig = z.infer<typeof rule>;
+
+const schema = z
+  .strictObject({
+    /** Where the broker keeps its own files (issuer key, generated TLS cert, SQLite store). */
+    data_dir: z.string().default('.jit'),
+    store: z.string().default('sqlite:.jit/jit.db'),
+    listen: z
+      .strictObject({
+        postgres: hostPort.nullable().default({ host: '127.0.0.1', port: 6432 }),
+        mysql: hostPort.nullable().default({ host: '127.0.0.1', port: 6033 }),
+        http: hostPort.nullable().default({ host: '127.0.0.1', port: 8080 }),
+      })
+      .prefault({}),
+    tls: z
+      .strictObject({
+        cert: z.string().optional(),
+        key: z.string().optional(),
+        /** `never`: passwords only inside TLS. `loopback`: plaintext allowed from 127.0.0.0/8 and ::1. */
+        plaintext: z.enum(['never', 'loopback']).default('never'),
+      })
+      .refine((t) => !t.cert === !t.key, 'tls.cert and tls.key go together')
+      .prefault({}),
+    identity: z
+      .strictObject({
+        local_issuer: z.boolean().default(true),
+        /** `iss` of the broker's own tokens; defaults to the http listener's URL. */
+        local_issuer_url: z.string().optional(),
+        /** `aud` the broker's own tokens carry and require. */
+        audience: z.string().default('jit-broker'),
+        /** Lifetime of `jit token` when no --ttl is given, and the most it may ask for. */
+        default_ttl: duration.default(900),
+        max_ttl: duration.default(3600),
+        clock_skew: duration.default(30),
+        issuers: z.array(issuer).default([]),
+      })
+      .prefault({}),
+    targets: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names are letters, digits, _ . -'), target),
+    rules: z.array(rule).default([]),
+    default: action.default('deny'),
+    /** Bearer token for the admin HTTP API (`jit` commands that go through the broker). */
+    admin_token: z.string().min(16).optional(),
+  })
+  .superRefine((c, ctx) => {
+    const ids = new Set<string>();
+    c.rules.forEach((r, i) => {
+      if (ids.has(r.id)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id '${r.id}'` });
+      ids.add(r.id);
+      for (const [j, t] of (r.targets ?? []).entries()) {
+        if (!t.includes('*') && !(t in c.targets))
+          ctx.addIssue({ code: 'custom', path: ['rules', i, 'targets', j], message: `unknown target '${t}'` });
+      }
+    });
+  });
+
+type Parsed = z.infer<typeof schema>;
+
+export interface Config extends Omit<Parsed, 'tls' | 'identity'> {
+  /** The config file, or null for the embedded default. */
+  file: string | null;
+  tls: { cert: string | null; key: string | null; plaintext: 'never' | 'loopback' };
+  identity: Parsed['identity'] & { local_issuer_url: string };
+}
+
+/** The embedded default: SQLite under .jit/, the dev issuer, the demo target, reads and writes allowed. */
+export const EMBEDDED_DEFAULT = `
+store: sqlite:.jit/jit.db
+tls: { plaintext: loopback }
+identity: { local_issuer: true }
+targets:
+  app: { engine: postgres, upstream: "\${JIT_DEMO_UPSTREAM:-demo}" }
+rules:
+  - { id: day-to-day, kinds: [read, write], action: allow }
+default: deny
+`;
+
+/** `${VAR}` and `${VAR:-fallback}`; `$${` escapes. A missing variable without fallback is an error. */
+export function interpolate(text: string, env: NodeJS.ProcessEnv, missing: string[]): string {
+  return text.replace(/\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (all, esc, name: string, fb?: string) => {
+    if (esc) return all.slice(1);
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (fb !== undefined) return fb;
+    missing.push(name);
+    return '';
+  });
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), '');
+}
+
+/** Parse config text. `baseDir` anchors relative paths (the config file's folder, or cwd for the default). */
+export function parseConfig(text: string, opts: { file: string | null; baseDir: string; env?: NodeJS.ProcessEnv }): Config {
+  const missing: string[] = [];
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) throw new ConfigError(opts.file, doc.errors.map((e) => e.message));
+  // Interpolate inside string scalars only, so a value can never inject YAML structure.
+  const raw: unknown = JSON.parse(
+    JSON.stringify(doc.toJS() ?? {}, (_k, v: unknown) => (typeof v === 'string' ? interpolate(v, opts.env ?? process.env, missing) : v)),
+  );
+  if (missing.length) {
+    throw new ConfigError(opts.file, [...new Set(missing)].map((n) => `environment variable ${n} is not set (use \${${n}:-default} for a fallback)`));
+  }
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    throw new ConfigError(
+      opts.file,
+      result.error.issues.map((i) => `${formatPath(i.path) || '(top level)'}: ${i.message}`),
+    );
+  }
+  const c = result.data;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
+  const http = c.listen.http;
+  return {
+    ...c,
+    file: opts.file,
+    data_dir: abs(c.data_dir),
+    store: c.store.startsWith('sqlite:') && !c.store.startsWith('sqlite::memory:') ? `sqlite:${abs(c.store.slice(7))}` : c.store,
+    tls: { cert: c.tls.cert ? abs(c.tls.cert) : null, key: c.tls.key ? abs(c.tls.key) : null, plaintext: c.tls.plaintext },
+    identity: {
+      ...c.identity,
+      local_issuer_url: c.identity.local_issuer_url ?? `http://${http ? `${http.host}:${http.port}` : '127.0.0.1:8080'}`,
+      issuers: c.identity.issuers.map((i) => ({ ...i, jwks_file: i.jwks_file ? abs(i.jwks_file) : undefined })),
+    },
+  };
+}
+
+/** `--config FILE`, else ./jit.yaml when present, else the embedded default. */
+export function loadConfig(file?: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const chosen = file ?? (existsSync('jit.yaml') ? 'jit.yaml' : null);
+  if (!chosen) return parseConfig(EMBEDDED_DEFAULT, { file: null, baseDir: process.cwd(), env });
+  const path = resolve(chosen);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(path, [`cannot read the file: ${(e as Error).message}`]);
+  }
+  return parseConfig(text, { file: path, baseDir: dirname(path), env });
+}
