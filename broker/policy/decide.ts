@@ -1,0 +1,81 @@
+// Rules → Decision. Pure: no I/O, so it is cheap to call per statement and easy to test exhaustively.
+import type { Action, Classification, ClassifiedStatement, Decision, Identity, Kind } from '../types.js';
+import { KINDS } from '../types.js';
+import { claimMatches, globMatch } from './glob.js';
+
+export interface Rule {
+  id: string;
+  targets?: string[];
+  kinds?: Kind[];
+  tables?: string[];
+  claims?: Record<string, string>;
+  subjects?: string[];
+  builds?: string[];
+  action: Action;
+  message?: string;
+}
+
+export interface PolicyConfig {
+  rules: Rule[];
+  default: Action;
+}
+
+const SEVERITY = new Map<Kind, number>(KINDS.map((k, i) => [k, i]));
+const STRICTNESS: Record<Action, number> = { allow: 0, review: 1, deny: 2 };
+
+/** The most severe of a statement's kinds decides which rules apply to it. */
+export function mostSevere(kinds: readonly Kind[]): Kind {
+  let worst: Kind = 'unknown';
+  let w = -1;
+  for (const k of kinds) {
+    const s = SEVERITY.get(k) ?? Infinity;
+    if (s > w) [worst, w] = [k, s];
+  }
+  return kinds.length ? worst : 'unknown';
+}
+
+function ruleMatches(rule: Rule, identity: Identity, target: string, st: ClassifiedStatement): boolean {
+  if (rule.targets && !rule.targets.some((g) => globMatch(g, target))) return false;
+  if (rule.kinds && !rule.kinds.includes(mostSevere(st.kinds))) return false;
+  if (rule.tables && !st.tables.every((t) => rule.tables!.some((g) => globMatch(g, t)))) return false;
+  if (rule.subjects && !rule.subjects.some((g) => globMatch(g, identity.subject))) return false;
+  if (rule.builds && !rule.builds.some((g) => identity.build !== null && globMatch(g, identity.build))) return false;
+  if (rule.claims) {
+    for (const [name, glob] of Object.entries(rule.claims)) {
+      const value = name === 'sub' ? identity.subject : name === 'build' ? identity.build : identity.claims[name];
+      if (!claimMatches(glob, value)) return false;
+    }
+  }
+  return true;
+}
+
+function describe(action: Action, ruleId: string | null, kind: Kind, custom?: string): string {
+  if (custom) return custom;
+  const by = ruleId ? `rule '${ruleId}'` : 'the default policy (no rule matched)';
+  if (action === 'allow') return `allowed by ${by}`;
+  if (action === 'review') return `a ${kind} statement needs approval under ${by}`;
+  return `a ${kind} statement is denied by ${by}`;
+}
+
+/** Decide one statement: first matching rule wins, else the default. */
+export function decideStatement(policy: PolicyConfig, identity: Identity, target: string, st: ClassifiedStatement): Decision {
+  const kind = mostSevere(st.kinds);
+  const rule = policy.rules.find((r) => ruleMatches(r, identity, target, st));
+  const action = rule ? rule.action : policy.default;
+  return { action, ruleId: rule?.id ?? null, message: describe(action, rule?.id ?? null, kind, rule?.message), kinds: [...st.kinds] };
+}
+
+/** Decide a whole SQL string: the strictest statement's decision stands for all (one refused ⇒ none runs). */
+export function decide(policy: PolicyConfig, identity: Identity, target: string, c: Classification): Decision {
+  const statements = c.statements.length ? c.statements : [{ sql: '', kinds: ['read' as Kind], tables: [] }];
+  let worst: Decision | null = null;
+  const kinds = new Set<Kind>();
+  for (const st of statements) {
+    const d = decideStatement(policy, identity, target, st);
+    for (const k of d.kinds) kinds.add(k);
+    if (!worst || STRICTNESS[d.action] > STRICTNESS[worst.action]) worst = d;
+  }
+  const d = worst!;
+  const why = c.error && d.action !== 'allow' ? `${d.message} (the statement could not be parsed: ${c.error})` : d.message;
+  return { ...d, message: why, kinds: [...kinds] };
+}
