@@ -1,0 +1,163 @@
+// The `jit` command: start the broker, mint dev tokens, list recorded sessions.
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, duration, loadConfig, type Config } from './config.js';
+import { LocalIssuer } from './identity/index.js';
+import { startBroker } from './main.js';
+import { openStore, type SessionSummary, type StatementRecord } from './store/index.js';
+import { formatTable } from './cli-format.js';
+
+const program = new Command('jit')
+  .description('jit-broker: just-in-time database access for CI pipelines and the agents they spawn')
+  .option('-c, --config <file>', 'config file (default: ./jit.yaml when present, else the embedded default)')
+  .showHelpAfterError();
+
+function config(): Config {
+  return loadConfig(program.opts<{ config?: string }>().config);
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function parseSeconds(v: string): number {
+  const r = duration.safeParse(v);
+  if (!r.success) throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 90s, 15m, 1h)`);
+  return r.data;
+}
+
+function parseClaim(kv: string): [string, unknown] {
+  const i = kv.indexOf('=');
+  if (i <= 0) throw new InvalidArgumentError(`--claim takes k=v, got '${kv}'`);
+  const raw = kv.slice(i + 1);
+  let value: unknown = raw;
+  if (/^(-?\d+(\.\d+)?|true|false|\[.*\]|\{.*\})$/.test(raw)) {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+  }
+  return [kv.slice(0, i), value];
+}
+
+program
+  .command('start')
+  .description('run the broker: listeners for clients, the HTTP API, the dev issuer')
+  .action(async () => {
+    const broker = await startBroker(config());
+    const { postgres, http } = broker.addresses;
+    process.stderr.write(
+      `jit-broker ready: postgres ${postgres ?? 'off'}, http ${http ?? 'off'}, targets ${[...broker.targets.keys()].join(', ')}\n` +
+        (broker.issuer ? `  try: PGPASSWORD=$(npx jit token --build build-123) psql "host=${broker.config.listen.postgres?.host ?? '127.0.0.1'} port=${broker.config.listen.postgres?.port ?? 6432} dbname=${[...broker.targets.keys()][0] ?? 'app'} user=ci sslmode=require"\n` : ''),
+    );
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      process.stderr.write(`jit-broker: ${signal}, shutting down\n`);
+      broker.close('the broker is shutting down').then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+
+const token = program
+  .command('token')
+  .description("print a short-lived token from the broker's own dev issuer (the key under data_dir)")
+  .option('--sub <subject>', 'subject', `local:${userInfo().username}`)
+  .option('--build <id>', 'build id the token belongs to')
+  .option('--ttl <duration>', 'lifetime, e.g. 15m (default: identity.default_ttl)', parseSeconds)
+  .option('--aud <audience>', 'audience (default: identity.audience)')
+  .option('--claim <k=v>', 'extra claim, repeatable; numbers, booleans and JSON are parsed', collect, [])
+  .action(async (o: { sub: string; build?: string; ttl?: number; aud?: string; claim: string[] }) => {
+    const c = config();
+    if (!c.identity.local_issuer) throw new ConfigError(c.file, ['identity.local_issuer is false: this broker has no dev issuer to sign with']);
+    const ttl = o.ttl ?? c.identity.default_ttl;
+    if (ttl > c.identity.max_ttl) throw new InvalidArgumentError(`--ttl ${ttl}s is longer than identity.max_ttl (${c.identity.max_ttl}s)`);
+    const issuer = await LocalIssuer.loadOrCreate(join(c.data_dir, 'issuer.jwk'), c.identity.local_issuer_url);
+    const jwt = await issuer.sign({
+      subject: o.sub,
+      build: o.build,
+      audience: o.aud ?? c.identity.audience,
+      ttlSeconds: ttl,
+      claims: Object.fromEntries(o.claim.map(parseClaim)),
+    });
+    process.stdout.write(`${jwt}\n`);
+  });
+void token;
+
+const when = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
+
+function sessionJson(s: SessionSummary) {
+  return { ...s, startedAt: s.startedAt.toISOString(), endedAt: s.endedAt?.toISOString() ?? null };
+}
+
+program
+  .command('sessions')
+  .description('list recorded sessions, newest first')
+  .option('--build <id>', 'only this build')
+  .option('--subject <sub>', 'only this subject')
+  .option('--target <name>', 'only this target')
+  .option('--open', 'only sessions still open')
+  .option('--limit <n>', 'at most n sessions', (v) => Number.parseInt(v, 10), 50)
+  .option('--json', 'machine-readable output')
+  .action(async (o: { build?: string; subject?: string; target?: string; open?: boolean; limit: number; json?: boolean }) => {
+    const store = await openStore(config().store);
+    try {
+      const rows = await store.listSessions({ build: o.build, subject: o.subject, target: o.target, open: o.open, limit: o.limit });
+      if (o.json) return void process.stdout.write(`${JSON.stringify(rows.map(sessionJson), null, 2)}\n`);
+      if (!rows.length) return void process.stdout.write('no sessions\n');
+      process.stdout.write(
+        formatTable(
+          ['SESSION', 'SUBJECT', 'BUILD', 'TARGET', 'CLIENT', 'STARTED', 'ENDED', 'STATEMENTS'],
+          rows.map((s) => [
+            s.id, s.subject, s.build ?? '', s.target, `${s.clientAddress}${s.clientApplication ? ` (${s.clientApplication})` : ''}`,
+            when(s.startedAt), s.endedAt ? when(s.endedAt) : 'open', `${s.statementCount} (${s.denied} denied)`,
+          ]),
+        ),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+program
+  .command('session')
+  .description("one session's statements, in order, with decisions and outcomes")
+  .argument('<id>', 'session id (a unique prefix is enough)')
+  .option('--json', 'machine-readable output')
+  .action(async (id: string, o: { json?: boolean }) => {
+    const store = await openStore(config().store);
+    try {
+      const s = await store.getSession(id);
+      if (!s) throw new InvalidArgumentError(`no session '${id}'`);
+      const statements = await store.listStatements(s.id);
+      if (o.json) {
+        const st = statements.map((x: StatementRecord) => ({ ...x, startedAt: x.startedAt.toISOString() }));
+        return void process.stdout.write(`${JSON.stringify({ session: sessionJson(s), statements: st }, null, 2)}\n`);
+      }
+      process.stdout.write(`session ${s.id}: ${s.subject} build=${s.build ?? '-'} target=${s.target} from ${s.clientAddress} ${when(s.startedAt)} → ${s.endedAt ? `${when(s.endedAt)} (${s.endReason})` : 'open'}\n\n`);
+      process.stdout.write(
+        formatTable(
+          ['#', 'DECISION', 'RULE', 'KINDS', 'SQL', 'RESULT', 'MS'],
+          statements.map((x) => [
+            String(x.seq), x.decision, x.ruleId ?? '(default)', x.kinds.join(','), x.sql.replace(/\s+/g, ' ').slice(0, 80),
+            x.error ? `error: ${x.error.slice(0, 60)}` : (x.tag ?? ''), x.durationMs === null ? '' : x.durationMs.toFixed(1),
+          ]),
+        ),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+program.parseAsync().catch((e: unknown) => {
+  const msg = e instanceof ConfigError || e instanceof InvalidArgumentError ? e.message : e instanceof Error ? `jit: ${e.message}` : String(e);
+  process.stderr.write(`${msg}\n`);
+  process.exit(e instanceof ConfigError || e instanceof InvalidArgumentError ? 2 : 1);
+});

@@ -1,0 +1,247 @@
+// One client connection: TLS negotiation, startup, token login, upstream connect, then the relay.
+import net from 'node:net';
+import tls from 'node:tls';
+import { randomInt } from 'node:crypto';
+import type { BrokerSession } from '../../session.js';
+import type { ClientInfo, Identity, Target } from '../../types.js';
+import { Framer, type Frame } from './framing.js';
+import {
+  authenticationCleartextPassword, authenticationOk, backendKeyData, BodyReader, CANCEL_REQUEST, errorResponse,
+  GSSENC_REQUEST, negotiateProtocolVersion, parameterStatus, PROTOCOL_3_0, ProtocolError, readStartupParams,
+  readyForQuery, SSL_REQUEST,
+} from './messages.js';
+import { Relay } from './relay.js';
+import { connectUpstream, type Upstream } from './upstream.js';
+
+export interface PostgresEngineDeps {
+  /** Targets this engine serves, by the database name a client asks for. */
+  targets: ReadonlyMap<string, Target>;
+  /** Verify the token a client sent as its password; throws an error whose message says which check failed. */
+  verify: (token: string) => Promise<Identity>;
+  openSession: (identity: Identity, target: Target, client: ClientInfo) => Promise<BrokerSession>;
+  tls: tls.SecureContext | null;
+  /** `loopback`: clients on 127.0.0.0/8 and ::1 may log in without TLS. */
+  plaintext: 'never' | 'loopback';
+  maxMessageBytes: number;
+  log: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** Startup parameters passed upstream; anything else (notably `options`, which can set a role) is dropped. */
+const FORWARDED_PARAMS = new Set(['application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'extra_float_digits', 'IntervalStyle']);
+const STARTUP_LIMIT = 10_000;
+
+export interface CancelKey {
+  pid: number;
+  secret: number;
+}
+
+export function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+export class PostgresConnection {
+  private socket: net.Socket;
+  private readonly framer = new Framer(STARTUP_LIMIT, true);
+  private session: BrokerSession | null = null;
+  private upstream: Upstream | null = null;
+  private relay: Relay | null = null;
+  private closed = false;
+  readonly key: CancelKey = { pid: randomInt(1, 2 ** 31 - 1), secret: randomInt(0, 2 ** 31 - 1) };
+  private readonly tlsUsed: () => boolean;
+
+  constructor(
+    raw: net.Socket,
+    private readonly deps: PostgresEngineDeps,
+    private readonly hooks: {
+      cancel: (key: CancelKey) => void;
+      register: (c: PostgresConnection) => void;
+      unregister: (c: PostgresConnection) => void;
+    },
+  ) {
+    this.socket = raw;
+    this.tlsUsed = () => this.socket instanceof tls.TLSSocket;
+    raw.setNoDelay(true);
+    raw.on('error', () => void this.close('client connection error'));
+    raw.on('close', () => void this.close(this.relay ? 'client disconnected' : 'client disconnected during startup'));
+    this.listenStartup();
+  }
+
+  get upstreamKey(): Upstream | null {
+    return this.upstream;
+  }
+
+  get target(): Target | null {
+    return this.session?.target ?? null;
+  }
+
+  private listenStartup(): void {
+    const onData = (chunk: Buffer) => {
+      this.framer.push(chunk);
+      void this.startupStep(onData).catch((e: unknown) => this.refuse('08P01', (e as Error).message));
+    };
+    this.socket.on('data', onData);
+  }
+
+  /** Handle startup-phase messages; stops listening once the login is under way. */
+  private async startupStep(onData: (b: Buffer) => void): Promise<void> {
+    for (let f = this.framer.next(); f; f = this.framer.next()) {
+      if (f.body.length < 4) throw new ProtocolError('startup packet too short');
+      const code = f.body.readInt32BE(0);
+      if (code === SSL_REQUEST) {
+        if (this.tlsUsed()) throw new ProtocolError('SSLRequest inside TLS');
+        if (!this.deps.tls) {
+          this.socket.write('N');
+          continue;
+        }
+        // Bytes sent before the TLS handshake completes would bypass TLS: refuse them.
+        if (this.framer.buffered > 0) throw new ProtocolError('data received after SSLRequest before the TLS handshake');
+        this.socket.removeListener('data', onData);
+        this.socket.write('S');
+        this.upgrade(onData);
+        return;
+      }
+      if (code === GSSENC_REQUEST) {
+        this.socket.write('N');
+        continue;
+      }
+      if (code === CANCEL_REQUEST) {
+        if (f.body.length >= 12) this.hooks.cancel({ pid: f.body.readInt32BE(4), secret: f.body.readInt32BE(8) });
+        this.socket.destroy();
+        this.closed = true;
+        return;
+      }
+      if (code >> 16 !== 3) throw new ProtocolError(`unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
+      this.socket.removeListener('data', onData);
+      await this.login(f, code);
+      return;
+    }
+  }
+
+  private upgrade(onData: (b: Buffer) => void): void {
+    if (!this.deps.tls) return;
+    const secure = new tls.TLSSocket(this.socket, { isServer: true, secureContext: this.deps.tls });
+    secure.on('error', () => void this.close('TLS error'));
+    secure.on('close', () => void this.close(this.relay ? 'client disconnected' : 'client disconnected during startup'));
+    this.socket = secure;
+    secure.on('data', onData);
+  }
+
+  private async login(f: Frame, code: number): Promise<void> {
+    const params = readStartupParams(f.body.subarray(4));
+    const minor = code & 0xffff;
+    const unsupported = Object.keys(params).filter((k) => k.startsWith('_pq_.'));
+    if (minor > 0 || unsupported.length) this.socket.write(negotiateProtocolVersion(PROTOCOL_3_0, unsupported));
+    const address = this.socket.remoteAddress ?? '';
+    if (!this.tlsUsed() && !(this.deps.plaintext === 'loopback' && isLoopback(address))) {
+      return this.refuse('28000', 'jit-broker requires TLS: connect with sslmode=require (the password is a token and is never sent in clear)');
+    }
+    if (params.replication && params.replication !== 'false') {
+      return this.refuse('28000', 'jit-broker does not relay replication connections');
+    }
+    const database = params.database ?? params.user ?? '';
+    const target = this.deps.targets.get(database);
+    if (!target) {
+      return this.refuse('3D000', `"${database}" is not a target of this broker: set dbname to one of the configured target names`);
+    }
+    this.socket.write(authenticationCleartextPassword());
+    const password = await this.readPassword();
+    let identity: Identity;
+    try {
+      identity = await this.deps.verify(password);
+    } catch (e) {
+      return this.refuse('28P01', (e as Error).message);
+    }
+    const client: ClientInfo = {
+      address,
+      port: this.socket.remotePort ?? 0,
+      application: params.application_name || null,
+      user: params.user ?? null,
+      tls: this.tlsUsed(),
+    };
+    try {
+      this.session = await this.deps.openSession(identity, target, client);
+    } catch (e) {
+      this.deps.log('session could not be recorded', { error: String(e) });
+      return this.refuse('58030', 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator');
+    }
+    const forwarded = Object.fromEntries(Object.entries(params).filter(([k]) => FORWARDED_PARAMS.has(k)));
+    try {
+      this.upstream = await connectUpstream(target.upstream, forwarded);
+    } catch (e) {
+      this.deps.log('upstream connect failed', { target: target.name, error: String(e) });
+      return this.refuse('08006', `jit-broker could not reach target "${target.name}": ${(e as Error).message}`);
+    }
+    if (this.closed) {
+      this.upstream.socket.destroy();
+      return;
+    }
+    this.hooks.register(this);
+    const hello = [authenticationOk()];
+    for (const [k, v] of this.upstream.parameters) hello.push(parameterStatus(k, v));
+    hello.push(backendKeyData(this.key.pid, this.key.secret), readyForQuery('I'));
+    this.socket.write(Buffer.concat(hello));
+    const up = this.upstream.socket;
+    up.on('error', () => void this.close('upstream connection error'));
+    up.on('close', () => void this.close('upstream closed the connection'));
+    this.relay = new Relay(this.socket, up, this.session, { maxMessageBytes: this.deps.maxMessageBytes, log: this.deps.log }, (reason) =>
+      void this.close(reason),
+    );
+    this.relay.start(this.leftover);
+  }
+
+  /** Bytes a pipelining client sent after its password, before the relay took over. */
+  private leftover: Buffer | undefined;
+
+  private readPassword(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const framer = new Framer(STARTUP_LIMIT);
+      const onData = (chunk: Buffer) => {
+        try {
+          framer.push(chunk);
+          const m = framer.next();
+          if (!m) return;
+          this.socket.removeListener('data', onData);
+          this.socket.pause(); // until the relay listens: nothing may be read and dropped meanwhile
+          if (framer.buffered) this.leftover = chunk.subarray(chunk.length - framer.buffered);
+          if (m.type !== 'p') throw new ProtocolError(`expected a password message, got '${m.type}'`);
+          resolve(new BodyReader(m.body).cstring());
+        } catch (e) {
+          reject(e as Error);
+        }
+      };
+      this.socket.on('data', onData);
+    });
+  }
+
+  /** Answer a FATAL error and close: the client learns why, and nothing else is affected. */
+  private refuse(code: string, message: string): void {
+    if (this.closed) return;
+    this.socket.end(errorResponse({ severity: 'FATAL', code, message }));
+    void this.close(`refused: ${message}`);
+  }
+
+  /** Shut the connection down, telling the client why when it is still there. */
+  terminate(code: string, message: string): Promise<void> {
+    if (!this.closed && this.socket.writable) this.socket.write(errorResponse({ severity: 'FATAL', code, message }));
+    return this.close(message);
+  }
+
+  /** Resolves once the session's end is recorded. */
+  close(reason: string): Promise<void> {
+    if (this.closed) return this.ending;
+    this.closed = true;
+    this.closed = true;
+    this.hooks.unregister(this);
+    this.socket.end();
+    this.socket.destroySoon?.();
+    if (this.upstream) {
+      // Terminate politely so the server ends the backend at once (it rolls back any open transaction).
+      if (this.upstream.socket.writable) this.upstream.socket.end(Buffer.from([0x58, 0, 0, 0, 4]));
+      this.upstream.socket.destroySoon?.();
+    }
+    this.ending = this.session?.close(reason) ?? Promise.resolve();
+    return this.ending;
+  }
+
+  private ending: Promise<void> = Promise.resolve();
+}

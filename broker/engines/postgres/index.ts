@@ -1,0 +1,59 @@
+// The PostgreSQL engine: a listener that speaks the wire protocol to clients and relays to targets.
+import net from 'node:net';
+import { PostgresConnection, type CancelKey, type PostgresEngineDeps } from './connection.js';
+import { cancelUpstream } from './upstream.js';
+
+export type { PostgresEngineDeps } from './connection.js';
+
+export interface PostgresEngine {
+  address: { host: string; port: number };
+  /** Connections with a live session. */
+  readonly connections: ReadonlySet<PostgresConnection>;
+  /** Stop accepting, tell every client why, and end their sessions. */
+  close(reason?: string): Promise<void>;
+}
+
+export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { host: string; port: number }): Promise<PostgresEngine> {
+  const live = new Set<PostgresConnection>();
+  const byKey = new Map<string, PostgresConnection>();
+  const keyOf = (k: CancelKey) => `${k.pid}:${k.secret}`;
+
+  const hooks = {
+    register: (c: PostgresConnection) => {
+      live.add(c);
+      byKey.set(keyOf(c.key), c);
+    },
+    unregister: (c: PostgresConnection) => {
+      live.delete(c);
+      byKey.delete(keyOf(c.key));
+    },
+    cancel: (k: CancelKey) => {
+      const c = byKey.get(keyOf(k));
+      const up = c?.upstreamKey;
+      const target = c?.target;
+      if (!c || !up || !target) return; // unknown keys are ignored, as a server does
+      cancelUpstream(target.upstream, up.processId, up.secretKey).catch((e: unknown) =>
+        deps.log('cancel request could not be relayed', { error: String(e) }),
+      );
+    },
+  };
+
+  const server = net.createServer((socket) => {
+    new PostgresConnection(socket, deps, hooks);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+  const addr = server.address() as net.AddressInfo;
+
+  return {
+    address: { host: addr.address, port: addr.port },
+    connections: live,
+    async close(reason = 'the broker is shutting down') {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...live].map((c) => c.terminate('57P01', `jit-broker: ${reason}`)));
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,193 @@
+// The broker's own connection to the real database, with credentials only the broker holds.
+import net from 'node:net';
+import tls from 'node:tls';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import { serialize } from 'pg-protocol';
+import type { BackendMessage } from 'pg-protocol/dist/messages.js';
+import sasl from 'pg/lib/crypto/sasl.js';
+import { parse as parseUrl } from 'pg-connection-string';
+import { createHash } from 'node:crypto';
+
+export interface Upstream {
+  socket: net.Socket;
+  /** ParameterStatus values the server sent during startup, to replay to the client. */
+  parameters: Map<string, string>;
+  processId: number;
+  secretKey: number;
+  host: string;
+  port: number;
+  ssl: boolean;
+}
+
+export class UpstreamError extends Error {
+  override name = 'UpstreamError';
+}
+
+interface Target {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  database: string;
+  ssl: false | 'prefer' | 'require' | 'verify';
+}
+
+export function parseUpstreamUrl(url: string): Target {
+  const c = parseUrl(url);
+  const mode = (c as { sslmode?: string }).sslmode ?? (c.ssl ? 'require' : 'disable');
+  return {
+    host: c.host ?? '127.0.0.1',
+    port: Number(c.port ?? 5432),
+    user: c.user ?? 'postgres',
+    password: c.password,
+    database: c.database ?? c.user ?? 'postgres',
+    ssl: mode === 'disable' ? false : mode === 'prefer' || mode === 'allow' ? 'prefer' : mode.startsWith('verify') ? 'verify' : 'require',
+  };
+}
+
+function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new UpstreamError(`timed out after ${timeoutMs} ms connecting to ${host}:${port}`));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.setNoDelay(true);
+      s.setKeepAlive(true, 30_000);
+      resolve(s);
+    });
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      reject(new UpstreamError(`cannot connect to ${host}:${port}: ${e.message}`));
+    });
+  });
+}
+
+async function negotiateTls(s: net.Socket, t: Target): Promise<net.Socket> {
+  if (!t.ssl) return s;
+  s.write(serialize.requestSsl());
+  const answer = await new Promise<string>((resolve, reject) => {
+    s.once('data', (d: Buffer) => resolve(String.fromCharCode(d[0]!)));
+    s.once('error', reject);
+  });
+  if (answer !== 'S') {
+    if (t.ssl === 'prefer') return s;
+    throw new UpstreamError(`${t.host}:${t.port} does not accept TLS, and the target's URL requires it`);
+  }
+  return new Promise((resolve, reject) => {
+    const secure = tls.connect({ socket: s, servername: net.isIP(t.host) ? undefined : t.host, rejectUnauthorized: t.ssl === 'verify' });
+    secure.once('secureConnect', () => resolve(secure));
+    secure.once('error', (e) => reject(new UpstreamError(`TLS to ${t.host}:${t.port} failed: ${e.message}`)));
+  });
+}
+
+/** Open, authenticate (trust, cleartext, md5, SCRAM-SHA-256) and wait for ReadyForQuery. */
+export async function connectUpstream(url: string, params: Record<string, string>, timeoutMs = 10_000): Promise<Upstream> {
+  const t = parseUpstreamUrl(url);
+  const raw = await connectTcp(t.host, t.port, timeoutMs);
+  let socket: net.Socket;
+  try {
+    socket = await negotiateTls(raw, t);
+  } catch (e) {
+    raw.destroy();
+    throw e;
+  }
+  const parameters = new Map<string, string>();
+  const parser = new Parser();
+  let processId = 0;
+  let secretKey = 0;
+  let scram: { mechanism: string; response: string; message: string } | null = null;
+  const password = () => {
+    if (t.password === undefined) throw new UpstreamError('the upstream asks for a password and the target URL has none');
+    return t.password;
+  };
+
+  return new Promise<Upstream>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => fail(new UpstreamError(`no ReadyForQuery from ${t.host}:${t.port} after ${timeoutMs} ms`)), timeoutMs);
+    const fail = (e: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.destroy();
+      reject(e instanceof UpstreamError ? e : new UpstreamError(e.message));
+    };
+    const onMessage = async (m: BackendMessage) => {
+      switch (m.name) {
+        case 'authenticationOk':
+          return;
+        case 'authenticationCleartextPassword':
+          socket.write(serialize.password(password()));
+          return;
+        case 'authenticationMD5Password': {
+          const inner = createHash('md5').update(password() + t.user).digest('hex');
+          const salt = (m as unknown as { salt: Buffer }).salt;
+          socket.write(serialize.password(`md5${createHash('md5').update(Buffer.concat([Buffer.from(inner), salt])).digest('hex')}`));
+          return;
+        }
+        case 'authenticationSASL':
+          scram = sasl.startSession((m as unknown as { mechanisms: string[] }).mechanisms);
+          socket.write(serialize.sendSASLInitialResponseMessage(scram.mechanism, scram.response));
+          return;
+        case 'authenticationSASLContinue':
+          await sasl.continueSession(scram, password(), (m as unknown as { data: string }).data);
+          socket.write(serialize.sendSCRAMClientFinalMessage(scram!.response));
+          return;
+        case 'authenticationSASLFinal':
+          sasl.finalizeSession(scram, (m as unknown as { data: string }).data);
+          return;
+        case 'parameterStatus': {
+          const p = m as unknown as { parameterName: string; parameterValue: string };
+          parameters.set(p.parameterName, p.parameterValue);
+          return;
+        }
+        case 'backendKeyData': {
+          const k = m as unknown as { processID: number; secretKey: number };
+          processId = k.processID;
+          secretKey = k.secretKey;
+          return;
+        }
+        case 'error':
+          throw new UpstreamError(`the upstream refused the broker's login: ${(m as unknown as Error).message}`);
+        case 'readyForQuery':
+          settled = true;
+          clearTimeout(timer);
+          socket.removeListener('data', onData);
+          socket.removeListener('error', fail);
+          socket.removeListener('close', onClose);
+          socket.pause(); // the relay resumes it once its own listeners are attached
+          resolve({ socket, parameters, processId, secretKey, host: t.host, port: t.port, ssl: socket instanceof tls.TLSSocket });
+          return;
+        default:
+          return; // notices during startup
+      }
+    };
+    // Messages are handled strictly in order, even when SCRAM's key derivation is asynchronous.
+    let chain = Promise.resolve();
+    const onData = (d: Buffer) => {
+      parser.parse(d, (m) => {
+        chain = chain.then(() => onMessage(m)).catch(fail);
+      });
+    };
+    const onClose = () => fail(new UpstreamError(`${t.host}:${t.port} closed the connection during startup`));
+    socket.on('data', onData);
+    socket.once('error', fail);
+    socket.once('close', onClose);
+    socket.write(serialize.startup({ ...params, user: t.user, database: t.database }));
+  });
+}
+
+/** Send a CancelRequest for the upstream backend on a fresh connection, as libpq does. */
+export async function cancelUpstream(url: string, processId: number, secretKey: number): Promise<void> {
+  const t = parseUpstreamUrl(url);
+  const raw = await connectTcp(t.host, t.port, 5_000);
+  const s = await negotiateTls(raw, t).catch(() => raw);
+  await new Promise<void>((resolve) => {
+    s.end(serialize.cancel(processId, secretKey), () => resolve());
+    s.once('error', () => resolve());
+  });
+  s.destroy();
+}

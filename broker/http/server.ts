@@ -1,0 +1,43 @@
+// The broker's HTTP listener: health, readiness, and the dev issuer's JWKS and discovery document.
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { LocalIssuer } from '../identity/index.js';
+
+export interface HttpDeps {
+  issuer: LocalIssuer | null;
+  /** Throws when the broker cannot serve (store unreachable, a listener down). */
+  ready: () => Promise<void>;
+  logger: boolean | object;
+}
+
+export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: deps.logger as boolean });
+
+  app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
+    status: 'ok',
+  }));
+
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await deps.ready();
+      return { status: 'ready' };
+    } catch (e) {
+      return reply.code(503).send({ status: 'not ready', error: (e as Error).message });
+    }
+  });
+
+  if (deps.issuer) {
+    const issuer = deps.issuer;
+    app.get('/.well-known/jwks.json', async (_req, reply) => {
+      reply.header('cache-control', 'public, max-age=300');
+      return issuer.jwks();
+    });
+    app.get('/.well-known/openid-configuration', async () => ({
+      issuer: issuer.issuer,
+      jwks_uri: `${issuer.issuer}/.well-known/jwks.json`,
+      id_token_signing_alg_values_supported: ['ES256'],
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public'],
+    }));
+  }
+  return app;
+}
