@@ -34,10 +34,19 @@ export function mostSevere(kinds: readonly Kind[]): Kind {
   return kinds.length ? worst : 'unknown';
 }
 
+/**
+ * Every table the statement touches must match a glob. A statement that touches no table (`SELECT 1`,
+ * `DROP FUNCTION f`) matches only a rule that says `*`, so table-scoped rules never cover it by accident.
+ */
+function tablesMatch(globs: string[], tables: string[]): boolean {
+  if (tables.length === 0) return globs.includes('*');
+  return tables.every((t) => globs.some((g) => globMatch(g, t)));
+}
+
 function ruleMatches(rule: Rule, identity: Identity, target: string, st: ClassifiedStatement): boolean {
   if (rule.targets && !rule.targets.some((g) => globMatch(g, target))) return false;
   if (rule.kinds && !rule.kinds.includes(mostSevere(st.kinds))) return false;
-  if (rule.tables && !st.tables.every((t) => rule.tables!.some((g) => globMatch(g, t)))) return false;
+  if (rule.tables && !tablesMatch(rule.tables, st.tables)) return false;
   if (rule.subjects && !rule.subjects.some((g) => globMatch(g, identity.subject))) return false;
   if (rule.builds && !rule.builds.some((g) => identity.build !== null && globMatch(g, identity.build))) return false;
   if (rule.claims) {

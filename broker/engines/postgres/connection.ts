@@ -11,7 +11,7 @@ import {
   readyForQuery, SSL_REQUEST,
 } from './messages.js';
 import { Relay } from './relay.js';
-import { connectUpstream, type Upstream } from './upstream.js';
+import { cancelUpstream, connectUpstream, type Upstream } from './upstream.js';
 
 export interface PostgresEngineDeps {
   /** Targets this engine serves, by the database name a client asks for. */
@@ -234,6 +234,11 @@ export class PostgresConnection {
     this.hooks.unregister(this);
     this.socket.end();
     this.socket.destroySoon?.();
+    if (this.upstream && this.relay?.inFlight && this.session) {
+      // The server would run an abandoned statement to its end: cancel it, as a client's Ctrl-C would.
+      const up = this.upstream;
+      cancelUpstream(this.session.target.upstream, up.processId, up.secretKey).catch(() => {});
+    }
     if (this.upstream) {
       // Terminate politely so the server ends the backend at once (it rolls back any open transaction).
       if (this.upstream.socket.writable) this.upstream.socket.end(Buffer.from([0x58, 0, 0, 0, 4]));

@@ -57,6 +57,11 @@ export class Relay {
     this.up = new UpstreamScanner(this);
   }
 
+  /** Whether the upstream is still working on something the client sent. */
+  get inFlight(): boolean {
+    return this.pending.length > 0;
+  }
+
   start(initial?: Buffer): void {
     this.client.on('data', (chunk: Buffer) => {
       try {
