@@ -3,9 +3,7 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, duration, loadConfig, type Config } from './config.js';
-import { LocalIssuer } from './identity/index.js';
-import { startBroker } from './main.js';
-import { openStore, type SessionSummary, type StatementRecord } from './store/index.js';
+import type { SessionSummary, StatementRecord, Store } from './store/index.js';
 import { formatTable } from './cli-format.js';
 
 const program = new Command('jit')
@@ -15,6 +13,10 @@ const program = new Command('jit')
 
 function config(): Config {
   return loadConfig(program.opts<{ config?: string }>().config);
+}
+
+async function openStore(url: string): Promise<Store> {
+  return (await import('./store/index.js')).openStore(url);
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -46,6 +48,7 @@ program
   .command('start')
   .description('run the broker: listeners for clients, the HTTP API, the dev issuer')
   .action(async () => {
+    const { startBroker } = await import('./main.js'); // loaded on demand: `jit token` stays fast
     const broker = await startBroker(config());
     const { postgres, http } = broker.addresses;
     process.stderr.write(
@@ -79,6 +82,7 @@ const token = program
     if (!c.identity.local_issuer) throw new ConfigError(c.file, ['identity.local_issuer is false: this broker has no dev issuer to sign with']);
     const ttl = o.ttl ?? c.identity.default_ttl;
     if (ttl > c.identity.max_ttl) throw new InvalidArgumentError(`--ttl ${ttl}s is longer than identity.max_ttl (${c.identity.max_ttl}s)`);
+    const { LocalIssuer } = await import('./identity/local-issuer.js');
     const issuer = await LocalIssuer.loadOrCreate(join(c.data_dir, 'issuer.jwk'), c.identity.local_issuer_url);
     const jwt = await issuer.sign({
       subject: o.sub,

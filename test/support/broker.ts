@@ -38,6 +38,7 @@ data_dir: .jit
 store: sqlite:.jit/jit.db
 listen: { postgres: 127.0.0.1:0, mysql: null, http: 127.0.0.1:0 }
 tls: { plaintext: ${opts.plaintext ? 'loopback' : 'never'} }
+identity: { local_issuer_url: "http://jit-broker.test" }
 targets:
   app: { engine: postgres, upstream: "${UPSTREAM}" }
 ${yaml}`;
