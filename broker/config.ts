@@ -115,12 +115,14 @@ const schema = z
     admin_token: z.string().min(16).optional(),
   })
   .superRefine((c, ctx) => {
+    if (c.identity.default_ttl > c.identity.max_ttl)
+      ctx.addIssue({ code: 'custom', path: ['identity', 'default_ttl'], message: `default_ttl (${c.identity.default_ttl}s) is longer than max_ttl (${c.identity.max_ttl}s)` });
     const ids = new Set<string>();
     c.rules.forEach((r, i) => {
       if (ids.has(r.id)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id '${r.id}'` });
       ids.add(r.id);
       for (const [j, t] of (r.targets ?? []).entries()) {
-        if (!t.includes('*') && !(t in c.targets))
+        if (!/[*?]/.test(t) && !Object.hasOwn(c.targets, t))
           ctx.addIssue({ code: 'custom', path: ['rules', i, 'targets', j], message: `unknown target '${t}'` });
       }
     });
@@ -179,7 +181,11 @@ export function parseConfig(text: string, opts: { file: string | null; baseDir: 
   if (!result.success) {
     throw new ConfigError(
       opts.file,
-      result.error.issues.map((i) => `${formatPath(i.path) || '(top level)'}: ${i.message}`),
+      result.error.issues.map((i) => {
+        // A bad record key (a target name) carries the reason in its nested issues.
+        const message = i.code === 'invalid_key' ? i.issues.map((n) => n.message).join('; ') : i.message;
+        return `${formatPath(i.path) || '(top level)'}: ${message}`;
+      }),
     );
   }
   const c = result.data;
@@ -189,11 +195,12 @@ export function parseConfig(text: string, opts: { file: string | null; baseDir: 
     ...c,
     file: opts.file,
     data_dir: abs(c.data_dir),
-    store: c.store.startsWith('sqlite:') && !c.store.startsWith('sqlite::memory:') ? `sqlite:${abs(c.store.slice(7))}` : c.store,
+    store: /^sqlite:(?!:memory:)./.test(c.store) ? `sqlite:${abs(c.store.slice(7))}` : c.store,
     tls: { cert: c.tls.cert ? abs(c.tls.cert) : null, key: c.tls.key ? abs(c.tls.key) : null, plaintext: c.tls.plaintext },
     identity: {
       ...c.identity,
-      local_issuer_url: c.identity.local_issuer_url ?? `http://${http ? `${http.host}:${http.port}` : '127.0.0.1:8080'}`,
+      local_issuer_url:
+        c.identity.local_issuer_url ?? `http://${http ? `${http.host.includes(':') ? `[${http.host}]` : http.host}:${http.port}` : '127.0.0.1:8080'}`,
       issuers: c.identity.issuers.map((i) => ({ ...i, jwks_file: i.jwks_file ? abs(i.jwks_file) : undefined })),
     },
   };

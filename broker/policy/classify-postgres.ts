@@ -93,7 +93,8 @@ function stmtKinds(type: string, s: Node): Kind[] {
     case 'DeleteStmt':
       return [unrestricted(s.whereClause) ? 'destructive' : 'write'];
     case 'SelectStmt':
-      return [s.intoClause ? 'write' : 'read'];
+      // FOR UPDATE / FOR SHARE take row locks: PostgreSQL refuses them in a read-only transaction.
+      return [s.intoClause || s.lockingClause ? 'write' : 'read'];
     case 'DropStmt':
       for (const o of (s.objects as Node[]) ?? []) {
         const names = ((o.List as Node | undefined)?.items as Node[] | undefined)?.map((i) => (i.String as Node | undefined)?.sval);
@@ -104,7 +105,9 @@ function stmtKinds(type: string, s: Node): Kind[] {
       return ['destructive'];
     case 'AlterTableStmt': {
       const cmds = ((s.cmds as Node[]) ?? []).map((c) => (c.AlterTableCmd as Node | undefined)?.subtype);
-      return cmds.some((t) => typeof t === 'string' && t.startsWith('AT_Drop')) ? ['destructive'] : ['ddl'];
+      const kinds: Kind[] = [cmds.some((t) => typeof t === 'string' && t.startsWith('AT_Drop')) ? 'destructive' : 'ddl'];
+      if (cmds.includes('AT_ChangeOwner')) kinds.push('privilege'); // like ALTER … OWNER TO on other objects
+      return kinds;
     }
     case 'CopyStmt':
       if (s.is_program || s.filename) return ['admin'];
@@ -138,8 +141,11 @@ function classifyNode(stmt: Node): { kinds: Set<Kind>; tables: Set<string> } {
   droppedTables = [];
   const [type, body] = Object.entries(stmt)[0] ?? ['', {}];
   for (const k of stmtKinds(type, body as Node)) acc.kinds.add(k);
-  // EXPLAIN without ANALYZE plans but never runs its statement: only a read.
-  if (type === 'ExplainStmt' && acc.kinds.has('read')) return acc;
+  // EXPLAIN without ANALYZE plans but never runs its statement: only a read, of the tables it plans.
+  if (type === 'ExplainStmt' && acc.kinds.has('read')) {
+    walk(body, { kinds: new Set(), tables: acc.tables });
+    return acc;
+  }
   walk(body, acc);
   for (const t of droppedTables) acc.tables.add(t);
   if (acc.kinds.size === 0) acc.kinds.add('unknown');

@@ -35,18 +35,20 @@ export function mostSevere(kinds: readonly Kind[]): Kind {
 }
 
 /**
- * Every table the statement touches must match a glob. A statement that touches no table (`SELECT 1`,
- * `DROP FUNCTION f`) matches only a rule that says `*`, so table-scoped rules never cover it by accident.
+ * An `allow` rule covers a statement only if every table it touches matches a glob; a `deny` or
+ * `review` rule catches it if any table does — so neither can be side-stepped by joining another table.
+ * A statement that touches no table (`SELECT 1`, `DROP FUNCTION f`) matches only a rule that says `*`.
  */
-function tablesMatch(globs: string[], tables: string[]): boolean {
+function tablesMatch(globs: string[], tables: string[], action: Action): boolean {
   if (tables.length === 0) return globs.includes('*');
-  return tables.every((t) => globs.some((g) => globMatch(g, t)));
+  const hit = (t: string) => globs.some((g) => globMatch(g, t));
+  return action === 'allow' ? tables.every(hit) : tables.some(hit);
 }
 
 function ruleMatches(rule: Rule, identity: Identity, target: string, st: ClassifiedStatement): boolean {
   if (rule.targets && !rule.targets.some((g) => globMatch(g, target))) return false;
   if (rule.kinds && !rule.kinds.includes(mostSevere(st.kinds))) return false;
-  if (rule.tables && !tablesMatch(rule.tables, st.tables)) return false;
+  if (rule.tables && !tablesMatch(rule.tables, st.tables, rule.action)) return false;
   if (rule.subjects && !rule.subjects.some((g) => globMatch(g, identity.subject))) return false;
   if (rule.builds && !rule.builds.some((g) => identity.build !== null && globMatch(g, identity.build))) return false;
   if (rule.claims) {
@@ -61,9 +63,10 @@ function ruleMatches(rule: Rule, identity: Identity, target: string, st: Classif
 function describe(action: Action, ruleId: string | null, kind: Kind, custom?: string): string {
   if (custom) return custom;
   const by = ruleId ? `rule '${ruleId}'` : 'the default policy (no rule matched)';
+  const a = /^[aeiou]/.test(kind) ? 'an' : 'a'; // an admin, an unknown
   if (action === 'allow') return `allowed by ${by}`;
-  if (action === 'review') return `a ${kind} statement needs approval under ${by}`;
-  return `a ${kind} statement is denied by ${by}`;
+  if (action === 'review') return `${a} ${kind} statement needs approval under ${by}`;
+  return `${a} ${kind} statement is denied by ${by}`;
 }
 
 /** Decide one statement: first matching rule wins, else the default. */
