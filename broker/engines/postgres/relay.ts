@@ -114,11 +114,20 @@ export class Relay {
       for (let f = this.framer.next(); f && !this.ended; f = this.framer.next()) {
         const wait = this.handle(f);
         if (wait) {
-          this.upstream.uncork();
-          this.client.pause();
+          // Usually the audit write commits within this turn of the event loop: keep batching. Only a
+          // slow answer (a statement held for review) flushes what came before and stops reading.
+          let slow = false;
+          const timer = setImmediate(() => {
+            slow = true;
+            this.upstream.uncork();
+            this.client.pause();
+          });
           await wait;
-          if (!this.upstream.writableNeedDrain) this.client.resume();
-          this.upstream.cork();
+          clearImmediate(timer);
+          if (slow) {
+            if (!this.upstream.writableNeedDrain) this.client.resume();
+            this.upstream.cork();
+          }
         }
       }
     } catch (e) {
