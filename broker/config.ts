@@ -140,6 +140,10 @@ export interface Config extends Omit<Parsed, 'tls' | 'identity'> {
 /** The embedded default: SQLite under .jit/, the dev issuer, the demo target, reads and writes allowed. */
 export const EMBEDDED_DEFAULT = `
 store: sqlite:.jit/jit.db
+listen:
+  postgres: "\${JIT_LISTEN_POSTGRES:-127.0.0.1:6432}"
+  mysql: "\${JIT_LISTEN_MYSQL:-127.0.0.1:6033}"
+  http: "\${JIT_LISTEN_HTTP:-127.0.0.1:8080}"
 tls: { plaintext: loopback }
 identity: { local_issuer: true }
 targets:

@@ -59,8 +59,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     for (const [name, t] of Object.entries(config.targets)) {
       let upstream = t.upstream;
       if (upstream === 'demo') {
-        const { startDemoDatabase } = await import('./engines/postgres/demo.js');
-        const demo = await startDemoDatabase({ dataDir: join(config.data_dir, 'demo') });
+        const { startDemoProcess } = await import('./engines/postgres/demo-process.js');
+        const demo = await startDemoProcess(join(config.data_dir, 'demo'), (msg) => log.error(msg));
         closers.push(() => demo.close());
         upstream = demo.url;
         log.info({ target: name }, 'serving the built-in demo database (embedded PostgreSQL) for this target');
