@@ -41,6 +41,26 @@ async function signWithBrokerKey(claims: Record<string, unknown>): Promise<strin
   return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: jwk.kid! }).sign(key);
 }
 
+/** Send raw bytes to the broker and collect everything it answers until it closes (or 1 s passes). */
+function rawExchange(bytes: Buffer, expectClose = false): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const s = net.connect(t.port, t.host);
+    const chunks: Buffer[] = [];
+    const done = () => {
+      s.destroy();
+      resolve(Buffer.concat(chunks));
+    };
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (!expectClose) done();
+    });
+    s.on('close', done);
+    s.on('error', done);
+    setTimeout(done, 1000);
+    s.write(bytes);
+  });
+}
+
 describe('token refusals (SQLSTATE 28P01, saying which check failed)', () => {
   const base = () => ({ iss: t.broker.issuer!.issuer, aud: 'jit-broker', sub: 'ci:test', iat: now(), exp: now() + 300 });
 
@@ -124,6 +144,26 @@ describe('connection refusals', () => {
     expect(answer.toString('latin1')).toContain('08P01');
     expect((await good.query('SELECT 2 AS x')).rows).toEqual([{ x: 2 }]);
     await good.end();
+  });
+
+  it('answers GSSENCRequest with N, and refuses bytes smuggled after SSLRequest before the TLS handshake', async () => {
+    const gss = await rawExchange(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30]));
+    expect(gss.toString('latin1')).toBe('N');
+    // SSLRequest followed at once by a plaintext startup packet: the broker must not read it.
+    const startup = Buffer.from('\0\0\0\0\0\x03\0\0user\0ci\0database\0app\0\0', 'latin1');
+    startup.writeInt32BE(startup.length, 0);
+    const smuggled = await rawExchange(Buffer.concat([Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]), startup]), true);
+    expect(smuggled.toString('latin1')).toMatch(/08P01.*before the TLS handshake/s);
+  });
+
+  it('an oversized message ends that connection with a clear error', async () => {
+    const c = new pg.Client(t.pgConfig(await t.token()));
+    await c.connect();
+    const ended = new Promise<Error>((resolve) => c.on('error', resolve));
+    const header = Buffer.from([0x51, 0, 0, 0, 0]);
+    header.writeInt32BE(300 * 1024 * 1024, 1); // a Query claiming 300 MiB
+    (c as unknown as { connection: { stream: net.Socket } }).connection.stream.write(header);
+    expect((await ended).message).toMatch(/larger than the \d+-byte limit/);
   });
 
   it('a bad message after login ends that session with a protocol error, and others go on', async () => {
