@@ -1,7 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   AmbiguousSessionIdError,
@@ -11,7 +13,7 @@ import {
   type NewStatement,
   type Store,
 } from '../broker/store/index.js';
-import { openSqliteStore } from '../broker/store/sqlite.js';
+import { MAX_BATCH, openSqliteStore, SQLITE_MIGRATIONS, type SqliteStore } from '../broker/store/sqlite.js';
 
 let dir: string;
 const open: Store[] = [];
@@ -279,6 +281,203 @@ describe('store: write-ahead failures leave nothing half-written', () => {
   });
 });
 
+describe('store: group commit', () => {
+  async function sqliteAt(file: string): Promise<SqliteStore> {
+    const s = await openSqliteStore(join(dir, file));
+    open.push(s);
+    return s;
+  }
+  const OUTCOME = { durationMs: 2.5, tag: 'SELECT 1', rows: 1, error: null };
+
+  /** Settles-before check: true once p has settled, either way. */
+  function tracked<T>(p: Promise<T>): { p: Promise<T>; settled: () => boolean } {
+    let done = false;
+    p.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    return { p, settled: () => done };
+  }
+
+  it('commits concurrent records in one transaction: distinct ids, seq in call order, right counts', async () => {
+    const store = await sqliteAt('gc.db');
+    const ss = [await store.createSession(session()), await store.createSession(session()), await store.createSession(session())];
+    // Uneven interleaving: session 0 gets every 5th call, the rest alternate between 1 and 2.
+    const calls = Array.from({ length: 200 }, (_, i) => ({ sessionId: ss[i % 5 === 0 ? 0 : 1 + (i % 2)]!, sql: `SELECT ${i}` }));
+    const before = store.commits;
+    const ids = await Promise.all(calls.map((c) => store.recordStatement(stmt(c.sessionId, 'allow', c.sql))));
+    expect(store.commits - before).toBe(1);
+    expect(new Set(ids).size).toBe(200);
+
+    for (const sid of ss) {
+      const mine = calls.filter((c) => c.sessionId === sid);
+      const rows = await store.listStatements(sid);
+      expect(rows.map((r) => r.seq)).toEqual(mine.map((_, i) => i + 1));
+      expect(rows.map((r) => r.sql)).toEqual(mine.map((c) => c.sql)); // seq follows call order
+      expect(rows.map((r) => r.id)).toEqual(calls.flatMap((c, i) => (c.sessionId === sid ? [ids[i]] : [])));
+      expect(await store.getSession(sid)).toMatchObject({ statementCount: mine.length, allowed: mine.length });
+    }
+    const listed = await store.listSessions({});
+    expect(listed.map((x) => x.statementCount).sort((a, b) => a - b)).toEqual([40, 80, 80]);
+  });
+
+  it('a failing batch rejects every call in it and writes nothing of it', async () => {
+    const store = await sqliteAt('gc-fail.db');
+    const a = await store.createSession(session());
+    const b = await store.createSession(session());
+    const earlier = await store.recordStatement(stmt(a, 'allow', 'SELECT 0'));
+    // Only one statement of the next batch fails, late in it; the whole batch must go.
+    store.client.exec(`CREATE TRIGGER fail_boom BEFORE INSERT ON statements WHEN NEW.sql = 'boom' BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+    const before = store.commits;
+    const results = await Promise.allSettled([
+      store.recordStatement(stmt(a, 'allow', 'SELECT 1')),
+      store.completeStatement(earlier, OUTCOME),
+      store.recordStatement(stmt(b, 'deny', 'SELECT 2')),
+      store.recordStatement(stmt(a, 'allow', 'boom')),
+      store.recordStatement(stmt(b, 'allow', 'SELECT 3')),
+    ]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect(String((r as PromiseRejectedResult).reason)).toMatch(/disk full/);
+    }
+    expect(store.commits).toBe(before);
+    expect((await store.listStatements(a)).map((r) => [r.seq, r.sql, r.durationMs])).toEqual([[1, 'SELECT 0', null]]);
+    expect(await store.listStatements(b)).toEqual([]);
+    expect(await store.getSession(a)).toMatchObject({ statementCount: 1, allowed: 1 });
+    expect(await store.getSession(b)).toMatchObject({ statementCount: 0, denied: 0 });
+    expect(peek<{ n: number }>('gc-fail.db', 'SELECT count(*) AS n FROM statements').n).toBe(1);
+
+    store.client.exec('DROP TRIGGER fail_boom');
+    await Promise.all([store.recordStatement(stmt(a)), store.recordStatement(stmt(b))]);
+    expect((await store.listStatements(a)).map((r) => r.seq)).toEqual([1, 2]); // the failed batch's seqs were not used up
+    expect((await store.listStatements(b)).map((r) => r.seq)).toEqual([1]);
+  });
+
+  it('an unknown session fails only its own record, not the rest of the batch', async () => {
+    const store = await sqliteAt('gc-unknown.db');
+    const s = await store.createSession(session());
+    const [r1, bad, r2] = await Promise.allSettled([
+      store.recordStatement(stmt(s, 'allow', 'SELECT 1')),
+      store.recordStatement(stmt('s_nosuchsession00')),
+      store.recordStatement(stmt(s, 'allow', 'SELECT 2')),
+    ]);
+    expect(r1.status).toBe('fulfilled');
+    expect(r2.status).toBe('fulfilled');
+    expect(bad.status).toBe('rejected');
+    expect(String((bad as PromiseRejectedResult).reason)).toMatch(/unknown session s_nosuchsession00/);
+    expect((await store.listStatements(s)).map((r) => [r.seq, r.sql])).toEqual([
+      [1, 'SELECT 1'],
+      [2, 'SELECT 2'],
+    ]);
+  });
+
+  it('folds completes into the batches of records, and they land', async () => {
+    const store = await sqliteAt('gc-complete.db');
+    const s = await store.createSession(session());
+    const t = await store.createSession(session());
+    const [q1, q2] = await Promise.all([store.recordStatement(stmt(s, 'allow', 'q1')), store.recordStatement(stmt(t, 'allow', 'q2'))]);
+    const before = store.commits;
+    const [c1, r3, c2, r4, unknown] = await Promise.allSettled([
+      store.completeStatement(q1!, { durationMs: 1.5, tag: 'SELECT 3', rows: 3, error: null }),
+      store.recordStatement(stmt(s, 'allow', 'q3')),
+      store.completeStatement(q2!, { durationMs: 0.5, tag: null, rows: null, error: 'relation "t" does not exist' }),
+      store.recordStatement(stmt(t, 'allow', 'q4')),
+      store.completeStatement(999_999, OUTCOME),
+    ]);
+    expect(store.commits - before).toBe(1); // two records and three completes: one commit
+    expect([c1.status, r3.status, c2.status, r4.status]).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect(unknown.status).toBe('rejected'); // fails alone
+    expect(String((unknown as PromiseRejectedResult).reason)).toMatch(/unknown statement 999999/);
+
+    // The pgbench shape: each client awaits its record, then its complete, in a loop.
+    const client = async (sid: string) => {
+      for (let i = 0; i < 20; i++) {
+        const id = await store.recordStatement(stmt(sid, 'allow', `loop ${i}`));
+        await store.completeStatement(id, { durationMs: i, tag: `SELECT ${i}`, rows: i, error: null });
+      }
+    };
+    await Promise.all([client(s), client(t)]);
+    // A complete nobody awaits (BrokerSession.complete) is still seen by the next read.
+    const last = await store.recordStatement(stmt(s, 'allow', 'last'));
+    void store.completeStatement(last, OUTCOME);
+
+    const rows = await store.listStatements(s);
+    expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: 23 }, (_, i) => i + 1));
+    expect(rows[0]).toMatchObject({ sql: 'q1', durationMs: 1.5, tag: 'SELECT 3', rows: 3, error: null });
+    expect(rows[1]).toMatchObject({ sql: 'q3', durationMs: null });
+    expect(rows.slice(2, 22).map((r) => [r.sql, r.durationMs, r.tag])).toEqual(
+      Array.from({ length: 20 }, (_, i) => [`loop ${i}`, i, `SELECT ${i}`]),
+    );
+    expect(rows[22]).toMatchObject({ sql: 'last', durationMs: 2.5 });
+    expect((await store.listStatements(t))[0]).toMatchObject({ sql: 'q2', error: 'relation "t" does not exist', durationMs: 0.5 });
+    expect(store.commits - before).toBeLessThan(1 + 20 * 2 * 2); // the two clients shared commits
+  });
+
+  it('close() writes what is queued before it closes', async () => {
+    const store = await openStore(`sqlite:${join(dir, 'gc-close.db')}`);
+    const s = await store.createSession(session());
+    const first = await store.recordStatement(stmt(s, 'allow', 'SELECT 0'));
+    const pending = [
+      tracked(store.recordStatement(stmt(s, 'allow', 'SELECT 1'))),
+      tracked(store.completeStatement(first, OUTCOME)),
+      tracked(store.recordStatement(stmt(s, 'allow', 'SELECT 2'))),
+    ];
+    await store.close();
+    expect(pending.map((x) => x.settled())).toEqual([true, true, true]);
+    await Promise.all(pending.map((x) => x.p));
+    await expect(store.recordStatement(stmt(s))).rejects.toThrow(/closed/);
+    await expect(store.completeStatement(first, OUTCOME)).rejects.toThrow(/closed/);
+
+    expect(peek<{ n: number }>('gc-close.db', 'SELECT count(*) AS n FROM statements').n).toBe(3);
+    expect(peek<{ d: number }>('gc-close.db', `SELECT duration_ms AS d FROM statements WHERE id = ${first}`).d).toBe(2.5);
+  });
+
+  it('endSession lands the session’s queued records before it ends the session', async () => {
+    const store = await sqliteAt('gc-end.db');
+    const s = await store.createSession(session());
+    const queued = [tracked(store.recordStatement(stmt(s, 'allow', 'a'))), tracked(store.recordStatement(stmt(s, 'allow', 'b')))];
+    await store.endSession(s, 'client disconnected');
+    expect(queued.map((x) => x.settled())).toEqual([true, true]);
+    await Promise.all(queued.map((x) => x.p));
+    expect(peek<{ n: number }>('gc-end.db', `SELECT count(*) AS n FROM statements WHERE session_id = '${s}'`).n).toBe(2);
+    expect(await store.getSession(s)).toMatchObject({ statementCount: 2, endReason: 'client disconnected' });
+    // Should a statement still be recorded after the end, it numbers on from the stored MAX(seq).
+    await store.recordStatement(stmt(s, 'allow', 'c'));
+    expect((await store.listStatements(s)).map((r) => [r.seq, r.sql])).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'c'],
+    ]);
+  });
+
+  it('continues seq numbering (and ids) after re-opening the store', async () => {
+    const first = await storeAt('gc-reopen.db');
+    const s = await first.createSession(session());
+    const t = await first.createSession(session());
+    const ids1 = await Promise.all([first.recordStatement(stmt(s)), first.recordStatement(stmt(t)), first.recordStatement(stmt(s))]);
+    await first.close();
+    const again = await storeAt('gc-reopen.db');
+    const ids2 = await Promise.all([again.recordStatement(stmt(s)), again.recordStatement(stmt(t)), again.recordStatement(stmt(s))]);
+    expect(Math.min(...ids2)).toBeGreaterThan(Math.max(...ids1));
+    expect((await again.listStatements(s)).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+    expect((await again.listStatements(t)).map((r) => r.seq)).toEqual([1, 2]);
+    expect(await again.getSession(s)).toMatchObject({ statementCount: 4 });
+  });
+
+  it(`bounds a batch at ${MAX_BATCH} calls`, async () => {
+    const store = await sqliteAt('gc-big.db');
+    const s = await store.createSession(session());
+    const n = MAX_BATCH * 2 + 500;
+    const before = store.commits;
+    const ids = await Promise.all(Array.from({ length: n }, (_, i) => store.recordStatement(stmt(s, 'allow', `SELECT ${i}`))));
+    expect(store.commits - before).toBe(3);
+    expect(new Set(ids).size).toBe(n);
+    const rows = await store.listStatements(s);
+    expect(rows.every((r, i) => r.seq === i + 1 && r.sql === `SELECT ${i}`)).toBe(true);
+    expect((await store.getSession(s))?.statementCount).toBe(n);
+  });
+});
+
 describe('store: opening', () => {
   it('applies migrations to a fresh file (creating its folder); re-opening is a no-op', async () => {
     const file = join('nested', 'deeper', 'fresh.db');
@@ -294,6 +493,48 @@ describe('store: opening', () => {
     expect(migrated()).toBe(before);
     expect((await again.getSession(s))?.id).toBe(s);
     expect(peek<{ journal_mode: string }>(file, 'PRAGMA journal_mode').journal_mode).toBe('wal');
+  });
+
+  it('upgrades a store made by the first migration, keeping its sessions, statements, ids and seqs', async () => {
+    // The store as 0000_init left it: only the first migration in the journal.
+    const old = join(dir, 'migrations-0000');
+    mkdirSync(join(old, 'meta'), { recursive: true });
+    const journal = JSON.parse(readFileSync(join(SQLITE_MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as {
+      entries: { tag: string; when: number }[];
+    };
+    const init = journal.entries.find((e) => e.tag === '0000_init');
+    expect(init).toBeDefined();
+    // drizzle applies the migrations stamped later than the last one applied: later ones must be.
+    for (const e of journal.entries) if (e !== init) expect(e.when).toBeGreaterThan(init!.when);
+    writeFileSync(join(old, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: [init] }));
+    writeFileSync(join(old, '0000_init.sql'), readFileSync(join(SQLITE_MIGRATIONS, '0000_init.sql')));
+    const file = join(dir, 'old.db');
+    const raw = new Database(file);
+    raw.pragma('journal_mode = WAL');
+    migrate(drizzle({ client: raw }), { migrationsFolder: old });
+    raw.exec(`
+      INSERT INTO sessions (id, target, engine, subject, issuer, claims, actors, client_address, client_port, tls, started_at, statement_count)
+        VALUES ('s_0ldsess1on00000', 'prod', 'postgres', 'sub', 'iss', '{}', '[]', '10.0.0.1', 5432, 1, 1700000000000, 2);
+      INSERT INTO statements (id, session_id, seq, sql, protocol, kinds, decision, started_at, duration_ms, tag)
+        VALUES (5, 's_0ldsess1on00000', 1, 'SELECT 1', 'simple', '["read"]', 'allow', 1700000000100, 1.5, 'SELECT 1'),
+               (9, 's_0ldsess1on00000', 2, 'DROP TABLE t', 'simple', '["ddl"]', 'deny', 1700000000200, NULL, NULL);
+    `);
+    raw.close();
+
+    const store = await storeAt('old.db');
+    expect(await store.getSession('s_0ldsess1on00000')).toMatchObject({ statementCount: 2, allowed: 1, denied: 1 });
+    expect((await store.listStatements('s_0ldsess1on00000')).map((r) => [r.id, r.seq, r.sql, r.durationMs])).toEqual([
+      [5, 1, 'SELECT 1', 1.5],
+      [9, 2, 'DROP TABLE t', null],
+    ]);
+    const id = await store.recordStatement(stmt('s_0ldsess1on00000'));
+    expect(id).toBe(10);
+    expect((await store.listStatements('s_0ldsess1on00000')).map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect(peek<{ n: number }>('old.db', 'SELECT count(*) AS n FROM __drizzle_migrations').n).toBe(journal.entries.length);
+    expect(peek<{ sql: string }>('old.db', `SELECT sql FROM sqlite_master WHERE name = 'statements'`).sql).not.toMatch(/AUTOINCREMENT/i);
+    expect(peek<{ n: number }>('old.db', `SELECT count(*) AS n FROM pragma_index_list('statements') WHERE name = 'statements_session_seq_idx'`).n).toBe(1);
+    expect(peek<{ n: number }>('old.db', `SELECT count(*) AS n FROM pragma_foreign_key_list('statements')`).n).toBe(1);
+    expect(peek<{ n: number }>('old.db', `SELECT count(*) AS n FROM pragma_table_info('sessions') WHERE name = 'statement_count'`).n).toBe(0);
   });
 
   it('opens an in-memory store', async () => {

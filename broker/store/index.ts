@@ -92,8 +92,8 @@ export interface Store {
   /**
    * Write-ahead record of a statement, before it goes upstream. Resolves only once the row is
    * committed; rejects on any failure (the caller must then refuse the statement). Assigns the
-   * per-session `seq` (from 1) and bumps the session's statement_count in the same transaction.
-   * Returns the statement id for completeStatement().
+   * per-session `seq` (from 1, in call order) in the same transaction, so the session's
+   * statementCount includes it once this resolves. Returns the statement id for completeStatement().
    */
   recordStatement(s: NewStatement): Promise<number>;
   /** Records what happened upstream. Rejects when the statement id is unknown. */

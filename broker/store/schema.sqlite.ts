@@ -27,8 +27,8 @@ export const sessions = sqliteTable(
     startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
     endedAt: integer('ended_at', { mode: 'timestamp_ms' }),
     endReason: text('end_reason'),
-    /** Number of statements recorded; also the last `seq` handed out. */
-    statementCount: integer('statement_count').notNull().default(0),
+    // No statement counter: a session's statement count is counted from its statements (as its
+    // per-decision counts are), so recording a statement does not also rewrite its session row.
   },
   (t) => [
     index('sessions_build_idx').on(t.build),
@@ -41,7 +41,9 @@ export const sessions = sqliteTable(
 export const statements = sqliteTable(
   'statements',
   {
-    id: integer('id').primaryKey({ autoIncrement: true }),
+    // A plain rowid key, not AUTOINCREMENT (whose sqlite_sequence row is one more page written per
+    // commit): ids stay unique and increasing, and are never reused since statements are never deleted.
+    id: integer('id').primaryKey(),
     sessionId: text('session_id')
       .notNull()
       .references(() => sessions.id),

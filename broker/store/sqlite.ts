@@ -1,11 +1,12 @@
 // The embedded store: SQLite through better-sqlite3 (synchronous, in-process) and drizzle.
-// recordStatement/completeStatement run for every statement a client sends, so they use statements
-// prepared once at open; the rest is ordinary drizzle queries.
+// recordStatement/completeStatement run for every statement a client sends, so they are group
+// committed (see SqliteStore) through raw statements prepared once at open; the rest is ordinary
+// drizzle queries.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableName, gte, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { StatementOutcome } from '../types.js';
@@ -53,65 +54,166 @@ export async function openSqliteStore(path: string, options: SqliteStoreOptions 
 
 type Db = BetterSQLite3Database;
 
-function prepareHotPath(db: Db) {
-  const p = sql.placeholder;
+/** Most records + completes one group-commit transaction takes; more are flushed at once. */
+export const MAX_BATCH = 1000;
+
+interface PendingRecord {
+  sessionId: string;
+  /** Column values after the session id and seq, already mapped to what SQLite stores. */
+  values: unknown[];
+  resolve: (id: number) => void;
+  reject: (e: unknown) => void;
+}
+
+interface PendingComplete {
+  id: number;
+  o: StatementOutcome;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** What one committed batch produced: per record a statement id or its own error; per complete its changes. */
+interface BatchResult {
+  ids: (number | Error)[];
+  lastSeq: Map<string, number>;
+  completed: number[];
+}
+
+/**
+ * The hot path as raw better-sqlite3 statements: no query building or result mapping per call.
+ * Table and column names come from the drizzle schema, which stays the source of truth for the
+ * layout (a renamed column follows, a dropped one fails to compile here); values are encoded with
+ * the schema's own column encoders in recordStatement().
+ */
+function prepareHotPath(client: Database.Database) {
+  const q = (c: { name: string }) => `"${c.name}"`;
+  const S = `"${getTableName(statements)}"`;
+  const SS = `"${getTableName(sessions)}"`;
+  const st = statements;
   return {
-    bumpCount: db
-      .update(sessions)
-      .set({ statementCount: sql`${sessions.statementCount} + 1` })
-      .where(eq(sessions.id, p('sessionId')))
-      .returning({ seq: sessions.statementCount })
-      .prepare(),
-    insertStatement: db
-      .insert(statements)
-      .values({
-        sessionId: p('sessionId'),
-        seq: p('seq'),
-        sql: p('sql'),
-        protocol: p('protocol'),
-        kinds: p('kinds'),
-        decision: p('decision'),
-        ruleId: p('ruleId'),
-        message: p('message'),
-        startedAt: p('startedAt'),
-      })
-      .returning({ id: statements.id })
-      .prepare(),
-    complete: db
-      .update(statements)
-      // update().set() is typed without placeholders; wrapped in sql`` they bind all the same.
-      .set({
-        durationMs: sql`${p('durationMs')}`,
-        tag: sql`${p('tag')}`,
-        rows: sql`${p('rows')}`,
-        error: sql`${p('error')}`,
-      })
-      .where(eq(statements.id, p('id')))
-      .prepare(),
+    /** The last seq handed out in a session (0 if none), or no row when the session does not exist. */
+    lastSeq: client
+      .prepare<[string], { seq: number }>(
+        `SELECT (SELECT coalesce(max(${q(st.seq)}), 0) FROM ${S} WHERE ${q(st.sessionId)} = ${SS}.${q(sessions.id)}) AS seq ` +
+          `FROM ${SS} WHERE ${q(sessions.id)} = ?`,
+      ),
+    insert: client.prepare(
+      `INSERT INTO ${S} (${[st.sessionId, st.seq, st.sql, st.protocol, st.kinds, st.decision, st.ruleId, st.message, st.startedAt]
+        .map(q)
+        .join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    complete: client.prepare(
+      `UPDATE ${S} SET ${q(st.durationMs)} = ?, ${q(st.tag)} = ?, ${q(st.rows)} = ?, ${q(st.error)} = ? WHERE ${q(st.id)} = ?`,
+    ),
   };
 }
 
 // SQLite caps bound parameters per statement; count queries over many sessions go in chunks.
 const IN_CHUNK = 500;
 
+/**
+ * Group commit: recordStatement and completeStatement calls are queued, and everything queued in
+ * one turn of the event loop is written in ONE IMMEDIATE transaction, flushed from setImmediate
+ * (after the I/O callbacks of that turn have queued theirs). Each promise settles only once that
+ * transaction has committed, or rejects when it failed (every promise of the batch: it rolled back
+ * as a whole). A record's promise resolving still means its row is committed.
+ *
+ * The per-session seq is kept in memory once known (initialised from MAX(seq) of the session, so it
+ * survives re-opening the store) and only advanced after a commit; this connection is the only
+ * writer of a session's statements (the broker process that holds the session). A session's
+ * statement count is counted from its statements, so a batch writes no session rows at all.
+ * Reads, endSession and close() first flush what is queued.
+ */
 export class SqliteStore implements Store {
-  private readonly hot: ReturnType<typeof prepareHotPath>;
-  private readonly recordTx: (s: NewStatement) => number;
+  private readonly batchTx: (records: PendingRecord[], completes: PendingComplete[]) => BatchResult;
+  /** Last committed seq per session, for sessions seen since open (dropped when a session ends). */
+  private readonly seqs = new Map<string, number>();
+  private records: PendingRecord[] = [];
+  private completes: PendingComplete[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private committed = 0;
+  private readonly flushCallback = () => {
+    this.flushScheduled = false;
+    this.flush();
+  };
 
   constructor(
     /** The underlying connection, for diagnostics and tests; the broker itself never needs it. */
     readonly client: Database.Database,
     private readonly db: Db,
   ) {
-    this.hot = prepareHotPath(db);
-    // One IMMEDIATE transaction: the seq and the row commit together or not at all.
-    this.recordTx = client.transaction((s: NewStatement): number => {
-      const bumped = this.hot.bumpCount.get({ sessionId: s.sessionId });
-      if (!bumped) throw new Error(`store: cannot record a statement for unknown session ${s.sessionId}`);
-      const inserted = this.hot.insertStatement.get({ ...s, seq: bumped.seq });
-      if (!inserted) throw new Error('store: statement insert returned no row');
-      return inserted.id;
+    const hot = prepareHotPath(client);
+    this.batchTx = client.transaction((records: PendingRecord[], completes: PendingComplete[]): BatchResult => {
+      const ids: (number | Error)[] = new Array<number | Error>(records.length);
+      const lastSeq = new Map<string, number>();
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        let seq = lastSeq.get(r.sessionId) ?? this.seqs.get(r.sessionId);
+        if (seq === undefined) {
+          const row = hot.lastSeq.get(r.sessionId);
+          if (!row) {
+            // Only this record fails: one client's mistake must not refuse the others' statements.
+            ids[i] = new Error(`store: cannot record a statement for unknown session ${r.sessionId}`);
+            continue;
+          }
+          seq = row.seq;
+        }
+        seq++;
+        ids[i] = Number(hot.insert.run(r.sessionId, seq, ...r.values).lastInsertRowid);
+        lastSeq.set(r.sessionId, seq);
+      }
+      const completed = new Array<number>(completes.length);
+      for (let i = 0; i < completes.length; i++) {
+        const { id, o } = completes[i]!;
+        completed[i] = hot.complete.run(o.durationMs, o.tag, o.rows, o.error, id).changes;
+      }
+      return { ids, lastSeq, completed };
     }).immediate;
+  }
+
+  /** Group-commit transactions committed since open (diagnostics and tests). */
+  get commits(): number {
+    return this.committed;
+  }
+
+  /** Writes everything queued, now, in one transaction, and settles its promises. */
+  private flush(): void {
+    const records = this.records;
+    const completes = this.completes;
+    if (records.length === 0 && completes.length === 0) return;
+    this.records = [];
+    this.completes = [];
+    let result: BatchResult;
+    try {
+      result = this.batchTx(records, completes);
+      this.committed++;
+    } catch (e) {
+      // Rolled back as a whole: nothing of the batch was written, so every one of its calls fails.
+      for (const r of records) r.reject(e);
+      for (const c of completes) c.reject(e);
+      return;
+    }
+    for (const [sessionId, seq] of result.lastSeq) this.seqs.set(sessionId, seq);
+    for (let i = 0; i < records.length; i++) {
+      const id = result.ids[i]!;
+      if (typeof id === 'number') records[i]!.resolve(id);
+      else records[i]!.reject(id);
+    }
+    for (let i = 0; i < completes.length; i++) {
+      const c = completes[i]!;
+      if (result.completed[i]! > 0) c.resolve();
+      else c.reject(new Error(`store: cannot complete unknown statement ${c.id}`));
+    }
+  }
+
+  /** After a call was queued: flush at the end of this turn of the event loop, or now when the batch is full. */
+  private enqueued(): void {
+    if (this.records.length + this.completes.length >= MAX_BATCH) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushCallback);
+    }
   }
 
   async createSession(s: NewSession): Promise<string> {
@@ -141,6 +243,8 @@ export class SqliteStore implements Store {
   }
 
   async endSession(id: string, reason: string, at: Date = new Date()): Promise<void> {
+    this.flush(); // the session's queued records land before its end
+    this.seqs.delete(id); // a statement recorded after the end (if any) re-reads MAX(seq)
     this.db
       .update(sessions)
       .set({ endedAt: at, endReason: reason })
@@ -149,6 +253,8 @@ export class SqliteStore implements Store {
   }
 
   async endOpenSessions(reason: string): Promise<number> {
+    this.flush();
+    this.seqs.clear(); // ended sessions need no cached seq (one recorded later re-reads MAX(seq))
     const result = this.db
       .update(sessions)
       .set({ endedAt: new Date(), endReason: reason })
@@ -157,22 +263,39 @@ export class SqliteStore implements Store {
     return result.changes;
   }
 
-  async recordStatement(s: NewStatement): Promise<number> {
-    return this.recordTx(s);
+  recordStatement(s: NewStatement): Promise<number> {
+    if (this.closed) return Promise.reject(new Error('store: closed'));
+    let values: unknown[];
+    try {
+      // Mapped now, with the schema's own encoders: a malformed record fails alone, not its batch.
+      values = [
+        s.sql,
+        s.protocol,
+        statements.kinds.mapToDriverValue(s.kinds),
+        s.decision,
+        s.ruleId,
+        s.message,
+        statements.startedAt.mapToDriverValue(s.startedAt),
+      ];
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.records.push({ sessionId: s.sessionId, values, resolve, reject });
+      this.enqueued();
+    });
   }
 
-  async completeStatement(id: number, o: StatementOutcome): Promise<void> {
-    const result = this.hot.complete.run({
-      id,
-      durationMs: o.durationMs,
-      tag: o.tag,
-      rows: o.rows,
-      error: o.error,
+  completeStatement(id: number, o: StatementOutcome): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('store: closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.completes.push({ id, o, resolve, reject });
+      this.enqueued();
     });
-    if (result.changes === 0) throw new Error(`store: cannot complete unknown statement ${id}`);
   }
 
   async listSessions(filter: SessionFilter): Promise<SessionSummary[]> {
+    this.flush(); // reads see every write already asked for, awaited or not (as before group commit)
     const where: SQL[] = [];
     if (filter.build !== undefined) where.push(eq(sessions.build, filter.build));
     if (filter.subject !== undefined) where.push(eq(sessions.subject, filter.subject));
@@ -192,6 +315,7 @@ export class SqliteStore implements Store {
   async getSession(idOrPrefix: string): Promise<SessionSummary | null> {
     const prefix = normalizeSessionIdPrefix(idOrPrefix);
     if (prefix === '') return null;
+    this.flush();
     const exact = this.db.select().from(sessions).where(eq(sessions.id, prefix)).all();
     // Ids are ASCII, so [prefix, prefix + U+FFFF) is exactly the ids starting with prefix (an index range).
     const rows =
@@ -210,6 +334,7 @@ export class SqliteStore implements Store {
   }
 
   async listStatements(sessionId: string): Promise<StatementRecord[]> {
+    this.flush();
     return this.db
       .select()
       .from(statements)
@@ -222,14 +347,18 @@ export class SqliteStore implements Store {
     this.client.prepare('SELECT 1').get();
   }
 
+  /** Writes what is still queued (its promises settle), then closes. Idempotent. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
     if (this.client.open) this.client.close();
   }
 
-  /** Adds the per-decision counts, counted from the statements. */
+  /** Adds the statement count and the per-decision counts, counted from the statements. */
   private summarize(rows: SessionRow[]): SessionSummary[] {
-    const counts = new Map<string, { allowed: number; denied: number; reviewed: number }>();
-    for (const row of rows) counts.set(row.id, { allowed: 0, denied: 0, reviewed: 0 });
+    const counts = new Map<string, { statementCount: number; allowed: number; denied: number; reviewed: number }>();
+    for (const row of rows) counts.set(row.id, { statementCount: 0, allowed: 0, denied: 0, reviewed: 0 });
     for (let i = 0; i < rows.length; i += IN_CHUNK) {
       const ids = rows.slice(i, i + IN_CHUNK).map((r) => r.id);
       const grouped = this.db
@@ -241,6 +370,7 @@ export class SqliteStore implements Store {
       for (const g of grouped) {
         const c = counts.get(g.sessionId);
         if (!c) continue;
+        c.statementCount += g.n;
         if (g.decision === 'allow') c.allowed = g.n;
         else if (g.decision === 'deny') c.denied = g.n;
         else if (g.decision === 'review') c.reviewed = g.n;
@@ -264,8 +394,7 @@ export class SqliteStore implements Store {
       startedAt: row.startedAt,
       endedAt: row.endedAt,
       endReason: row.endReason,
-      statementCount: row.statementCount,
-      ...(counts.get(row.id) ?? { allowed: 0, denied: 0, reviewed: 0 }),
+      ...(counts.get(row.id) ?? { statementCount: 0, allowed: 0, denied: 0, reviewed: 0 }),
     }));
   }
 }
