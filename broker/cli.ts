@@ -95,6 +95,52 @@ const token = program
   });
 void token;
 
+const policy = program.command('policy').description('test the policy in the config without touching any database');
+policy
+  .command('check')
+  .description('classify SQL and decide it as the broker would, for each statement and for the whole string')
+  .requiredOption('--target <name>', 'the target the statement is for')
+  .option('--claim <k=v>', 'a claim of the identity, repeatable', collect, [])
+  .option('--sub <subject>', 'subject of the identity', 'policy-check')
+  .option('--build <id>', 'build id of the identity')
+  .option('--expect <action>', 'exit 1 unless the whole string is decided so (allow, deny or review)')
+  .option('--json', 'machine-readable output')
+  .argument('[sql]', 'the SQL text (default: read standard input)')
+  .action(async (sqlArg: string | undefined, o: { target: string; claim: string[]; sub: string; build?: string; expect?: string; json?: boolean }) => {
+    const c = config();
+    const target = c.targets[o.target];
+    if (!target) throw new InvalidArgumentError(`no target '${o.target}' in the config (targets: ${Object.keys(c.targets).join(', ')})`);
+    if (o.expect && !['allow', 'deny', 'review'].includes(o.expect)) throw new InvalidArgumentError('--expect takes allow, deny or review');
+    const sql = sqlArg ?? (await readStdin());
+    const { checkPolicy } = await import('./policy/check.js');
+    const result = await checkPolicy({ rules: c.rules, default: c.default }, target.engine, o.target, sql, {
+      subject: o.sub,
+      build: o.build ?? null,
+      claims: Object.fromEntries(o.claim.map(parseClaim)),
+    });
+    if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else {
+      process.stdout.write(
+        formatTable(
+          ['DECISION', 'RULE', 'KINDS', 'STATEMENT'],
+          result.statements.map((st) => [st.action, st.ruleId ?? '(default)', st.kinds.join(','), st.sql.replace(/\s+/g, ' ').slice(0, 100)]),
+        ),
+      );
+      if (result.error) process.stdout.write(`parse error: ${result.error}\n`);
+      process.stdout.write(`=> ${result.action}${result.ruleId ? ` (rule ${result.ruleId})` : ' (default)'}: ${result.message}\n`);
+    }
+    if (o.expect && o.expect !== result.action) {
+      process.stderr.write(`expected ${o.expect}, got ${result.action}\n`);
+      process.exitCode = 1;
+    }
+  });
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 program
   .command('demo-db', { hidden: true })
   .description('run the built-in demo database (the broker starts it as a child process)')

@@ -376,9 +376,11 @@ describe('decide', () => {
       // The default counts as well.
       expect(decide(policy(rules), identity(), 'app', pg('SELECT 1; GRANT ALL ON t TO bob'))).toMatchObject({ action: 'deny', ruleId: null });
     });
-    it('between equally strict decisions the first statement’s stands', () => {
-      expect(decide(policy(rules), identity(), 'app', pg('CREATE TABLE u (a int); DROP TABLE t'))).toMatchObject({ ruleId: 'no-ddl' });
+    it('between equally strict decisions the more severe statement explains it, wherever it stands', () => {
+      expect(decide(policy(rules), identity(), 'app', pg('CREATE TABLE u (a int); DROP TABLE t'))).toMatchObject({ ruleId: 'no-ddl-2' });
       expect(decide(policy(rules), identity(), 'app', pg('DROP TABLE t; CREATE TABLE u (a int)'))).toMatchObject({ ruleId: 'no-ddl-2' });
+      const tie = decide(policy(rules), identity(), 'app', pg('CREATE TABLE u (a int); CREATE TABLE v (a int)'));
+      expect(tie).toMatchObject({ ruleId: 'no-ddl' });
     });
     it('the kinds are the union over every statement', () => {
       const d = decide(policy(rules), identity(), 'app', pg('SELECT 1; UPDATE t SET a = 1 WHERE id = 1; DROP TABLE t; SELECT 2'));

@@ -85,7 +85,13 @@ export function decide(policy: PolicyConfig, identity: Identity, target: string,
   for (const st of statements) {
     const d = decideStatement(policy, identity, target, st);
     for (const k of d.kinds) kinds.add(k);
-    if (!worst || STRICTNESS[d.action] > STRICTNESS[worst.action]) worst = d;
+    // The strictest decision stands; between equally strict ones, the more severe statement explains it.
+    if (
+      !worst ||
+      STRICTNESS[d.action] > STRICTNESS[worst.action] ||
+      (STRICTNESS[d.action] === STRICTNESS[worst.action] && SEVERITY.get(mostSevere(d.kinds))! > SEVERITY.get(mostSevere(worst.kinds))!)
+    )
+      worst = d;
   }
   const d = worst!;
   const why = c.error && d.action !== 'allow' ? `${d.message} (the statement could not be parsed: ${c.error})` : d.message;
