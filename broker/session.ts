@@ -64,10 +64,9 @@ export class BrokerSession {
       }
     }
     if (decision.action === 'allow') return { ok: true, statementId, decision };
-    const message =
-      decision.action === 'review'
-        ? `${decision.message}; approvals are not available on this broker, so it is refused`
-        : decision.message;
+    // Always say which rule refused: a rule's own message may not name it.
+    const why = decision.ruleId && !decision.message.includes(`'${decision.ruleId}'`) ? `${decision.message} (rule '${decision.ruleId}')` : decision.message;
+    const message = decision.action === 'review' ? `${why}; approvals are not available on this broker, so it is refused` : why;
     return { ok: false, statementId, decision, reason: 'policy', message: `jit-broker: ${message}` };
   }
 
