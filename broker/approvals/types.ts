@@ -1,0 +1,60 @@
+// Approvals: the vocabulary shared by the broker core, the HTTP API, the CLI and the Slack bot.
+// The bot is a client of this interface and of the store, never of an engine.
+import type { Kind } from '../types.js';
+
+export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
+
+/** Per-rule review settings (from a rule with `action: review`). */
+export interface ReviewSettings {
+  /** Slack user ids (U…), e-mail addresses, or user groups ("@dba-oncall" / S…); empty = anyone in the channel. */
+  approvers: string[];
+  timeoutSeconds: number;
+  minApprovals: number;
+  /** `statement`: one approval covers one execution; `session`: the same text may run again in that session. */
+  scope: 'statement' | 'session';
+}
+
+export interface ApprovalRequest {
+  id: string;
+  target: string;
+  sessionId: string;
+  statementId: number | null;
+  subject: string;
+  build: string | null;
+  claims: Record<string, unknown>;
+  actors: string[];
+  sql: string;
+  kinds: Kind[];
+  ruleId: string | null;
+  settings: ReviewSettings;
+  requestedAt: Date;
+  expiresAt: Date;
+  state: ApprovalState;
+  /** Who approved so far (min_approvals may ask for more than one). */
+  approvals: { by: string; at: Date }[];
+  decidedBy: string | null;
+  decidedAt: Date | null;
+  reason: string | null;
+  /** Where the bot posted it (channel + message ts), to update it later. */
+  message: { channel: string; ts: string } | null;
+}
+
+/** A person's decision, from Slack, the CLI or the HTTP API. */
+export interface DecisionInput {
+  approve: boolean;
+  /** Who decided: a Slack user id, or `cli:<name>` / `api:<name>`. */
+  by: string;
+  /** The person's e-mail when known, to refuse requesters approving themselves. */
+  email?: string | null;
+  reason?: string | null;
+}
+
+export type DecisionResult =
+  | { ok: true; request: ApprovalRequest }
+  /** Nothing changed: the request had already ended, the person may not decide it, or it does not exist. */
+  | { ok: false; code: 'not_found' | 'ended' | 'not_approver' | 'own_request' | 'already_approved'; message: string; request?: ApprovalRequest };
+
+export type ApprovalEvent =
+  | { type: 'requested'; request: ApprovalRequest }
+  /** A decision or expiry or cancellation changed the request (state may still be pending with one more approval). */
+  | { type: 'updated'; request: ApprovalRequest };
