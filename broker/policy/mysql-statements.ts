@@ -1,0 +1,240 @@
+// One MySQL/MariaDB statement (its tokens) → kinds and tables. Queries and DML go through node-sql-parser;
+// everything else is dispatched on its leading keywords. A verb not listed here is unknown (fail closed).
+import type { Kind } from '../types.js';
+import type { Token } from './mysql-lexer.js';
+import { classifyAlter, classifyCreate, classifyDrop, classifyRename, classifyTruncate } from './mysql-ddl.js';
+import { closing, fromNames, parseTokens, unrestricted, type Parsed } from './mysql-parse.js';
+import { classifySet } from './mysql-set.js';
+import {
+  fakeWord, findWord, isPunct, isWord, merge, nameAt, nameList, opaque, stringLiteral, unparsed, verdict, W, type Ctx,
+  type Verdict,
+} from './mysql-tokens.js';
+
+/** Functions that reach outside the database: server files, and the lib_mysqludf_sys family that runs commands. */
+const ADMIN_FUNCTIONS = new Set(['LOAD_FILE']);
+const UNKNOWN_FUNCTIONS = new Set(['SYS_EXEC', 'SYS_EVAL', 'SYS_GET', 'SYS_SET', 'SYS_BINEVAL', 'LIB_MYSQLUDF_SYS_INFO']);
+
+/** Found anywhere in a statement, whatever the parser makes of it: INTO OUTFILE, LOAD_FILE(), row locks. */
+function tripwires(ts: readonly Token[]): Kind[] {
+  const out: Kind[] = [];
+  ts.forEach((t, k) => {
+    const next = ts[k + 1];
+    if (isWord(t, 'OUTFILE', 'DUMPFILE') && isWord(ts[k - 1], 'INTO')) out.push('admin');
+    if ((t.type === 'word' || t.type === 'ident') && isPunct(next, '(')) {
+      const name = t.value.toUpperCase();
+      if (ADMIN_FUNCTIONS.has(name)) out.push('admin');
+      if (UNKNOWN_FUNCTIONS.has(name)) out.push('unknown');
+    }
+    // SELECT … FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE take row locks: a write.
+    if ((isWord(t, 'FOR') && isWord(next, 'UPDATE', 'SHARE')) || (isWord(t, 'LOCK') && isWord(next, 'IN') && isWord(ts[k + 2], 'SHARE'))) {
+      out.push('write');
+    }
+  });
+  return out;
+}
+
+/** The tokens of the statement's own (depth-0) WHERE clause; null if it has none, 'ambiguous' if several. */
+function whereClause(ts: readonly Token[]): Token[] | null | 'ambiguous' {
+  let depth = 0;
+  let start = -1;
+  let end = ts.length;
+  for (let k = 0; k < ts.length; k++) {
+    const t = ts[k]!;
+    if (isPunct(t, '(')) depth++;
+    else if (isPunct(t, ')')) depth--;
+    else if (depth === 0 && isWord(t, 'WHERE')) {
+      if (start >= 0) return 'ambiguous';
+      start = k + 1;
+    } else if (depth === 0 && start >= 0 && end === ts.length) {
+      if ((isWord(t, 'ORDER') && isWord(ts[k + 1], 'BY')) || isWord(t, 'LIMIT', 'RETURNING')) end = k;
+    }
+  }
+  return start < 0 ? null : ts.slice(start, end);
+}
+
+/** Modifiers after the verb that node-sql-parser does not know and that change nothing here. */
+function withoutModifiers(ts: Token[]): Token[] {
+  let k = 1;
+  while (isWord(ts[k], 'LOW_PRIORITY', 'QUICK', 'DELAYED', 'HIGH_PRIORITY')) k++;
+  return [ts[0]!, ...ts.slice(k)];
+}
+
+/**
+ * What node-sql-parser cannot read in a query but that changes nothing here: index hints (`USE INDEX (i)`) only
+ * steer the planner, and FOR SHARE is a row lock like FOR UPDATE (the tripwires have already seen it).
+ */
+function forParser(ts: Token[]): Token[] {
+  const out: Token[] = [];
+  for (let k = 0; k < ts.length; k++) {
+    const t = ts[k]!;
+    if (isWord(t, 'USE', 'FORCE', 'IGNORE') && isWord(ts[k + 1], 'INDEX', 'KEY')) {
+      let j = k + 2;
+      if (isWord(ts[j], 'FOR')) j += isWord(ts[j + 1], 'JOIN') ? 2 : 3; // FOR JOIN | FOR ORDER BY | FOR GROUP BY
+      const close = isPunct(ts[j], '(') ? closing(ts, j) : -1;
+      if (close > 0) {
+        k = close;
+        continue;
+      }
+    }
+    out.push(isWord(t, 'SHARE') && isWord(ts[k - 1], 'FOR') ? { ...t, text: 'UPDATE', value: 'UPDATE' } : t);
+  }
+  return out;
+}
+
+/** UPDATE / DELETE: a write, or destructive with no WHERE (single- or multi-table) or one that can hold for every row. */
+function dml(ts: Token[], p: Parsed): Verdict {
+  const where = whereClause(ts);
+  if (where === 'ambiguous' || (where === null) !== (p.ast.where == null)) return unparsed('the WHERE clause could not be located');
+  const outer = new Set([...fromNames(p.ast.table), ...fromNames(p.ast.from)]);
+  return verdict([where === null || unrestricted(where, outer) ? 'destructive' : 'write'], p.tables);
+}
+
+function query(ts: Token[]): Verdict {
+  const verb = W(ts[0]) ?? '(';
+  if (verb === 'TABLE') {
+    const n = nameAt(ts, 1);
+    return n ? verdict(['read'], [n.name]) : unparsed('TABLE without a name');
+  }
+  const p = parseTokens(forParser(['INSERT', 'REPLACE', 'UPDATE', 'DELETE'].includes(verb) ? withoutModifiers(ts) : ts));
+  if (typeof p === 'string') return unparsed(p);
+  const type = String(p.ast.type);
+  const expected: Record<string, string[]> = {
+    SELECT: ['select'], '(': ['select'], VALUES: ['select'], INSERT: ['insert'], REPLACE: ['replace', 'insert'],
+    UPDATE: ['update'], DELETE: ['delete'], WITH: ['select', 'insert', 'replace', 'update', 'delete'],
+  };
+  if (!expected[verb]?.includes(type)) return unparsed(`${verb} read as ${type}`);
+  if (type === 'select') return verdict(['read'], p.tables);
+  if (type === 'insert' || type === 'replace') return verdict(['write'], p.tables);
+  return dml(ts, p);
+}
+
+/** EXPLAIN / DESCRIBE: a read that plans its statement; with ANALYZE it runs it, so the statement's own kinds. */
+function explain(ts: Token[], ctx: Ctx): Verdict {
+  let k = 1;
+  let analyze = false;
+  for (;;) {
+    if (isWord(ts[k], 'EXTENDED', 'PARTITIONS')) k++;
+    else if (isWord(ts[k], 'ANALYZE')) [analyze, k] = [true, k + 1];
+    else if (isWord(ts[k], 'FORMAT') && isPunct(ts[k + 1], '=')) k += 3;
+    else break;
+  }
+  if (isWord(ts[k], 'FOR') && isWord(ts[k + 1], 'CONNECTION')) return verdict(['read']);
+  if (isWord(ts[k], 'SELECT', 'INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'TABLE', 'WITH', 'VALUES') || isPunct(ts[k], '(')) {
+    const inner = ctx.inner(ts.slice(k));
+    if (analyze) return inner;
+    return { ...inner, kinds: inner.kinds.includes('unknown') ? ['read', 'unknown'] : ['read'] };
+  }
+  const n = k === 1 ? nameAt(ts, 1) : null; // DESCRIBE t [column]
+  return n && !analyze ? verdict(['read'], [n.name]) : unparsed('an EXPLAIN it cannot read');
+}
+
+/** Names after TABLE/TABLES (and optional NO_WRITE_TO_BINLOG / LOCAL). */
+function tablesAfter(ts: Token[], from: number): string[] {
+  const t = findWord(ts, from, 'TABLE', 'TABLES');
+  return t >= 0 ? nameList(ts, t + 1) : [];
+}
+
+/** The table of SHOW CREATE TABLE/VIEW t, SHOW [FULL] COLUMNS/INDEX FROM t [FROM db]. */
+function showTables(ts: Token[]): string[] {
+  if (isWord(ts[1], 'CREATE') && isWord(ts[2], 'TABLE', 'VIEW')) return nameList(ts, 3);
+  const k = isWord(ts[1], 'FULL', 'EXTENDED') ? 2 : 1;
+  if (!isWord(ts[k], 'COLUMNS', 'FIELDS', 'INDEX', 'INDEXES', 'KEYS') || !isWord(ts[k + 1], 'FROM', 'IN')) return [];
+  const n = nameAt(ts, k + 2);
+  const db = n && isWord(ts[n.next], 'FROM', 'IN') ? nameAt(ts, n.next + 1) : null;
+  return n ? [db ? `${db.name}.${n.name}` : n.name] : [];
+}
+
+/** PREPARE s FROM '…' / EXECUTE IMMEDIATE '…': what the string holds; from a variable: unknown. */
+function dynamic(ts: Token[], from: number, ctx: Ctx): Verdict {
+  const sql = stringLiteral(ts.slice(from));
+  return sql === null ? opaque() : ctx.text(sql);
+}
+
+const ADMIN_VERBS = new Set([
+  'KILL', 'SHUTDOWN', 'RESTART', 'INSTALL', 'UNINSTALL', 'FLUSH', 'RESET', 'PURGE', 'CHANGE', 'CACHE', 'CLONE', 'IMPORT',
+  'BACKUP',
+]);
+const OPAQUE_VERBS = new Set([
+  'CALL', 'BINLOG', 'DELIMITER', 'IF', 'CASE', 'WHILE', 'LOOP', 'REPEAT', 'DECLARE', 'LEAVE', 'ITERATE', 'SIGNAL',
+  'RESIGNAL', 'OPEN', 'FETCH', 'CLOSE', 'END',
+]);
+const READ_VERBS = new Set(['SHOW', 'USE', 'HELP', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'XA', 'UNLOCK', 'DEALLOCATE', 'CHECKSUM']);
+
+function dispatch(ts: Token[], ctx: Ctx): Verdict {
+  const verb = W(ts[0]) ?? (isPunct(ts[0], '(') ? '(' : '');
+  if (isPunct(ts[1], ':')) return opaque(); // a label: compound statement
+  switch (verb) {
+    case 'SELECT': case '(': case 'WITH': case 'TABLE': case 'VALUES':
+    case 'INSERT': case 'REPLACE': case 'UPDATE': case 'DELETE':
+      return query(ts);
+    case 'DO': case 'RETURN': {
+      // DO evaluates expressions and discards them; a function's RETURN returns one: read them as a SELECT.
+      const p = parseTokens([fakeWord('SELECT'), ...ts.slice(1)]);
+      return typeof p === 'string' ? unparsed(p) : verdict(['read'], p.tables);
+    }
+    case 'CREATE': return classifyCreate(ts, ctx);
+    case 'ALTER': return classifyAlter(ts, ctx);
+    case 'DROP': return classifyDrop(ts);
+    case 'RENAME': return classifyRename(ts);
+    case 'TRUNCATE': return classifyTruncate(ts);
+    case 'SET': return classifySet(ts);
+    case 'GRANT': case 'REVOKE': return verdict(['privilege']);
+    case 'EXPLAIN': case 'DESCRIBE': case 'DESC': return explain(ts, ctx);
+    case 'ANALYZE': // MariaDB: ANALYZE [FORMAT=JSON] <statement> runs it; ANALYZE TABLE is maintenance
+      if (isWord(ts[1], 'TABLE', 'TABLES') || (isWord(ts[1], 'NO_WRITE_TO_BINLOG', 'LOCAL') && isWord(ts[2], 'TABLE', 'TABLES'))) {
+        return verdict(['ddl'], tablesAfter(ts, 1));
+      }
+      return explain([fakeWord('EXPLAIN'), fakeWord('ANALYZE'), ...ts.slice(1)], ctx);
+    case 'OPTIMIZE': case 'REPAIR': case 'CHECK':
+      return verdict(['ddl'], tablesAfter(ts, 1));
+    case 'LOAD':
+      if (isWord(ts[1], 'DATA', 'XML')) {
+        const into = findWord(ts, 2, 'TABLE');
+        const n = into >= 0 ? nameAt(ts, into + 1) : null;
+        return verdict(['admin'], n ? [n.name] : []);
+      }
+      return isWord(ts[1], 'INDEX') ? verdict(['admin']) : unparsed('LOAD of something other than DATA, XML or INDEX');
+    case 'LOCK':
+      if (isWord(ts[1], 'TABLE', 'TABLES')) return verdict(['write'], nameList(ts, 2));
+      return isWord(ts[1], 'INSTANCE') ? verdict(['admin']) : unparsed('LOCK of something other than tables');
+    case 'HANDLER': { // HANDLER t OPEN / READ … / CLOSE: reads a table row by row
+      const n = nameAt(ts, 1);
+      if (!n || ts.some((t) => isWord(t, 'SELECT'))) return unparsed('a HANDLER it cannot read');
+      return verdict(['read'], [n.name]);
+    }
+    case 'BEGIN': // BEGIN [WORK] starts a transaction; BEGIN NOT ATOMIC … END is a compound statement
+      return ts.length === 1 || (ts.length === 2 && isWord(ts[1], 'WORK')) ? verdict(['read']) : opaque();
+    case 'START':
+      if (isWord(ts[1], 'TRANSACTION')) return verdict(['read']);
+      return isWord(ts[1], 'SLAVE', 'REPLICA', 'GROUP_REPLICATION', 'ALL') ? verdict(['admin']) : opaque();
+    case 'STOP':
+      return isWord(ts[1], 'SLAVE', 'REPLICA', 'GROUP_REPLICATION', 'ALL') ? verdict(['admin']) : opaque();
+    case 'RELEASE':
+      return isWord(ts[1], 'SAVEPOINT') ? verdict(['read']) : opaque();
+    case 'GET':
+      return isWord(ts[1], 'DIAGNOSTICS') || isWord(ts[2], 'DIAGNOSTICS') ? verdict(['read']) : opaque();
+    case 'PREPARE': {
+      const from = findWord(ts, 1, 'FROM');
+      return from === 2 ? dynamic(ts, from + 1, ctx) : unparsed('PREPARE without FROM');
+    }
+    case 'EXECUTE':
+      return isWord(ts[1], 'IMMEDIATE') ? dynamic(ts, 2, ctx) : opaque(); // a prepared statement by name
+    default:
+      if (ADMIN_VERBS.has(verb)) return verdict(['admin']);
+      if (READ_VERBS.has(verb)) {
+        // SHOW … WHERE may hold a subquery: its tables count, so if the parser cannot list them, unknown.
+        const p = verb === 'SHOW' ? parseTokens(ts) : null;
+        if (typeof p === 'string' && ts.some((t) => isWord(t, 'SELECT'))) return unparsed(p);
+        return verdict(['read'], [...(p && typeof p !== 'string' ? p.tables : []), ...(verb === 'SHOW' ? showTables(ts) : [])]);
+      }
+      // CALL, BINLOG, DELIMITER (a client command), compound statements: it cannot see what they will do.
+      if (OPAQUE_VERBS.has(verb)) return opaque();
+      return unparsed(`unrecognised statement ${verb ? `'${verb}'` : 'start'}`);
+  }
+}
+
+/** Classify one statement given as tokens. */
+export function classifyTokens(ts: Token[], ctx: Ctx): Verdict {
+  if (ts.length === 0) return unparsed('empty statement');
+  return merge(dispatch(ts, ctx), verdict(tripwires(ts)));
+}

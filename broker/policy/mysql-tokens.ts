@@ -1,0 +1,106 @@
+// Small helpers shared by the MySQL statement handlers: reading words and names off a token list, and verdicts.
+import type { Kind } from '../types.js';
+import type { Token } from './mysql-lexer.js';
+
+/** The kinds and tables of one statement; `error` only when something could not be parsed. */
+export interface Verdict {
+  kinds: Kind[];
+  tables: string[];
+  error?: string;
+}
+
+/** What handlers need from the classifier: inner statements (bodies, EXPLAIN targets) and SQL held in strings. */
+export interface Ctx {
+  /** Classify a slice of tokens as one statement. */
+  inner(tokens: Token[]): Verdict;
+  /** Classify SQL text held in a string literal (PREPARE … FROM '…'): every statement in it, merged. */
+  text(sql: string): Verdict;
+}
+
+export const verdict = (kinds: Kind[], tables: Iterable<string> = []): Verdict => ({ kinds, tables: [...new Set(tables)] });
+/** Deliberately unknown: the classifier cannot see what it will do. */
+export const opaque = (): Verdict => ({ kinds: ['unknown'], tables: [] });
+/** Unknown because it could not be parsed. */
+export const unparsed = (error: string): Verdict => ({ kinds: ['unknown'], tables: [], error });
+
+export function merge(...vs: Verdict[]): Verdict {
+  const error = vs.find((v) => v.error)?.error;
+  const out = verdict([...new Set(vs.flatMap((v) => v.kinds))], vs.flatMap((v) => v.tables));
+  return error ? { ...out, error } : out;
+}
+
+/** The upper-cased word at `t`, or undefined for anything else (strings, quoted identifiers, punctuation). */
+export const W = (t: Token | undefined): string | undefined => (t?.type === 'word' ? t.value : undefined);
+export const isWord = (t: Token | undefined, ...words: string[]): boolean => t?.type === 'word' && words.includes(t.value);
+export const isPunct = (t: Token | undefined, p: string): boolean => t?.type === 'punct' && t.value === p;
+
+const namePart = (t: Token | undefined): string | null =>
+  t?.type === 'word' ? t.text.toLowerCase() : t?.type === 'ident' ? t.value.toLowerCase() : null;
+
+/** A possibly qualified name (`t`, `db.t`, `` `db`.`t` ``) at `i`, lower-cased. */
+export function nameAt(ts: readonly Token[], i: number): { name: string; next: number } | null {
+  const a = namePart(ts[i]);
+  if (a === null) return null;
+  const b = isPunct(ts[i + 1], '.') ? namePart(ts[i + 2]) : null;
+  return b === null ? { name: a, next: i + 1 } : { name: `${a}.${b}`, next: i + 3 };
+}
+
+/** Skip `IF EXISTS` / `IF NOT EXISTS` at `i`. */
+export function skipIfExists(ts: readonly Token[], i: number): number {
+  if (!isWord(ts[i], 'IF')) return i;
+  return isWord(ts[i + 1], 'NOT') ? i + 3 : i + 2;
+}
+
+/** Comma-separated names at `i` (each possibly followed by words such as an alias or lock type, up to the comma). */
+export function nameList(ts: readonly Token[], i: number): string[] {
+  const out: string[] = [];
+  for (const part of splitDepth0(ts.slice(i), ',')) {
+    const n = nameAt(part, 0);
+    if (n) out.push(n.name);
+  }
+  return out;
+}
+
+/** Split at a depth-0 punctuation token. */
+export function splitDepth0(ts: readonly Token[], sep: string): Token[][] {
+  const parts: Token[][] = [[]];
+  let depth = 0;
+  for (const t of ts) {
+    if (isPunct(t, '(')) depth++;
+    else if (isPunct(t, ')')) depth--;
+    else if (depth === 0 && isPunct(t, sep)) {
+      parts.push([]);
+      continue;
+    }
+    parts[parts.length - 1]!.push(t);
+  }
+  return parts;
+}
+
+/** Index of the first depth-0 word among `words` from `from`, or -1. */
+export function findWord(ts: readonly Token[], from: number, ...words: string[]): number {
+  let depth = 0;
+  for (let k = from; k < ts.length; k++) {
+    if (isPunct(ts[k], '(')) depth++;
+    else if (isPunct(ts[k], ')')) depth--;
+    else if (depth === 0 && isWord(ts[k], ...words)) return k;
+  }
+  return -1;
+}
+
+/** The text of one or more adjacent string literals (MySQL concatenates them), after an optional `_charset`/`N`. */
+export function stringLiteral(ts: readonly Token[]): string | null {
+  let k = 0;
+  if (ts[0]?.type === 'word' && /^(_\w+|N)$/i.test(ts[0].text)) k = 1;
+  if (k >= ts.length) return null;
+  let s = '';
+  for (; k < ts.length; k++) {
+    const t = ts[k]!;
+    if (t.type !== 'string' && t.type !== 'dstring') return null;
+    s += t.value;
+  }
+  return s;
+}
+
+/** A fake token, for re-parsing a statement under another verb (`DO x` as `SELECT x`). */
+export const fakeWord = (w: string): Token => ({ type: 'word', text: w, value: w, start: -2, end: -1 });
