@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, duration, loadConfig, type Config } from './config.js';
+import type { ApprovalRequest } from './approvals/types.js';
 import type { SessionSummary, StatementRecord, Store } from './store/index.js';
 import { formatTable } from './cli-format.js';
+import { ApiError, registerApprovalCommands } from './cli-approvals.js';
 
 const program = new Command('jit')
   .description('jit-broker: just-in-time database access for CI pipelines and the agents they spawn')
@@ -156,6 +158,12 @@ program
     process.stdin.on('end', stop).resume();
   });
 
+/** `approved by U123`, `denied by cli:bob (not now)`, `expired`, … */
+function approvalCell(a: ApprovalRequest | undefined): string {
+  if (!a) return '';
+  return `${a.state}${a.decidedBy ? ` by ${a.decidedBy}` : ''}${a.reason && a.state !== 'approved' ? ` (${a.reason.slice(0, 60)})` : ''}`;
+}
+
 const when = (d: Date | null) => (d ? d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
 
 function sessionJson(s: SessionSummary) {
@@ -202,17 +210,29 @@ program
       const s = await store.getSession(id);
       if (!s) throw new InvalidArgumentError(`no session '${id}'`);
       const statements = await store.listStatements(s.id);
+      // Who approved (or denied) each held statement, for the replay.
+      const approvals = new Map<string, ApprovalRequest>();
+      for (const id of new Set(statements.flatMap((x) => (x.approvalId ? [x.approvalId] : [])))) {
+        const a = await store.getApproval(id);
+        if (a) approvals.set(id, a);
+      }
+      const approval = (x: StatementRecord) => (x.approvalId ? approvals.get(x.approvalId) : undefined);
       if (o.json) {
-        const st = statements.map((x: StatementRecord) => ({ ...x, startedAt: x.startedAt.toISOString() }));
+        const { approvalToJson } = await import('./approvals/json.js');
+        const st = statements.map((x: StatementRecord) => {
+          const a = approval(x);
+          return { ...x, startedAt: x.startedAt.toISOString(), ...(a ? { approval: approvalToJson(a) } : {}) };
+        });
         return void process.stdout.write(`${JSON.stringify({ session: sessionJson(s), statements: st }, null, 2)}\n`);
       }
       process.stdout.write(`session ${s.id}: ${s.subject} build=${s.build ?? '-'} target=${s.target} from ${s.clientAddress} ${when(s.startedAt)} → ${s.endedAt ? `${when(s.endedAt)} (${s.endReason})` : 'open'}\n\n`);
       process.stdout.write(
         formatTable(
-          ['#', 'DECISION', 'RULE', 'KINDS', 'SQL', 'RESULT', 'MS'],
+          ['#', 'DECISION', 'RULE', 'KINDS', 'SQL', 'RESULT', 'MS', ...(approvals.size ? ['APPROVAL'] : [])],
           statements.map((x) => [
             String(x.seq), x.decision, x.ruleId ?? '(default)', x.kinds.join(','), x.sql.replace(/\s+/g, ' ').slice(0, 80),
             x.error ? `error: ${x.error.slice(0, 60)}` : (x.tag ?? ''), x.durationMs === null ? '' : x.durationMs.toFixed(1),
+            ...(approvals.size ? [approvalCell(approval(x))] : []),
           ]),
         ),
       );
@@ -220,6 +240,8 @@ program
       await store.close();
     }
   });
+
+registerApprovalCommands(program, config);
 
 program.parseAsync().catch((e: unknown) => {
   const msg = e instanceof ConfigError || e instanceof InvalidArgumentError ? e.message : e instanceof Error ? `jit: ${e.message}` : String(e);

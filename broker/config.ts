@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { isGroupApprover } from './approvals/approvers.js';
 import { KINDS } from './types.js';
 
 export class ConfigError extends Error {
@@ -70,8 +71,32 @@ const rule = z.strictObject({
   builds: z.array(z.string()).optional(),
   action,
   message: z.string().optional(),
+  // Review settings (only with `action: review`; defaults applied by the policy: see DEFAULT_REVIEW).
+  /** Slack user ids (U…/W…), e-mail addresses, or user groups ("@dba-oncall" or S…); empty/absent: anyone. */
+  approvers: z.array(z.string().min(1)).optional(),
+  /** How long a held statement waits for a decision before it is refused. Default 5m. */
+  timeout: duration.refine((s) => s > 0, 'timeout must be longer than 0s').optional(),
+  /** Distinct approvers needed. Default 1. */
+  min_approvals: z.number().int().min(1).optional(),
+  /** `statement`: one approval, one execution; `session`: the approved text may run again in its session. */
+  scope: z.enum(['statement', 'session']).optional(),
 });
 export type RuleConfig = z.infer<typeof rule>;
+
+/** Slack app settings, for the bot (`bot/`); absent: the broker runs without Slack (approvals via CLI/API). */
+const slack = z.strictObject({
+  /** Bot user OAuth token. */
+  bot_token: z.string().startsWith('xoxb-', 'a Slack bot token starts with xoxb-'),
+  /** Signing secret, to verify requests Slack sends to the broker's HTTP listener. */
+  signing_secret: z.string().min(1),
+  /** App-level token for Socket Mode (no public HTTP endpoint needed). */
+  app_token: z.string().startsWith('xapp-', 'a Slack app-level token starts with xapp-').optional(),
+  /** Channel (id C… or #name) where approval requests are posted. */
+  channel: z.string().min(1),
+  /** Slack Web API base URL (tests point it at a fake). Default: https://slack.com/api/ */
+  api_url: z.url().optional(),
+});
+export type SlackConfig = z.infer<typeof slack>;
 
 const schema = z
   .strictObject({
@@ -113,6 +138,7 @@ const schema = z
     default: action.default('deny'),
     /** Bearer token for the admin HTTP API (`jit` commands that go through the broker). */
     admin_token: z.string().min(16).optional(),
+    slack: slack.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.identity.default_ttl > c.identity.max_ttl)
@@ -121,6 +147,17 @@ const schema = z
     c.rules.forEach((r, i) => {
       if (ids.has(r.id)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id '${r.id}'` });
       ids.add(r.id);
+      if (r.action !== 'review') {
+        for (const k of ['approvers', 'timeout', 'min_approvals', 'scope'] as const) {
+          if (r[k] !== undefined) ctx.addIssue({ code: 'custom', path: ['rules', i, k], message: `${k} applies only to a rule with action: review` });
+        }
+      } else if (r.approvers?.length && r.min_approvals && !r.approvers.some(isGroupApprover) && r.approvers.length < r.min_approvals) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'min_approvals'],
+          message: `min_approvals is ${r.min_approvals} but only ${r.approvers.length} approver(s) are listed: no request could ever be approved`,
+        });
+      }
       for (const [j, t] of (r.targets ?? []).entries()) {
         if (!/[*?]/.test(t) && !Object.hasOwn(c.targets, t))
           ctx.addIssue({ code: 'custom', path: ['rules', i, 'targets', j], message: `unknown target '${t}'` });

@@ -1,8 +1,9 @@
-// Composition root: config → store → identity → engines, http.
+// Composition root: config → store → approvals → identity → engines, http.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
+import { Approvals } from './approvals/index.js';
 import type { Config } from './config.js';
 import { buildHttp } from './http/server.js';
 import { createVerifier, LocalIssuer } from './identity/index.js';
@@ -16,6 +17,8 @@ import type { Target } from './types.js';
 export interface Broker {
   config: Config;
   store: Store;
+  /** Always there: without Slack, requests are decided through the CLI / HTTP API (admin_token). */
+  approvals: Approvals;
   issuer: LocalIssuer | null;
   postgres: PostgresEngine | null;
   http: FastifyInstance | null;
@@ -27,6 +30,11 @@ export interface Broker {
 
 export interface StartOptions {
   logger?: Logger;
+  /**
+   * Called with the approvals before requests left pending by an earlier broker process are
+   * cancelled: the place to subscribe (the Slack bot) so their `updated` events are seen.
+   */
+  onApprovals?: (approvals: Approvals) => void | Promise<void>;
 }
 
 export async function startBroker(config: Config, opts: StartOptions = {}): Promise<Broker> {
@@ -43,6 +51,16 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     closers.push(() => store.close());
     const stale = await store.endOpenSessions('the broker stopped while the session was open');
     if (stale) log.warn({ sessions: stale }, 'closed sessions left open by an earlier broker process');
+
+    const approvals = new Approvals({ store, log: (msg, fields) => log.info(fields ?? {}, msg) });
+    closers.push(() => approvals.close('the broker is shutting down'));
+    await opts.onApprovals?.(approvals);
+    const staleApprovals = await approvals.recoverStale('broker restarted');
+    if (staleApprovals.length) log.warn({ approvals: staleApprovals.map((r) => r.id) }, 'cancelled approval requests left pending by an earlier broker process');
+    // Nobody could ever decide a request without the admin API or Slack: refuse reviews at once (fail closed).
+    const canDecide = Boolean(config.admin_token || config.slack);
+    if (!canDecide && (config.default === 'review' || config.rules.some((r) => r.action === 'review')))
+      log.warn('rules with action: review refuse their statements: set admin_token (jit approve / the HTTP API) or slack to decide them');
 
     const issuer = config.identity.local_issuer
       ? await LocalIssuer.loadOrCreate(join(config.data_dir, 'issuer.jwk'), config.identity.local_issuer_url)
@@ -78,7 +96,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
           targets: pgTargets,
           verify: (token) => verifier.verify(token),
           openSession: async (identity, target, client) => {
-            const s = await BrokerSession.open({ store, policy, log: sessionLog }, identity, target, client);
+            const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, log: sessionLog }, identity, target, client);
             log.info({ session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address }, 'session opened');
             return s;
           },
@@ -99,6 +117,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     if (config.listen.http) {
       http = await buildHttp({
         issuer,
+        approvals,
+        adminToken: config.admin_token ?? null,
         logger: false,
         ready: async () => {
           await store.ping();
@@ -114,6 +134,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     return {
       config,
       store,
+      approvals,
       issuer,
       postgres,
       http,

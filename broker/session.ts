@@ -1,4 +1,6 @@
-// The engine-agnostic core: statement → classify → decide → record (write-ahead) → answer the engine.
+// The engine-agnostic core: statement → classify → decide → record (write-ahead) → hold → answer the engine.
+import type { ApprovalRequest, Approvals } from './approvals/index.js';
+import { reviewSettings } from './policy/decide.js';
 import type { Dialect, PolicyConfig } from './policy/index.js';
 import { classify, decide } from './policy/index.js';
 import type { Store } from './store/index.js';
@@ -7,11 +9,21 @@ import type { Admission, ClientInfo, Decision, Identity, StatementOutcome, State
 export interface SessionDeps {
   store: Store;
   policy: PolicyConfig;
+  /**
+   * Holds `review` statements until people decide them. Absent (tests, or nobody could ever decide:
+   * no admin_token and no Slack): a `review` is refused, saying approvals are unavailable.
+   */
+  approvals?: Approvals | null;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export class BrokerSession {
   private closed = false;
+  /** Aborted at close(): cancels the approval requests of this session still being made. */
+  private readonly abort = new AbortController();
+  /** `scope: session` approvals: statement text → the approval that lets it run again here. */
+  private readonly approvedTexts = new Map<string, string>();
+  private held = 0;
 
   private constructor(
     private readonly deps: SessionDeps,
@@ -37,6 +49,11 @@ export class BrokerSession {
    */
   async admit(req: StatementRequest, prior?: Decision): Promise<Admission> {
     const decision = prior ?? decide(this.deps.policy, this.identity, this.target.name, classify(this.dialect, req.sql));
+    const approvals = decision.action === 'review' ? this.deps.approvals : null;
+    // A statement under review is held at each execution, not at its preparation: that is when it runs.
+    if (approvals && req.protocol === 'parse') return { ok: true, statementId: null, decision };
+    // Approved earlier in this session under a `scope: session` rule: runs without asking again.
+    const covered = approvals && decision.review?.scope === 'session' ? this.approvedTexts.get(req.sql) : undefined;
     // A statement prepared and allowed is recorded at each execution, not at preparation: that is when it runs.
     const record = decision.action !== 'allow' || req.protocol !== 'parse';
     let statementId: number | null = null;
@@ -49,8 +66,9 @@ export class BrokerSession {
           kinds: decision.kinds,
           decision: decision.action,
           ruleId: decision.ruleId,
-          message: decision.action === 'allow' ? null : decision.message,
+          message: decision.action === 'allow' ? null : covered ? `approved for this session (approval ${covered})` : decision.message,
           startedAt: new Date(),
+          approvalId: covered ?? null,
         });
       } catch (e) {
         this.deps.log?.('audit write failed', { session: this.id, error: String(e) });
@@ -63,11 +81,64 @@ export class BrokerSession {
         };
       }
     }
-    if (decision.action === 'allow') return { ok: true, statementId, decision };
+    if (decision.action === 'allow' || covered) return { ok: true, statementId, decision };
+    if (approvals) return this.hold(approvals, req, decision, statementId);
     // Always say which rule refused: a rule's own message may not name it.
     const why = decision.ruleId && !decision.message.includes(`'${decision.ruleId}'`) ? `${decision.message} (rule '${decision.ruleId}')` : decision.message;
-    const message = decision.action === 'review' ? `${why}; approvals are not available on this broker, so it is refused` : why;
+    const message = decision.action === 'review' ? `${why}; approvals are not available on this broker (it has neither admin_token nor slack configured), so it is refused` : why;
     return { ok: false, statementId, decision, reason: 'policy', message: `jit-broker: ${message}` };
+  }
+
+  /** Ask for approval and wait; other sessions (and this one's engine) are not blocked meanwhile. */
+  private async hold(approvals: Approvals, req: StatementRequest, decision: Decision, statementId: number | null): Promise<Admission> {
+    const refuse = (message: string, reason: 'policy' | 'audit' = 'policy'): Admission => ({ ok: false, statementId, decision, reason, message: `jit-broker: ${message}` });
+    if (this.closed) return refuse('the session ended before the statement could be submitted for approval');
+    let r: ApprovalRequest;
+    this.held++;
+    try {
+      r = await approvals.request(
+        {
+          target: this.target.name,
+          sessionId: this.id,
+          statementId,
+          identity: this.identity,
+          sql: req.sql,
+          kinds: decision.kinds,
+          ruleId: decision.ruleId,
+          settings: decision.review ?? reviewSettings(undefined),
+        },
+        { signal: this.abort.signal },
+      );
+    } catch (e) {
+      this.deps.log?.('approval request could not be made', { session: this.id, statement: statementId, error: String(e) });
+      return refuse('could not record the approval request in its audit log, so the statement was not run; try again, and tell the broker operator if it persists', 'audit');
+    } finally {
+      this.held--;
+    }
+    const under = `approval request ${r.id}${decision.ruleId ? ` under rule '${decision.ruleId}'` : ''}`;
+    switch (r.state) {
+      case 'approved':
+        // Approved after the client left: nobody is there to run it for.
+        if (this.closed) return refuse(`the session ended while ${under} was pending`);
+        if (r.settings.scope === 'session') this.approvedTexts.set(req.sql, r.id);
+        return { ok: true, statementId, decision };
+      case 'denied':
+        return refuse(`denied by ${r.decidedBy ?? 'an approver'}${r.reason ? ` (reason: ${r.reason})` : ''}; ${under}`);
+      case 'expired':
+        return refuse(`${r.reason ?? 'no decision in time'}; ${under} expired: run the statement again to ask again`);
+      default:
+        return refuse(`${under} was cancelled: ${r.reason ?? 'no reason given'}`);
+    }
+  }
+
+  /** Whether a statement of this session is waiting for approval. */
+  get holding(): boolean {
+    return this.held > 0;
+  }
+
+  /** Withdraws the approval requests this session waits on (a client's cancel): they end cancelled with `reason`. */
+  async withdraw(reason: string): Promise<number> {
+    return (await this.deps.approvals?.cancelSession(this.id, reason)) ?? 0;
   }
 
   /** Record what happened upstream. A failure here is logged: the statement has already run. */
@@ -80,6 +151,11 @@ export class BrokerSession {
   async close(reason: string): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A statement still waiting for approval is never run now: its request ends cancelled, with this reason.
+    await this.deps.approvals?.cancelSession(this.id, reason).catch((e: unknown) => {
+      this.deps.log?.('approval cancel failed', { session: this.id, error: String(e) });
+    });
+    this.abort.abort(reason); // and those still being recorded: request() cancels them once made
     try {
       await this.deps.store.endSession(this.id, reason, new Date());
     } catch (e) {

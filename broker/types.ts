@@ -1,4 +1,5 @@
 // Shared vocabulary of the broker: every module speaks these types, none imports another's internals.
+import type { ReviewSettings } from './approvals/types.js';
 
 /** What a statement does, least to most severe (order matters: see KIND_SEVERITY). */
 export const KINDS = ['read', 'write', 'ddl', 'destructive', 'privilege', 'admin', 'unknown'] as const;
@@ -55,6 +56,8 @@ export interface Decision {
   message: string;
   /** Union of the kinds of every statement the decision covers. */
   kinds: Kind[];
+  /** Only when action is `review`: how to ask (the matched rule's settings, defaults filled in). */
+  review?: ReviewSettings;
 }
 
 /** What the engine hands to the session: one unit that will run upstream. */

@@ -533,7 +533,8 @@ describe('store: opening', () => {
     expect(peek<{ n: number }>('old.db', 'SELECT count(*) AS n FROM __drizzle_migrations').n).toBe(journal.entries.length);
     expect(peek<{ sql: string }>('old.db', `SELECT sql FROM sqlite_master WHERE name = 'statements'`).sql).not.toMatch(/AUTOINCREMENT/i);
     expect(peek<{ n: number }>('old.db', `SELECT count(*) AS n FROM pragma_index_list('statements') WHERE name = 'statements_session_seq_idx'`).n).toBe(1);
-    expect(peek<{ n: number }>('old.db', `SELECT count(*) AS n FROM pragma_foreign_key_list('statements')`).n).toBe(1);
+    // session_id → sessions, and (since 0002) approval_id → approvals.
+    expect(peek<{ n: number }>('old.db', `SELECT count(*) AS n FROM pragma_foreign_key_list('statements')`).n).toBe(2);
     expect(peek<{ n: number }>('old.db', `SELECT count(*) AS n FROM pragma_table_info('sessions') WHERE name = 'statement_count'`).n).toBe(0);
   });
 

@@ -1,6 +1,6 @@
 // Approvals: the vocabulary shared by the broker core, the HTTP API, the CLI and the Slack bot.
 // The bot is a client of this interface and of the store, never of an engine.
-import type { Kind } from '../types.js';
+import type { Identity, Kind } from '../types.js';
 
 export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
 
@@ -47,6 +47,38 @@ export interface DecisionInput {
   /** The person's e-mail when known, to refuse requesters approving themselves. */
   email?: string | null;
   reason?: string | null;
+  /**
+   * The user groups of the request's `approvers` list the decider belongs to, as written there
+   * ("@dba-oncall" or "S…"). The broker cannot see Slack groups: the bot resolves membership
+   * (usergroups.users.list) and passes only the groups it verified. Ignored when `trusted`.
+   */
+  groups?: string[];
+  /**
+   * The decider authenticated with the broker's admin token (CLI, HTTP API): the approvers list does
+   * not apply to them. The own-request check still does when their e-mail is given.
+   */
+  trusted?: boolean;
+}
+
+/** What the broker core hands to Approvals.request() for a statement held by a review rule. */
+export interface ApprovalInput {
+  target: string;
+  sessionId: string;
+  statementId: number | null;
+  identity: Identity;
+  sql: string;
+  kinds: Kind[];
+  ruleId: string | null;
+  settings: ReviewSettings;
+}
+
+/** For listings (store, HTTP API, CLI). */
+export interface ApprovalFilter {
+  state?: ApprovalState;
+  sessionId?: string;
+  build?: string;
+  /** Most recent requests only; all matching when absent. */
+  limit?: number;
 }
 
 export type DecisionResult =
@@ -54,6 +86,11 @@ export type DecisionResult =
   /** Nothing changed: the request had already ended, the person may not decide it, or it does not exist. */
   | { ok: false; code: 'not_found' | 'ended' | 'not_approver' | 'own_request' | 'already_approved'; message: string; request?: ApprovalRequest };
 
+/**
+ * Published on the approvals bus. `request` is a snapshot: listeners may keep it. Listeners run
+ * synchronously in the publisher's turn and must not throw (errors are caught and logged) or block.
+ * setMessage() publishes nothing (the bot that set the message is the one that would listen).
+ */
 export type ApprovalEvent =
   | { type: 'requested'; request: ApprovalRequest }
   /** A decision or expiry or cancellation changed the request (state may still be pending with one more approval). */

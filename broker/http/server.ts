@@ -1,12 +1,19 @@
-// The broker's HTTP listener: health, readiness, and the dev issuer's JWKS and discovery document.
+// The broker's HTTP listener: health, readiness, the dev issuer's JWKS and discovery document, and
+// the admin API (approvals; see api-approvals.ts for its authentication).
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { Approvals } from '../approvals/index.js';
 import type { LocalIssuer } from '../identity/index.js';
+import { approvalsApi } from './api-approvals.js';
 
 export interface HttpDeps {
   issuer: LocalIssuer | null;
   /** Throws when the broker cannot serve (store unreachable, a listener down). */
   ready: () => Promise<void>;
   logger: boolean | object;
+  /** Served under /api/approvals when given. */
+  approvals?: Approvals;
+  /** Bearer token of the admin API; null or absent: the admin API answers 503. */
+  adminToken?: string | null;
 }
 
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
@@ -39,5 +46,6 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       subject_types_supported: ['public'],
     }));
   }
+  if (deps.approvals) await app.register(approvalsApi, { prefix: '/api/approvals', approvals: deps.approvals, adminToken: deps.adminToken ?? null });
   return app;
 }

@@ -7,9 +7,11 @@ export const KEPT_CLAIMS: readonly string[] = [
   'repository', 'repository_owner', 'run_id', 'run_attempt', 'workflow', 'ref', 'sha', 'actor',
   'job_workflow_ref', 'environment',
   // GitLab CI
-  'project_path', 'namespace_path', 'pipeline_id', 'job_id', 'user_login',
+  'project_path', 'namespace_path', 'pipeline_id', 'job_id', 'user_login', 'user_email',
   // the broker's own tokens
   'build', 'scope', 'target',
+  // who triggered it, when the issuer says: approvals refuse a requester approving their own statement
+  'email',
 ];
 
 export const MAX_ACT_DEPTH = 16;

@@ -1,4 +1,5 @@
 // `jit policy check`: decide SQL as the broker would, for an identity built from the command line.
+import type { ReviewSettings } from '../approvals/types.js';
 import type { Action, Identity, Kind } from '../types.js';
 import { classify, decide, decideStatement, loadPostgresParser, type Dialect, type PolicyConfig } from './index.js';
 
@@ -8,6 +9,8 @@ export interface CheckResult {
   ruleId: string | null;
   message: string;
   kinds: Kind[];
+  /** How approval would be asked for, when the action is review. */
+  review?: ReviewSettings;
   error?: string;
   statements: { sql: string; action: Action; ruleId: string | null; kinds: Kind[]; tables: string[] }[];
 }
@@ -29,6 +32,7 @@ export async function checkPolicy(
     ruleId: whole.ruleId,
     message: whole.message,
     kinds: whole.kinds,
+    ...(whole.review ? { review: whole.review } : {}),
     ...(c.error ? { error: c.error } : {}),
     statements: c.statements.map((st) => {
       const d = decideStatement(policy, identity, target, st);

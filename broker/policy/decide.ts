@@ -1,4 +1,5 @@
 // Rules → Decision. Pure: no I/O, so it is cheap to call per statement and easy to test exhaustively.
+import type { ReviewSettings } from '../approvals/types.js';
 import type { Action, Classification, ClassifiedStatement, Decision, Identity, Kind } from '../types.js';
 import { KINDS } from '../types.js';
 import { claimMatches, globMatch } from './glob.js';
@@ -13,6 +14,25 @@ export interface Rule {
   builds?: string[];
   action: Action;
   message?: string;
+  /** Review settings (meaningful with `action: review`); see DEFAULT_REVIEW for what is assumed when absent. */
+  approvers?: string[];
+  /** Seconds. */
+  timeout?: number;
+  min_approvals?: number;
+  scope?: 'statement' | 'session';
+}
+
+/** A review rule that says nothing else (and `default: review`): anyone may approve, within 5 minutes, once. */
+export const DEFAULT_REVIEW: Readonly<ReviewSettings> = Object.freeze({ approvers: [], timeoutSeconds: 300, minApprovals: 1, scope: 'statement' });
+
+/** The review settings of a rule (or of the default policy when `rule` is undefined), defaults filled in. */
+export function reviewSettings(rule: Rule | undefined): ReviewSettings {
+  return {
+    approvers: [...(rule?.approvers ?? DEFAULT_REVIEW.approvers)],
+    timeoutSeconds: rule?.timeout ?? DEFAULT_REVIEW.timeoutSeconds,
+    minApprovals: rule?.min_approvals ?? DEFAULT_REVIEW.minApprovals,
+    scope: rule?.scope ?? DEFAULT_REVIEW.scope,
+  };
 }
 
 export interface PolicyConfig {
@@ -95,5 +115,8 @@ export function decide(policy: PolicyConfig, identity: Identity, target: string,
   }
   const d = worst!;
   const why = c.error && d.action !== 'allow' ? `${d.message} (the statement could not be parsed: ${c.error})` : d.message;
-  return { ...d, message: why, kinds: [...kinds] };
+  const out: Decision = { ...d, message: why, kinds: [...kinds] };
+  // The statement that explains the decision also says how to ask for approval.
+  if (d.action === 'review') out.review = reviewSettings(d.ruleId === null ? undefined : policy.rules.find((r) => r.id === d.ruleId));
+  return out;
 }

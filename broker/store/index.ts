@@ -1,6 +1,7 @@
 // The store: everything the broker persists goes through this interface. Every method is async so
 // the embedded SQLite store and the PostgreSQL store (a later issue) share one contract.
 import { randomBytes } from 'node:crypto';
+import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
 import type {
   Action,
   ClientInfo,
@@ -27,6 +28,8 @@ export interface NewStatement {
   ruleId: string | null;
   message: string | null;
   startedAt: Date;
+  /** The `scope: session` approval that lets this text run again without asking (held statements are linked by createApproval). */
+  approvalId?: string | null;
 }
 
 export interface SessionSummary {
@@ -70,6 +73,8 @@ export interface StatementRecord {
   tag: string | null;
   rows: number | null;
   error: string | null;
+  /** The approval request that held it (or the session-scope approval it ran under); see getApproval(). The store always sets it (null: never held). */
+  approvalId?: string | null;
 }
 
 export interface SessionFilter {
@@ -107,6 +112,21 @@ export interface Store {
   getSession(id: string): Promise<SessionSummary | null>;
   /** A session's statements in seq order. */
   listStatements(sessionId: string): Promise<StatementRecord[]>;
+  /**
+   * Records a new approval request (as Approvals.request() made it) and, when it has a statementId,
+   * links that statement to it (statements.approval_id) in the same transaction.
+   */
+  createApproval(r: ApprovalRequest): Promise<void>;
+  /** Writes the mutable part of a request: state, approvals, decidedBy/At, reason, message ref. Rejects for an unknown id. */
+  updateApproval(r: ApprovalRequest): Promise<void>;
+  getApproval(id: string): Promise<ApprovalRequest | null>;
+  /** Requests matching every given filter, oldest first (the most recent `limit` when limited). */
+  listApprovals(filter: ApprovalFilter): Promise<ApprovalRequest[]>;
+  /**
+   * At startup: ends the requests an earlier broker process left pending (nothing waits on them
+   * any more) as `cancelled` with `reason`, except the ids in `except`; returns them as they are now.
+   */
+  cancelPendingApprovals(reason: string, except?: readonly string[]): Promise<ApprovalRequest[]>;
   /** Resolves when the store can serve queries (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -127,10 +147,19 @@ const ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
 /** `s_` + 16 base32 characters = 80 random bits. */
 export function newSessionId(): string {
+  return newId('s_');
+}
+
+/** `a_` + 16 base32 characters = 80 random bits. */
+export function newApprovalId(): string {
+  return newId('a_');
+}
+
+function newId(prefix: string): string {
   const bytes = randomBytes(10);
   let bits = 0;
   let value = 0;
-  let out = 's_';
+  let out = prefix;
   for (const byte of bytes) {
     value = (value << 8) | byte;
     bits += 8;

@@ -3,7 +3,8 @@
 // Times are integer epoch milliseconds; JSON columns hold text. New tables (approvals, revocations)
 // go below, each with its own indexes, referencing sessions(id) where they belong to a session.
 import { sql } from 'drizzle-orm';
-import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, real, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
+import type { ApprovalState, ReviewSettings } from '../approvals/types.js';
 import type { Action, Kind, StatementRequest } from '../types.js';
 
 export const sessions = sqliteTable(
@@ -60,9 +61,54 @@ export const statements = sqliteTable(
     tag: text('tag'),
     rows: integer('rows'),
     error: text('error'),
+    /**
+     * The approval request that held this statement (set when the request is created, whatever its
+     * end), or, for a `scope: session` approval, the earlier approval that lets this text run again.
+     */
+    approvalId: text('approval_id').references((): AnySQLiteColumn => approvals.id),
   },
   (t) => [uniqueIndex('statements_session_seq_idx').on(t.sessionId, t.seq)],
 );
 
+/** A statement held for review: one row per request, written at creation and at every change. */
+export const approvals = sqliteTable(
+  'approvals',
+  {
+    /** `a_` + 16 base32 characters; see newApprovalId(). */
+    id: text('id').primaryKey(),
+    target: text('target').notNull(),
+    sessionId: text('session_id')
+      .notNull()
+      .references(() => sessions.id),
+    statementId: integer('statement_id').references((): AnySQLiteColumn => statements.id),
+    subject: text('subject').notNull(),
+    build: text('build'),
+    claims: text('claims', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    actors: text('actors', { mode: 'json' }).$type<string[]>().notNull(),
+    sql: text('sql').notNull(),
+    kinds: text('kinds', { mode: 'json' }).$type<Kind[]>().notNull(),
+    ruleId: text('rule_id'),
+    settings: text('settings', { mode: 'json' }).$type<ReviewSettings>().notNull(),
+    requestedAt: integer('requested_at', { mode: 'timestamp_ms' }).notNull(),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+    state: text('state').$type<ApprovalState>().notNull(),
+    /** Approvals collected so far: `[{ by, at }]`, `at` in epoch milliseconds. */
+    approvals: text('approvals', { mode: 'json' }).$type<{ by: string; at: number }[]>().notNull(),
+    decidedBy: text('decided_by'),
+    decidedAt: integer('decided_at', { mode: 'timestamp_ms' }),
+    reason: text('reason'),
+    messageChannel: text('message_channel'),
+    messageTs: text('message_ts'),
+  },
+  (t) => [
+    index('approvals_session_idx').on(t.sessionId),
+    index('approvals_build_idx').on(t.build),
+    index('approvals_requested_at_idx').on(t.requestedAt),
+    // Partial index: the pending requests (the approvers' queue, restart recovery) stay cheap to find.
+    index('approvals_pending_idx').on(t.requestedAt).where(sql`${t.state} = 'pending'`),
+  ],
+);
+
 export type SessionRow = typeof sessions.$inferSelect;
 export type StatementRow = typeof statements.$inferSelect;
+export type ApprovalRow = typeof approvals.$inferSelect;

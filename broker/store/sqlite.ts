@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { and, asc, desc, eq, getTableName, gte, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
 import type { StatementOutcome } from '../types.js';
 import {
   AmbiguousSessionIdError,
@@ -22,6 +23,7 @@ import {
   type Store,
 } from './index.js';
 import { sessions, statements, type SessionRow } from './schema.sqlite.js';
+import { SqliteApprovals } from './sqlite-approvals.js';
 
 /** Resolved against this file, not the cwd: works wherever the broker is started from. */
 export const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../migrations/sqlite', import.meta.url));
@@ -98,9 +100,9 @@ function prepareHotPath(client: Database.Database) {
           `FROM ${SS} WHERE ${q(sessions.id)} = ?`,
       ),
     insert: client.prepare(
-      `INSERT INTO ${S} (${[st.sessionId, st.seq, st.sql, st.protocol, st.kinds, st.decision, st.ruleId, st.message, st.startedAt]
+      `INSERT INTO ${S} (${[st.sessionId, st.seq, st.sql, st.protocol, st.kinds, st.decision, st.ruleId, st.message, st.startedAt, st.approvalId]
         .map(q)
-        .join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        .join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     complete: client.prepare(
       `UPDATE ${S} SET ${q(st.durationMs)} = ?, ${q(st.tag)} = ?, ${q(st.rows)} = ?, ${q(st.error)} = ? WHERE ${q(st.id)} = ?`,
@@ -137,12 +139,14 @@ export class SqliteStore implements Store {
     this.flushScheduled = false;
     this.flush();
   };
+  private readonly approvals: SqliteApprovals;
 
   constructor(
     /** The underlying connection, for diagnostics and tests; the broker itself never needs it. */
     readonly client: Database.Database,
     private readonly db: Db,
   ) {
+    this.approvals = new SqliteApprovals(db, () => this.flush());
     const hot = prepareHotPath(client);
     this.batchTx = client.transaction((records: PendingRecord[], completes: PendingComplete[]): BatchResult => {
       const ids: (number | Error)[] = new Array<number | Error>(records.length);
@@ -276,6 +280,7 @@ export class SqliteStore implements Store {
         s.ruleId,
         s.message,
         statements.startedAt.mapToDriverValue(s.startedAt),
+        s.approvalId ?? null,
       ];
     } catch (e) {
       return Promise.reject(e);
@@ -342,6 +347,13 @@ export class SqliteStore implements Store {
       .orderBy(asc(statements.seq))
       .all();
   }
+
+  // Approval requests: see sqlite-approvals.ts.
+  createApproval = (r: ApprovalRequest) => this.approvals.create(r);
+  updateApproval = (r: ApprovalRequest) => this.approvals.update(r);
+  getApproval = (id: string) => this.approvals.get(id);
+  listApprovals = (f: ApprovalFilter) => this.approvals.list(f);
+  cancelPendingApprovals = (reason: string, except?: readonly string[]) => this.approvals.cancelPending(reason, except);
 
   async ping(): Promise<void> {
     this.client.prepare('SELECT 1').get();

@@ -74,6 +74,16 @@ export class PostgresConnection {
     return this.session?.target ?? null;
   }
 
+  /**
+   * A CancelRequest for this connection: a statement still waiting for approval is withdrawn (its
+   * client then gets the refusal); true when there was one, so there is nothing to cancel upstream.
+   */
+  cancelHeld(): boolean {
+    if (!this.session?.holding) return false;
+    void this.session.withdraw('the client cancelled the statement');
+    return true;
+  }
+
   private listenStartup(): void {
     const onData = (chunk: Buffer) => {
       this.framer.push(chunk);
@@ -230,7 +240,7 @@ export class PostgresConnection {
   close(reason: string): Promise<void> {
     if (this.closed) return this.ending;
     this.closed = true;
-    this.closed = true;
+    this.relay?.stop();
     this.hooks.unregister(this);
     this.socket.end();
     this.socket.destroySoon?.();

@@ -13,6 +13,11 @@ import { Framer, type Frame } from './framing.js';
 import { BodyReader, errorResponse, readErrorFields } from './messages.js';
 
 const POISON = 'JITBROKER_REFUSED_';
+/**
+ * While a statement waits for a slow answer (held for review), the client is still read, so that a
+ * client hanging up is noticed (its session then cancels the request), up to this many bytes buffered.
+ */
+const HOLD_BACKLOG = 1024 * 1024;
 
 interface Denial {
   message: string;
@@ -42,6 +47,8 @@ export class Relay {
   private denialSeq = 0;
   private busy = false;
   private ended = false;
+  /** A statement is waiting for a slow answer: see HOLD_BACKLOG. */
+  private holding = false;
   /** Transaction status from the last ReadyForQuery: I (idle), T (in a block), E (failed block). */
   txStatus = 'I';
   private up: UpstreamScanner;
@@ -69,6 +76,7 @@ export class Relay {
       } catch (e) {
         return this.fail(e as Error);
       }
+      if (this.holding && this.framer.buffered > HOLD_BACKLOG) this.client.pause();
       void this.pump();
     });
     this.upstream.on('data', (chunk: Buffer) => this.up.scan(chunk));
@@ -85,10 +93,13 @@ export class Relay {
 
   /** Write to the client, pausing the upstream while the client's buffer is full. */
   toClient(buf: Buffer): void {
+    if (this.ended) return;
     if (!this.client.write(buf)) this.upstream.pause();
   }
 
+  /** Nothing reaches the upstream once the relay ended (a held statement answered after its client left). */
   private toUpstream(buf: Buffer): void {
+    if (this.ended) return;
     if (!this.upstream.write(buf)) this.client.pause();
   }
 
@@ -104,6 +115,11 @@ export class Relay {
     this.onEnd(reason, error);
   }
 
+  /** The connection is closing: relay nothing more either way (without calling onEnd back). */
+  stop(): void {
+    this.ended = true;
+  }
+
   /** Handle client messages strictly in order; a statement awaiting its decision holds the ones after it. */
   private async pump(): Promise<void> {
     if (this.busy || this.ended) return;
@@ -115,16 +131,19 @@ export class Relay {
         const wait = this.handle(f);
         if (wait) {
           // Usually the audit write commits within this turn of the event loop: keep batching. Only a
-          // slow answer (a statement held for review) flushes what came before and stops reading.
+          // slow answer (a statement held for review) flushes what came before; reading goes on (to
+          // notice a hang-up) only until HOLD_BACKLOG bytes wait behind the held statement.
           let slow = false;
           const timer = setImmediate(() => {
             slow = true;
+            this.holding = true;
             this.upstream.uncork();
-            this.client.pause();
+            if (this.framer.buffered > HOLD_BACKLOG) this.client.pause();
           });
           await wait;
           clearImmediate(timer);
           if (slow) {
+            this.holding = false;
             if (!this.upstream.writableNeedDrain) this.client.resume();
             this.upstream.cork();
           }

@@ -1,0 +1,267 @@
+// Approvals: a statement whose decision is `review` waits here for people to decide it. A request is
+// written to the store when it is made and at every change, published on the bus (the Slack bot posts
+// and updates its message), and ends approved, denied, expired (its timer) or cancelled (its client
+// went away, the broker stopped). Whoever awaits request() learns the end; nothing else waits on it.
+import { newApprovalId, type Store } from '../store/index.js';
+import { formatDuration, isListedApprover, isOwnRequest } from './approvers.js';
+import { InProcessBus, type ApprovalBus, type ApprovalListener } from './bus.js';
+import type { ApprovalFilter, ApprovalInput, ApprovalRequest, ApprovalState, DecisionInput, DecisionResult } from './types.js';
+
+export type * from './types.js';
+export { InProcessBus, type ApprovalBus, type ApprovalListener } from './bus.js';
+export { formatDuration, isGroupApprover, isListedApprover, isOwnRequest, requesterEmails } from './approvers.js';
+
+export type ApprovalStore = Pick<Store, 'createApproval' | 'updateApproval' | 'getApproval' | 'listApprovals' | 'cancelPendingApprovals'>;
+
+export interface ApprovalsOptions {
+  store: ApprovalStore;
+  /** Default: an in-process bus. */
+  bus?: ApprovalBus;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+/** A request this process holds a statement for. */
+interface Live {
+  /** The current state; only ever changed synchronously, then persisted. */
+  request: ApprovalRequest;
+  resolve: (r: ApprovalRequest) => void;
+  timer: NodeJS.Timeout | null;
+  /** Writes of this request, in order (each writes the state as it is when it runs). */
+  writes: Promise<void>;
+  detach: () => void;
+}
+
+type Ended = Exclude<ApprovalState, 'pending'>;
+
+/** setTimeout's limit (~24.8 days); a longer timeout re-arms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const copy = (r: ApprovalRequest): ApprovalRequest => structuredClone(r);
+
+export class Approvals {
+  private readonly live = new Map<string, Live>();
+  private readonly bus: ApprovalBus;
+  private closed = false;
+
+  constructor(private readonly opts: ApprovalsOptions) {
+    this.bus = opts.bus ?? new InProcessBus((e, event) => opts.log?.('approval listener failed', { error: String(e), event: event.type }));
+  }
+
+  /**
+   * Records a pending request, publishes `requested`, and resolves when the request ends, with its
+   * final state. Rejects only when the request cannot be recorded (then nobody was asked: refuse).
+   * Aborting `signal` cancels the request with the signal's reason (a string, or an Error's message).
+   */
+  async request(input: ApprovalInput, opts: { signal?: AbortSignal } = {}): Promise<ApprovalRequest> {
+    if (this.closed) throw new Error('approvals: the broker is shutting down');
+    const now = new Date();
+    const { identity, settings } = input;
+    const request: ApprovalRequest = {
+      id: newApprovalId(),
+      target: input.target,
+      sessionId: input.sessionId,
+      statementId: input.statementId,
+      subject: identity.subject,
+      build: identity.build,
+      claims: identity.claims,
+      actors: [...identity.actors],
+      sql: input.sql,
+      kinds: [...input.kinds],
+      ruleId: input.ruleId,
+      settings: { ...settings, approvers: [...settings.approvers] },
+      requestedAt: now,
+      expiresAt: new Date(now.getTime() + settings.timeoutSeconds * 1000),
+      state: 'pending',
+      approvals: [],
+      decidedBy: null,
+      decidedAt: null,
+      reason: null,
+      message: null,
+    };
+    await this.opts.store.createApproval(copy(request));
+    let resolve!: (r: ApprovalRequest) => void;
+    const done = new Promise<ApprovalRequest>((res) => (resolve = res));
+    const live: Live = { request, resolve, timer: null, writes: Promise.resolve(), detach: () => {} };
+    this.live.set(request.id, live);
+    this.arm(live);
+    this.opts.log?.('approval requested', { approval: request.id, session: request.sessionId, rule: request.ruleId });
+    this.bus.publish({ type: 'requested', request: copy(request) });
+    const signal = opts.signal;
+    const why = () => (typeof signal?.reason === 'string' ? signal.reason : signal?.reason instanceof Error ? signal.reason.message : 'cancelled');
+    if (this.closed || signal?.aborted) void this.end(live, 'cancelled', null, this.closed ? 'the broker is shutting down' : why());
+    else if (signal) {
+      const onAbort = () => void this.end(live, 'cancelled', null, why());
+      signal.addEventListener('abort', onAbort, { once: true });
+      live.detach = () => signal.removeEventListener('abort', onAbort);
+    }
+    return done;
+  }
+
+  /**
+   * One person's decision. A deny ends the request; an approval ends it once `minApprovals` distinct
+   * people approved. Nothing changes (ok: false) when the request does not exist or has ended, when
+   * the person is not on its approvers list (unless `trusted`), approves their own request, or
+   * approves twice. Rejects when the decision cannot be recorded (an approval then does not count).
+   */
+  async decide(id: string, d: DecisionInput): Promise<DecisionResult> {
+    const live = this.live.get(id);
+    if (!live) {
+      const stored = await this.opts.store.getApproval(id);
+      if (!stored) return { ok: false, code: 'not_found', message: `no approval request '${id}'` };
+      if (stored.state === 'pending')
+        return { ok: false, code: 'ended', message: `approval request ${id} is not held by this broker (an earlier broker process left it): nothing changed`, request: stored };
+      return this.ended(stored);
+    }
+    const r = live.request;
+    if (r.state !== 'pending') return this.ended(copy(r));
+    if (!d.trusted && !isListedApprover(r.settings.approvers, d))
+      return { ok: false, code: 'not_approver', message: `${d.by} is not among the approvers of this request (${r.settings.approvers.join(', ')})`, request: copy(r) };
+    if (!d.approve) {
+      await this.end(live, 'denied', d.by, d.reason?.trim() || null);
+      return { ok: true, request: copy(r) };
+    }
+    if (isOwnRequest(r, d)) return { ok: false, code: 'own_request', message: 'you cannot approve your own request: ask another approver', request: copy(r) };
+    const who = d.by.trim().toLowerCase();
+    if (r.approvals.some((a) => a.by.trim().toLowerCase() === who))
+      return { ok: false, code: 'already_approved', message: `${d.by} has already approved this request; it needs ${r.settings.minApprovals} distinct approvers`, request: copy(r) };
+    const entry = { by: d.by, at: new Date() };
+    r.approvals.push(entry);
+    if (r.approvals.length >= r.settings.minApprovals) {
+      await this.end(live, 'approved', d.by, d.reason?.trim() || null);
+      return { ok: true, request: copy(r) };
+    }
+    try {
+      await this.persist(live);
+    } catch (e) {
+      if (r.state === 'pending') r.approvals = r.approvals.filter((a) => a !== entry);
+      throw e;
+    }
+    this.bus.publish({ type: 'updated', request: copy(r) });
+    return { ok: true, request: copy(r) };
+  }
+
+  /** Ends a pending request as cancelled; false when it is not pending here. */
+  async cancel(id: string, reason: string): Promise<boolean> {
+    const live = this.live.get(id);
+    if (!live || live.request.state !== 'pending') return false;
+    await this.end(live, 'cancelled', null, reason);
+    return true;
+  }
+
+  /** Cancels every pending request of a session (its client went away); returns how many. */
+  async cancelSession(sessionId: string, reason: string): Promise<number> {
+    const mine = [...this.live.values()].filter((l) => l.request.sessionId === sessionId && l.request.state === 'pending');
+    await Promise.all(mine.map((l) => this.end(l, 'cancelled', null, reason)));
+    return mine.length;
+  }
+
+  /** A request as it is now (held here, or from the store). */
+  async get(id: string): Promise<ApprovalRequest | null> {
+    const live = this.live.get(id);
+    return live ? copy(live.request) : this.opts.store.getApproval(id);
+  }
+
+  /** The requests this broker holds a statement for, oldest first. */
+  pending(): ApprovalRequest[] {
+    return [...this.live.values()]
+      .filter((l) => l.request.state === 'pending')
+      .map((l) => copy(l.request))
+      .sort((a, b) => a.requestedAt.getTime() - b.requestedAt.getTime());
+  }
+
+  /** Requests from the store, with the ones held here as they are now. */
+  async list(filter: ApprovalFilter = {}): Promise<ApprovalRequest[]> {
+    const rows = await this.opts.store.listApprovals(filter);
+    return rows
+      .map((r) => {
+        const live = this.live.get(r.id);
+        return live ? copy(live.request) : r;
+      })
+      .filter((r) => filter.state === undefined || r.state === filter.state);
+  }
+
+  /** Where the bot posted the request (to update that message later). Publishes nothing. False when unknown. */
+  async setMessage(id: string, ref: { channel: string; ts: string }): Promise<boolean> {
+    const live = this.live.get(id);
+    if (live) {
+      live.request.message = { channel: ref.channel, ts: ref.ts };
+      await this.persist(live);
+      return true;
+    }
+    const stored = await this.opts.store.getApproval(id);
+    if (!stored) return false;
+    await this.opts.store.updateApproval({ ...stored, message: { channel: ref.channel, ts: ref.ts } });
+    return true;
+  }
+
+  /** Subscribe to `requested` and `updated` events; returns the unsubscribe function. */
+  on(listener: ApprovalListener): () => void {
+    return this.bus.subscribe(listener);
+  }
+
+  /**
+   * At startup, once listeners (the Slack bot) are subscribed: requests an earlier broker process
+   * left pending are cancelled ("broker restarted") and an `updated` event is published for each.
+   */
+  async recoverStale(reason = 'broker restarted'): Promise<ApprovalRequest[]> {
+    const stale = await this.opts.store.cancelPendingApprovals(reason, [...this.live.keys()]);
+    for (const r of stale) this.bus.publish({ type: 'updated', request: r });
+    return stale;
+  }
+
+  /** Cancels what is still pending and refuses new requests. */
+  async close(reason = 'the broker is shutting down'): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.live.values()].map((l) => this.end(l, 'cancelled', null, reason)));
+  }
+
+  private ended(r: ApprovalRequest): DecisionResult {
+    const by = r.decidedBy ? ` by ${r.decidedBy}` : '';
+    const at = r.decidedAt ? ` at ${r.decidedAt.toISOString()}` : '';
+    const why = r.reason ? ` (${r.reason})` : '';
+    return { ok: false, code: 'ended', message: `approval request ${r.id} already ended: ${r.state}${by}${at}${why}; nothing changed`, request: r };
+  }
+
+  private arm(live: Live): void {
+    const ms = live.request.expiresAt.getTime() - Date.now();
+    live.timer = setTimeout(() => {
+      if (Date.now() < live.request.expiresAt.getTime()) return this.arm(live);
+      void this.end(live, 'expired', null, `no decision within ${formatDuration(live.request.settings.timeoutSeconds)}`);
+    }, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+    live.timer.unref();
+  }
+
+  private persist(live: Live): Promise<void> {
+    const write = live.writes.then(() => this.opts.store.updateApproval(copy(live.request)));
+    live.writes = write.catch(() => {});
+    return write;
+  }
+
+  /**
+   * The one way a request ends: the state changes at once (later decisions see it ended), is
+   * written, published, and only then is the waiting statement released. An approval that cannot
+   * be recorded does not run the statement: it ends cancelled instead, and the error is rethrown.
+   */
+  private async end(live: Live, state: Ended, by: string | null, reason: string | null): Promise<void> {
+    const r = live.request;
+    if (r.state !== 'pending') return;
+    Object.assign(r, { state, decidedBy: by, decidedAt: new Date(), reason });
+    if (live.timer) clearTimeout(live.timer);
+    live.detach();
+    let failure: unknown = null;
+    try {
+      await this.persist(live);
+    } catch (e) {
+      failure = e;
+      this.opts.log?.('approval request could not be recorded', { approval: r.id, state, error: String(e) });
+      if (state === 'approved') {
+        Object.assign(r, { state: 'cancelled', reason: `the approval could not be recorded in the audit log (${String(e)}), so the statement was not run` });
+        await this.persist(live).catch(() => {});
+      }
+    }
+    this.live.delete(r.id);
+    this.bus.publish({ type: 'updated', request: copy(r) });
+    live.resolve(copy(r));
+    if (failure && state === 'approved') throw failure;
+  }
+}

@@ -1,0 +1,124 @@
+// The approvals HTTP API (`jit approvals/approve/deny`, scripts): a fastify plugin, registered under
+// /api/approvals. Every route needs `Authorization: Bearer <admin_token>`: 401 without it or with
+// another token; 503 when the broker has no admin_token configured (the API is then disabled).
+// Deciders through this API hold the admin token, so a rule's approvers list does not apply to them;
+// an `email` in the body is still checked against the requester's (no approving your own request).
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { Approvals } from '../approvals/index.js';
+import { approvalJsonSchema, approvalToJson } from '../approvals/json.js';
+import type { ApprovalState, DecisionResult } from '../approvals/types.js';
+
+export interface ApprovalsApiOptions {
+  approvals: Approvals;
+  /** null: the API answers 503. */
+  adminToken: string | null;
+}
+
+const STATES = ['pending', 'approved', 'denied', 'expired', 'cancelled'] as const;
+const error = { type: 'object', properties: { error: { type: 'string' } } } as const;
+const refusal = {
+  type: 'object',
+  properties: { ok: { type: 'boolean' }, code: { type: 'string' }, message: { type: 'string' }, approval: approvalJsonSchema },
+} as const;
+const decided = { type: 'object', properties: { ok: { type: 'boolean' }, approval: approvalJsonSchema } } as const;
+const params = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
+const guarded = { 401: error, 503: error } as const;
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** `api:<name>` unless the caller already says where it decides from (`cli:alice`). */
+const decider = (by: string | undefined) => (by && /^(cli|api):/.test(by) ? by : `api:${by ?? 'admin'}`);
+
+const STATUS: Record<Exclude<DecisionResult, { ok: true }>['code'], number> = {
+  not_found: 404,
+  ended: 409,
+  already_approved: 409,
+  not_approver: 403,
+  own_request: 403,
+};
+
+function answer(reply: FastifyReply, r: DecisionResult) {
+  if (r.ok) return { ok: true, approval: approvalToJson(r.request) };
+  return reply.code(STATUS[r.code]).send({ ok: false, code: r.code, message: r.message, ...(r.request ? { approval: approvalToJson(r.request) } : {}) });
+}
+
+export const approvalsApi: FastifyPluginAsync<ApprovalsApiOptions> = async (app, opts) => {
+  const { approvals } = opts;
+  const expected = opts.adminToken === null ? null : digest(opts.adminToken);
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (!expected) return reply.code(503).send({ error: 'the admin API is disabled: set admin_token (16+ characters) in the broker config' });
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    // Compare digests: constant time, whatever the length of what was sent.
+    if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="jit-broker"')
+        .send({ error: m ? 'wrong admin token' : 'missing admin token: send Authorization: Bearer <admin_token>' });
+    }
+  });
+
+  app.get<{ Querystring: { state?: ApprovalState; session?: string; build?: string; limit: number } }>(
+    '/',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            state: { type: 'string', enum: STATES },
+            session: { type: 'string' },
+            build: { type: 'string' },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+        },
+        response: { 200: { type: 'object', properties: { approvals: { type: 'array', items: approvalJsonSchema } } }, ...guarded },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const rows = await approvals.list({ state: q.state, sessionId: q.session, build: q.build, limit: q.limit });
+      return { approvals: rows.map(approvalToJson) };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/:id',
+    { schema: { params, response: { 200: approvalJsonSchema, 404: error, ...guarded } } },
+    async (req, reply) => {
+      const r = await approvals.get(req.params.id);
+      return r ? approvalToJson(r) : reply.code(404).send({ error: `no approval request '${req.params.id}'` });
+    },
+  );
+
+  const text = (max: number) => ({ type: 'string', minLength: 1, maxLength: max }) as const;
+  const responses = { 200: decided, 403: refusal, 404: refusal, 409: refusal, ...guarded } as const;
+
+  app.post<{ Params: { id: string }; Body: { by?: string; email?: string; reason?: string } | undefined }>(
+    '/:id/approve',
+    {
+      schema: {
+        params,
+        body: { type: ['object', 'null'], additionalProperties: false, properties: { by: text(200), email: text(320), reason: text(2000) } },
+        response: responses,
+      },
+    },
+    async (req, reply) => {
+      const b = req.body ?? {};
+      return answer(reply, await approvals.decide(req.params.id, { approve: true, by: decider(b.by), email: b.email ?? null, reason: b.reason ?? null, trusted: true }));
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { by?: string; reason: string } }>(
+    '/:id/deny',
+    {
+      schema: {
+        params,
+        body: { type: 'object', required: ['reason'], additionalProperties: false, properties: { by: text(200), reason: text(2000) } },
+        response: responses,
+      },
+    },
+    async (req, reply) => answer(reply, await approvals.decide(req.params.id, { approve: false, by: decider(req.body.by), reason: req.body.reason, trusted: true })),
+  );
+};

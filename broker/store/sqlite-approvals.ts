@@ -1,0 +1,110 @@
+// Approval requests in the embedded SQLite store. Few and far between next to statements, so plain
+// drizzle queries, no group commit. SqliteStore delegates its approval methods here.
+import { and, asc, desc, eq, inArray, notInArray, type SQL } from 'drizzle-orm';
+import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
+import { approvals, statements, type ApprovalRow } from './schema.sqlite.js';
+
+export class SqliteApprovals {
+  constructor(
+    private readonly db: BetterSQLite3Database,
+    /** Lands queued statement records first (a request links to its statement's row). */
+    private readonly flush: () => void,
+  ) {}
+
+  async create(r: ApprovalRequest): Promise<void> {
+    this.flush();
+    this.db.transaction((tx) => {
+      tx.insert(approvals)
+        .values({
+          id: r.id,
+          target: r.target,
+          sessionId: r.sessionId,
+          statementId: r.statementId,
+          subject: r.subject,
+          build: r.build,
+          claims: r.claims,
+          actors: r.actors,
+          sql: r.sql,
+          kinds: r.kinds,
+          ruleId: r.ruleId,
+          settings: r.settings,
+          requestedAt: r.requestedAt,
+          expiresAt: r.expiresAt,
+          ...mutable(r),
+        })
+        .run();
+      if (r.statementId !== null) tx.update(statements).set({ approvalId: r.id }).where(eq(statements.id, r.statementId)).run();
+    });
+  }
+
+  async update(r: ApprovalRequest): Promise<void> {
+    const { changes } = this.db.update(approvals).set(mutable(r)).where(eq(approvals.id, r.id)).run();
+    if (changes === 0) throw new Error(`store: cannot update unknown approval request ${r.id}`);
+  }
+
+  async get(id: string): Promise<ApprovalRequest | null> {
+    const [row] = this.db.select().from(approvals).where(eq(approvals.id, id)).all();
+    return row ? toRequest(row) : null;
+  }
+
+  async list(f: ApprovalFilter): Promise<ApprovalRequest[]> {
+    const where: SQL[] = [];
+    if (f.state !== undefined) where.push(eq(approvals.state, f.state));
+    if (f.sessionId !== undefined) where.push(eq(approvals.sessionId, f.sessionId));
+    if (f.build !== undefined) where.push(eq(approvals.build, f.build));
+    const query = this.db.select().from(approvals).where(and(...where));
+    if (f.limit === undefined) return query.orderBy(asc(approvals.requestedAt), asc(approvals.id)).all().map(toRequest);
+    // The most recent `limit`, still returned oldest first.
+    const rows = query.orderBy(desc(approvals.requestedAt), desc(approvals.id)).limit(Math.max(0, f.limit)).all();
+    return rows.reverse().map(toRequest);
+  }
+
+  async cancelPending(reason: string, except: readonly string[] = []): Promise<ApprovalRequest[]> {
+    const at = new Date();
+    return this.db.transaction((tx) => {
+      const pending = and(eq(approvals.state, 'pending'), except.length ? notInArray(approvals.id, [...except]) : undefined);
+      const ids = tx.select({ id: approvals.id }).from(approvals).where(pending).all().map((r) => r.id);
+      if (!ids.length) return [];
+      tx.update(approvals).set({ state: 'cancelled', decidedAt: at, reason }).where(inArray(approvals.id, ids)).run();
+      return tx.select().from(approvals).where(inArray(approvals.id, ids)).orderBy(asc(approvals.requestedAt)).all().map(toRequest);
+    });
+  }
+}
+
+function mutable(r: ApprovalRequest) {
+  return {
+    state: r.state,
+    approvals: r.approvals.map((a) => ({ by: a.by, at: a.at.getTime() })),
+    decidedBy: r.decidedBy,
+    decidedAt: r.decidedAt,
+    reason: r.reason,
+    messageChannel: r.message?.channel ?? null,
+    messageTs: r.message?.ts ?? null,
+  };
+}
+
+function toRequest(row: ApprovalRow): ApprovalRequest {
+  return {
+    id: row.id,
+    target: row.target,
+    sessionId: row.sessionId,
+    statementId: row.statementId,
+    subject: row.subject,
+    build: row.build,
+    claims: row.claims,
+    actors: row.actors,
+    sql: row.sql,
+    kinds: row.kinds,
+    ruleId: row.ruleId,
+    settings: row.settings,
+    requestedAt: row.requestedAt,
+    expiresAt: row.expiresAt,
+    state: row.state,
+    approvals: row.approvals.map((a) => ({ by: a.by, at: new Date(a.at) })),
+    decidedBy: row.decidedBy,
+    decidedAt: row.decidedAt,
+    reason: row.reason,
+    message: row.messageChannel !== null && row.messageTs !== null ? { channel: row.messageChannel, ts: row.messageTs } : null,
+  };
+}
