@@ -53,8 +53,24 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     if (stale) log.warn({ sessions: stale }, 'closed sessions left open by an earlier broker process');
 
     const approvals = new Approvals({ store, log: (msg, fields) => log.info(fields ?? {}, msg) });
-    closers.push(() => approvals.close('the broker is shutting down'));
     await opts.onApprovals?.(approvals);
+    // The Slack bot subscribes before stale requests are cancelled, so it updates their messages too.
+    let bot: import('../bot/index.js').SlackBot | null = null;
+    if (config.slack) {
+      const { createSlackBot } = await import('../bot/index.js');
+      const s = config.slack;
+      bot = createSlackBot({
+        config: { botToken: s.bot_token, signingSecret: s.signing_secret, appToken: s.app_token, channel: s.channel, apiUrl: s.api_url },
+        approvals,
+        store,
+        log: log.child({ component: 'slack' }),
+      });
+      const b = bot;
+      await b.start();
+      closers.push(() => b.stop());
+    }
+    // Closed before the bot stops: the bot still updates the messages of requests cancelled at shutdown.
+    closers.push(() => approvals.close('the broker is shutting down'));
     const staleApprovals = await approvals.recoverStale('broker restarted');
     if (staleApprovals.length) log.warn({ approvals: staleApprovals.map((r) => r.id) }, 'cancelled approval requests left pending by an earlier broker process');
     // Nobody could ever decide a request without the admin API or Slack: refuse reviews at once (fail closed).
@@ -126,6 +142,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         },
       });
       const h = http;
+      if (bot) await bot.mount(h);
       httpAddress = await h.listen({ host: config.listen.http.host, port: config.listen.http.port });
       closers.push(() => h.close());
       log.info({ address: httpAddress }, 'http listener ready');
