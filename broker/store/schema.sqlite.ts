@@ -109,6 +109,47 @@ export const approvals = sqliteTable(
   ],
 );
 
+/**
+ * What the client saw of a statement's result, already masked: a bounded sample (issue 5), kept out of
+ * `statements` so the hot path's rows stay small. One row per statement that returned rows.
+ */
+export const statementSamples = sqliteTable('statement_samples', {
+  statementId: integer('statement_id')
+    .primaryKey()
+    .references(() => statements.id),
+  /** Result columns: `[{ name, type }]` (type: the server's type name or OID, as text). */
+  columns: text('columns', { mode: 'json' }).$type<{ name: string; type: string }[]>().notNull(),
+  /** The first rows as text (null for SQL NULL), as the client received them. */
+  rows: text('rows', { mode: 'json' }).$type<(string | null)[][]>().notNull(),
+  /** Whether rows were left out (row or byte bound reached). */
+  truncated: integer('truncated', { mode: 'boolean' }).notNull(),
+  bytes: integer('bytes').notNull(),
+});
+
+/** Revoked builds and tokens (issue 7): every token of a build, or one token by `jti`, refused from then on. */
+export const revocations = sqliteTable(
+  'revocations',
+  {
+    id: integer('id').primaryKey(),
+    build: text('build'),
+    jti: text('jti'),
+    reason: text('reason').notNull(),
+    revokedBy: text('revoked_by').notNull(),
+    revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (t) => [index('revocations_build_idx').on(t.build), index('revocations_jti_idx').on(t.jti)],
+);
+
+/** Token ids already used to open a session, when the config asks for single use (replay protection). */
+export const tokenUses = sqliteTable('token_uses', {
+  jti: text('jti').primaryKey(),
+  issuer: text('issuer').notNull(),
+  sessionId: text('session_id').references(() => sessions.id),
+  usedAt: integer('used_at', { mode: 'timestamp_ms' }).notNull(),
+  /** The token's own expiry: rows past it can be pruned. */
+  expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+});
+
 export type SessionRow = typeof sessions.$inferSelect;
 export type StatementRow = typeof statements.$inferSelect;
 export type ApprovalRow = typeof approvals.$inferSelect;
