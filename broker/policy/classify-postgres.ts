@@ -1,8 +1,26 @@
 // Classify PostgreSQL statements with the PostgreSQL grammar itself (libpg-query, the server's parser).
+//
+// Every statement gets every kind that applies; decide.ts lets the most severe one choose the rules.
+// Statements inside statements count: a writing CTE, EXPLAIN ANALYZE (it executes), PREPARE … AS, a rule's
+// actions, a view's query, a function's or DO block's body (what it would run), SQL passed as a literal to
+// EXECUTE or query_to_xml(). What cannot be seen through is `unknown`: CALL, EXECUTE of a prepared statement,
+// dynamic SQL that is not a literal, other procedural languages, and anything that does not parse.
+//
+// Tables are real relations as written (lower-cased, schema-qualified where written so). A reference to a CTE
+// of the statement is not a table; the name is kept if the same name is also written schema-qualified.
+// DROP INDEX / SEQUENCE / VIEW / … list the dropped object's name (what a `tables` rule would match);
+// DROP TRIGGER / RULE / POLICY … ON t, COMMENT ON COLUMN t.c list t. DROP SCHEMA lists nothing.
 import { loadModule, parseSync } from 'libpg-query';
 import type { Classification, ClassifiedStatement, Kind } from '../types.js';
-
-type Node = Record<string, unknown>;
+import { KINDS } from '../types.js';
+import { doBlockEffect, functionBodyEffect } from './classify-plpgsql.js';
+import { found, isNode, list, merge, names, node, type Found, type Node } from './pg-ast.js';
+import { callEffect, isAdminFunction, setValue, settingKinds } from './pg-functions.js';
+import {
+  ADMIN_OBJECTS, definesAdminFunction, explainExecutes, FILE_OPTIONS, hasOption, isStatementKey, kindsByType, objectTable,
+  onlySafeSelects, SENSITIVE_RELATIONS, SERVER_ROLES, targetNames,
+} from './pg-nodes.js';
+import { unrestricted } from './pg-where.js';
 
 let loaded: Promise<void> | null = null;
 /** libpg-query is WebAssembly: load it once at start, then parse synchronously. */
@@ -11,161 +29,313 @@ export function loadPostgresParser(): Promise<void> {
   return loaded;
 }
 
-/** Server file and process functions: reading files, signalling backends, large-object I/O, dblink. */
-const ADMIN_FUNCTIONS = new Set([
-  'pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'pg_ls_logdir', 'pg_ls_waldir',
-  'pg_terminate_backend', 'pg_cancel_backend', 'pg_reload_conf', 'pg_rotate_logfile', 'pg_promote',
-  'lo_import', 'lo_export', 'pg_file_write', 'pg_file_unlink', 'pg_file_rename', 'dblink', 'dblink_exec',
-  'dblink_connect', 'set_config', 'pg_switch_wal', 'pg_create_restore_point',
-]);
+/** How deep SQL inside SQL is followed (a DO block's EXECUTE of a literal DO block's EXECUTE …): beyond, unknown. */
+const MAX_DEPTH = 6;
 
-const PRIVILEGE_NODES = new Set([
-  'GrantStmt', 'GrantRoleStmt', 'CreateRoleStmt', 'AlterRoleStmt', 'AlterRoleSetStmt', 'DropRoleStmt',
-  'AlterDefaultPrivilegesStmt', 'ReassignOwnedStmt', 'AlterOwnerStmt',
-]);
-const ADMIN_NODES = new Set(['AlterSystemStmt', 'CreateExtensionStmt', 'AlterExtensionStmt', 'LoadStmt', 'CheckPointStmt', 'CreatedbStmt', 'DropdbStmt', 'AlterDatabaseStmt', 'AlterDatabaseSetStmt', 'CreateTableSpaceStmt', 'DropTableSpaceStmt', 'CreateSubscriptionStmt', 'CreatePublicationStmt', 'CreateFdwStmt', 'CreateForeignServerStmt', 'CreateUserMappingStmt', 'ImportForeignSchemaStmt']);
-const READ_NODES = new Set(['TransactionStmt', 'VariableShowStmt', 'FetchStmt', 'ClosePortalStmt', 'DiscardStmt', 'DeallocateStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'ConstraintsSetStmt', 'CheckPointStmt_']);
-const DDL_NODES = new Set(['VacuumStmt', 'ReindexStmt', 'ClusterStmt', 'CommentStmt', 'IndexStmt', 'ViewStmt', 'CreateStmt', 'RefreshMatViewStmt', 'SecLabelStmt']);
-const UNKNOWN_NODES = new Set(['DoStmt', 'CallStmt', 'ExecuteStmt']);
-
-/** Is a WHERE clause missing or constantly true (`WHERE true`, `WHERE 1=1`, `WHERE 'a'='a'`)? */
-function unrestricted(where: unknown): boolean {
-  if (!where) return true;
-  const w = where as Node;
-  const c = w.A_Const as Node | undefined;
-  if (c) return c.boolval !== undefined && (c.boolval as Node).boolval === true;
-  const e = w.A_Expr as Node | undefined;
-  if (e && e.kind === 'AEXPR_OP') {
-    const op = ((e.name as Node[])?.[0]?.String as Node | undefined)?.sval;
-    const l = JSON.stringify(stripLocations(e.lexpr));
-    const r = JSON.stringify(stripLocations(e.rexpr));
-    if (op === '=' && l === r && !l.includes('ColumnRef')) return true;
-  }
-  const b = w.BoolExpr as Node | undefined;
-  if (b && b.boolop === 'OR_EXPR') return (b.args as unknown[]).some(unrestricted);
-  if (b && b.boolop === 'AND_EXPR') return (b.args as unknown[]).every(unrestricted);
-  return false;
+interface Ctx {
+  out: Found;
+  /** CTE names visible here (unqualified references to them are not tables). */
+  ctes: ReadonlySet<string>;
+  /** CTE names that were referenced and so left out of the tables. */
+  cteRefs: Set<string>;
+  depth: number;
+  /** The top-level statement's text and body: PL/pgSQL compiles from text. */
+  text: string;
+  top: Node;
 }
 
-function stripLocations(n: unknown): unknown {
-  return JSON.parse(JSON.stringify(n ?? null, (k, v: unknown) => (k === 'location' ? undefined : v)));
+const EMPTY: ReadonlySet<string> = new Set();
+
+function add(ctx: Ctx, ...kinds: Kind[]): void {
+  for (const k of kinds) ctx.out.kinds.add(k);
 }
 
-interface Walk {
-  kinds: Set<Kind>;
-  tables: Set<string>;
+function addTable(ctx: Ctx, table: string | null): void {
+  if (table) ctx.out.tables.add(table);
 }
 
-/** Visit every node under `n`: tables, admin functions and statements nested in CTEs, rules, EXPLAIN. */
-function walk(n: unknown, acc: Walk): void {
-  if (Array.isArray(n)) {
-    for (const x of n) walk(x, acc);
+function addRelation(rv: Node, ctx: Ctx, mayBeCte: boolean): void {
+  if (typeof rv.relname !== 'string') return;
+  const schema = typeof rv.schemaname === 'string' ? rv.schemaname : null;
+  if (mayBeCte && !schema && ctx.ctes.has(rv.relname)) {
+    ctx.cteRefs.add(rv.relname.toLowerCase());
     return;
   }
-  if (!n || typeof n !== 'object') return;
-  for (const [key, value] of Object.entries(n as Node)) {
-    if (key === 'relname' && typeof value === 'string') {
-      // A RangeVar: the JSON nests it bare under fields such as `relation`, or wrapped as { RangeVar: … }.
-      acc.tables.add([(n as Node).schemaname, value].filter(Boolean).join('.').toLowerCase());
-    } else if (key === 'FuncCall') {
-      const names = ((value as Node).funcname as Node[]) ?? [];
-      const last = (names[names.length - 1]?.String as Node | undefined)?.sval;
-      if (typeof last === 'string' && ADMIN_FUNCTIONS.has(last.toLowerCase())) acc.kinds.add('admin');
-    } else if (/^[A-Z]\w*Stmt$/.test(key)) {
-      for (const k of stmtKinds(key, value as Node)) acc.kinds.add(k);
-    }
-    walk(value, acc);
+  const rel = rv.relname.toLowerCase();
+  ctx.out.tables.add(schema ? `${schema.toLowerCase()}.${rel}` : rel);
+  if (SENSITIVE_RELATIONS.has(rel) && (!schema || schema.toLowerCase() === 'pg_catalog')) add(ctx, 'admin');
+}
+
+/** Visit every node under `v`: tables, function calls, statements nested anywhere. */
+function walk(v: unknown, ctx: Ctx): void {
+  if (Array.isArray(v)) {
+    for (const x of v) walk(x, ctx);
+    return;
+  }
+  if (!isNode(v)) return;
+  // A bare RangeVar (`relation` of INSERT/UPDATE/DELETE/COPY/CREATE …) always names a real table.
+  if (typeof v.relname === 'string') addRelation(v, ctx, false);
+  let inner = ctx;
+  const wc = node(v.withClause);
+  if (wc) {
+    const ctes = list(wc.ctes).map((c) => node(node(c)?.CommonTableExpr) ?? {});
+    const cteNames = ctes.map((c) => (typeof c.ctename === 'string' ? c.ctename : ''));
+    ctes.forEach((c, i) => {
+      // A CTE body sees the CTEs before it, or all of them under WITH RECURSIVE.
+      const visible = new Set([...ctx.ctes, ...(wc.recursive ? cteNames : cteNames.slice(0, i))]);
+      walk(c, { ...ctx, ctes: visible });
+    });
+    inner = { ...ctx, ctes: new Set([...ctx.ctes, ...cteNames]) };
+  }
+  for (const k in v) {
+    const x = v[k];
+    if (k === 'withClause') continue;
+    if (k === 'RangeVar' && isNode(x)) addRelation(x, inner, true);
+    else if (k === 'FuncCall' && isNode(x)) call(x, inner);
+    else if (k === 'ObjectWithArgs' && isNode(x)) {
+      // Renaming, moving, re-owning or granting a server-file function is admin: it would hide or hand it out.
+      const name = names(x.objname)?.pop()?.toLowerCase();
+      if (name && isAdminFunction(name)) add(inner, 'admin');
+      walk(x, inner);
+    } else if (isStatementKey(k) && isNode(x)) statement(k, x, inner);
+    else walk(x, inner);
   }
 }
 
-/** DROP names its objects as lists of strings, not RangeVars; collected here for the caller. */
-let droppedTables: string[] = [];
+function call(fc: Node, ctx: Ctx): void {
+  const e = callEffect(fc);
+  add(ctx, ...e.kinds);
+  for (const t of e.tables) ctx.out.tables.add(t);
+  for (const sql of e.sql) merge(ctx.out, subClassify(sql, ctx.depth + 1));
+  walk(fc, ctx);
+}
 
-/** The kinds of one statement node, before nested nodes are walked. */
-function stmtKinds(type: string, s: Node): Kind[] {
+/** Add the kinds of one statement node and walk what it contains. */
+function statement(type: string, s: Node, ctx: Ctx): void {
   switch (type) {
+    case 'SelectStmt':
+      // INTO creates a table; FOR UPDATE/SHARE takes row locks (refused in a read-only transaction).
+      add(ctx, s.intoClause || s.lockingClause ? 'write' : 'read');
+      break;
     case 'InsertStmt':
-    case 'MergeStmt':
     case 'LockStmt':
-    case 'CreateTableAsStmt':
-      return ['write'];
+      add(ctx, 'write');
+      break;
     case 'UpdateStmt':
     case 'DeleteStmt':
-      return [unrestricted(s.whereClause) ? 'destructive' : 'write'];
-    case 'SelectStmt':
-      // FOR UPDATE / FOR SHARE take row locks: PostgreSQL refuses them in a read-only transaction.
-      return [s.intoClause || s.lockingClause ? 'write' : 'read'];
-    case 'DropStmt':
-      for (const o of (s.objects as Node[]) ?? []) {
-        const names = ((o.List as Node | undefined)?.items as Node[] | undefined)?.map((i) => (i.String as Node | undefined)?.sval);
-        if (names?.every((x) => typeof x === 'string')) droppedTables.push(names.join('.').toLowerCase());
+      add(ctx, unrestricted(s.whereClause, targetNames(s.relation)) ? 'destructive' : 'write');
+      break;
+    case 'MergeStmt': {
+      add(ctx, 'write');
+      const targets = targetNames(s.relation);
+      for (const c of list(s.mergeWhenClauses)) {
+        const w = node(node(c)?.MergeWhenClause) ?? {};
+        // Any DELETE action is destructive; so is an UPDATE that nothing restricts to some rows.
+        if (w.commandType === 'CMD_DELETE') add(ctx, 'destructive');
+        const bySource = w.matchKind === 'MERGE_WHEN_NOT_MATCHED_BY_SOURCE';
+        if (w.commandType === 'CMD_UPDATE' && unrestricted(w.condition, targets) && (bySource || unrestricted(s.joinCondition, targets))) {
+          add(ctx, 'destructive');
+        }
       }
-      return ['destructive'];
-    case 'TruncateStmt':
-      return ['destructive'];
-    case 'AlterTableStmt': {
-      const cmds = ((s.cmds as Node[]) ?? []).map((c) => (c.AlterTableCmd as Node | undefined)?.subtype);
-      const kinds: Kind[] = [cmds.some((t) => typeof t === 'string' && t.startsWith('AT_Drop')) ? 'destructive' : 'ddl'];
-      if (cmds.includes('AT_ChangeOwner')) kinds.push('privilege'); // like ALTER … OWNER TO on other objects
-      return kinds;
+      break;
     }
-    case 'CopyStmt':
-      if (s.is_program || s.filename) return ['admin'];
-      return [s.is_from ? 'write' : 'read'];
-    case 'ExplainStmt': {
-      const analyze = ((s.options as Node[]) ?? []).some((o) => (o.DefElem as Node | undefined)?.defname === 'analyze');
-      return analyze ? [] : ['read']; // with ANALYZE it executes: the walked inner statement decides
-    }
+    case 'ExplainStmt':
+      if (!explainExecutes(s.options)) {
+        // Planned, never run: a read of the tables it plans.
+        add(ctx, 'read');
+        const plan: Ctx = { ...ctx, out: found(), cteRefs: new Set() };
+        walk(s.query, plan);
+        for (const t of plan.out.tables) ctx.out.tables.add(t);
+        return;
+      }
+      break; // with ANALYZE it executes: the walked statement decides
     case 'PrepareStmt':
     case 'DeclareCursorStmt':
-    case 'RuleStmt':
-    case 'CreateTrigStmt':
-      return type === 'RuleStmt' || type === 'CreateTrigStmt' ? ['ddl'] : [];
+    case 'ReturnStmt':
+      break; // their query decides
+    case 'CreateTableAsStmt':
+      add(ctx, s.objtype === 'OBJECT_MATVIEW' ? 'ddl' : 'write');
+      break;
+    case 'CopyStmt':
+      if (s.is_program || typeof s.filename === 'string') add(ctx, 'admin');
+      if (s.relation) add(ctx, s.is_from ? 'write' : 'read');
+      break;
     case 'VariableSetStmt': {
-      const name = String(s.name ?? '').toLowerCase();
-      return name === 'role' || name === 'session_authorization' ? ['privilege'] : ['read'];
+      const kind = s.kind;
+      if (kind === 'VAR_SET_MULTI' || kind === 'VAR_RESET_ALL') add(ctx, 'read'); // SET TRANSACTION …; RESET ALL spares role
+      else if (kind === 'VAR_SET_VALUE') add(ctx, ...settingKinds(String(s.name ?? ''), { value: setValue(s.args) }));
+      else add(ctx, ...settingKinds(String(s.name ?? ''), {}));
+      break;
+    }
+    case 'DiscardStmt':
+      // DISCARD ALL includes SET SESSION AUTHORIZATION DEFAULT.
+      add(ctx, s.target === 'DISCARD_ALL' ? 'privilege' : 'read');
+      break;
+    case 'ExecuteStmt':
+    case 'CallStmt':
+      add(ctx, 'unknown'); // runs a statement or procedure defined elsewhere
+      break;
+    case 'DoStmt':
+      add(ctx, 'read');
+      if (s !== ctx.top) add(ctx, 'unknown');
+      else merge(ctx.out, doBlockEffect(s, ctx.text, ctx.depth, subClassify));
+      break;
+    case 'CreateFunctionStmt':
+      add(ctx, 'ddl');
+      if (s !== ctx.top) add(ctx, 'unknown');
+      else merge(ctx.out, functionBodyEffect(s, ctx.text, ctx.depth, subClassify));
+      break;
+    case 'DropStmt': {
+      add(ctx, 'destructive');
+      const t = String(s.removeType ?? '');
+      if (ADMIN_OBJECTS.has(t)) add(ctx, 'admin');
+      if (t === 'OBJECT_POLICY') add(ctx, 'privilege');
+      for (const o of list(s.objects)) addTable(ctx, objectTable(t, o));
+      return; // object names are not expressions
+    }
+    case 'TruncateStmt':
+      add(ctx, 'destructive');
+      break;
+    case 'CommentStmt':
+      add(ctx, 'ddl');
+      addTable(ctx, objectTable(s.objtype, s.object));
+      return;
+    case 'AlterTableStmt':
+      for (const c of list(s.cmds)) {
+        const cmd = node(node(c)?.AlterTableCmd) ?? {};
+        const sub = String(cmd.subtype ?? '');
+        const def = node(cmd.def);
+        // ALTER … DROP anything; DROP DEFAULT; a type change that rewrites every value (USING).
+        if (sub.startsWith('AT_Drop') || (sub === 'AT_ColumnDefault' && !def) || (sub === 'AT_AlterColumnType' && node(def?.ColumnDef)?.raw_default)) {
+          add(ctx, 'destructive');
+        } else add(ctx, 'ddl');
+        if (sub === 'AT_ChangeOwner' || /RowSecurity$/.test(sub)) add(ctx, 'privilege');
+      }
+      if (!list(s.cmds).length) add(ctx, 'ddl');
+      if (hasOption(s, FILE_OPTIONS)) add(ctx, 'admin'); // ALTER FOREIGN TABLE … OPTIONS (SET program …)
+      break;
+    case 'CreateForeignTableStmt':
+      add(ctx, 'ddl');
+      if (hasOption(s, FILE_OPTIONS)) add(ctx, 'admin'); // file_fdw reads a server file or runs a program
+      break;
+    case 'AlterDomainStmt':
+      add(ctx, s.subtype === 'N' || s.subtype === 'X' || (s.subtype === 'T' && !s.def) ? 'destructive' : 'ddl');
+      break;
+    case 'AlterTSConfigurationStmt':
+      add(ctx, s.kind === 'ALTER_TSCONFIG_DROP' ? 'destructive' : 'ddl');
+      break;
+    case 'AlterOpFamilyStmt':
+      add(ctx, s.isDrop ? 'destructive' : 'ddl');
+      break;
+    case 'CreateSchemaStmt':
+      add(ctx, 'ddl');
+      if (s.authrole) add(ctx, 'privilege'); // CREATE SCHEMA … AUTHORIZATION r: owned by another role
+      break;
+    case 'GrantRoleStmt':
+      add(ctx, 'privilege');
+      // Membership in the server-file and signalling roles is admin's power handed out.
+      if (list(s.granted_roles).some((r) => SERVER_ROLES.has(String(node(node(r)?.AccessPriv)?.priv_name ?? '')))) add(ctx, 'admin');
+      break;
+    case 'DefineStmt':
+      // CREATE AGGREGATE / OPERATOR / TYPE … naming a server-file function as its support function.
+      add(ctx, 'ddl');
+      if (list(s.definition).some((d) => definesAdminFunction(node(node(d)?.DefElem)?.arg))) add(ctx, 'admin');
+      break;
+    case 'RenameStmt': {
+      const t = String(s.renameType ?? '');
+      add(ctx, t === 'OBJECT_ROLE' ? 'privilege' : ADMIN_OBJECTS.has(t) ? 'admin' : 'ddl');
+      break;
     }
     default:
-      if (PRIVILEGE_NODES.has(type)) return ['privilege'];
-      if (ADMIN_NODES.has(type)) return ['admin'];
-      if (READ_NODES.has(type)) return ['read'];
-      if (DDL_NODES.has(type) || /^(Create|Alter|Define|Comment|Rename)/.test(type)) return ['ddl'];
-      if (/^Drop/.test(type)) return ['destructive'];
-      if (UNKNOWN_NODES.has(type)) return ['unknown'];
-      return ['unknown'];
+      add(ctx, ...kindsByType(type));
   }
+  walk(s, ctx);
 }
 
-function classifyNode(stmt: Node): { kinds: Set<Kind>; tables: Set<string> } {
-  const acc: Walk = { kinds: new Set(), tables: new Set() };
-  droppedTables = [];
+/** Kinds and tables of one top-level statement node. */
+function classifyNode(stmt: Node, text: string, depth: number): Found {
   const [type, body] = Object.entries(stmt)[0] ?? ['', {}];
-  for (const k of stmtKinds(type, body as Node)) acc.kinds.add(k);
-  // EXPLAIN without ANALYZE plans but never runs its statement: only a read, of the tables it plans.
-  if (type === 'ExplainStmt' && acc.kinds.has('read')) {
-    walk(body, { kinds: new Set(), tables: acc.tables });
-    return acc;
+  const ctx: Ctx = { out: found(), ctes: EMPTY, cteRefs: new Set(), depth, text, top: node(body) ?? {} };
+  try {
+    if (isStatementKey(type) && isNode(body)) statement(type, body, ctx);
+  } catch {
+    ctx.out.kinds.add('unknown'); // a tree too deep to walk, say: fail closed
   }
-  walk(body, acc);
-  for (const t of droppedTables) acc.tables.add(t);
-  if (acc.kinds.size === 0) acc.kinds.add('unknown');
-  return acc;
+  // Conservative: a CTE name that is also written schema-qualified (s.d) stays a table.
+  for (const r of ctx.cteRefs) if ([...ctx.out.tables].some((t) => t.endsWith(`.${r}`))) ctx.out.tables.add(r);
+  if (ctx.out.kinds.size === 0) ctx.out.kinds.add('unknown');
+  return ctx.out;
 }
 
-export function classifyPostgres(sql: string): Classification {
+function bySeverity(kinds: Set<Kind>): Kind[] {
+  return KINDS.filter((k) => kinds.has(k));
+}
+
+interface Parsed {
+  classification: Classification;
+  /** Each statement's parse tree (empty on a parse error). */
+  nodes: Node[];
+}
+
+function classifyText(sql: string, depth: number): Parsed {
+  const fail = (error: string): Parsed => ({ classification: { statements: [{ sql: sql.trim(), kinds: ['unknown'], tables: [] }], error }, nodes: [] });
+  // The server reads a query string up to its first NUL; so would the parser, and the rest would go unseen.
+  if (sql.includes('\0')) return fail('the statement contains a NUL character');
+  if (depth > MAX_DEPTH) return fail('SQL nested too deep to follow');
   let tree: { stmts?: { stmt: Node; stmt_location?: number; stmt_len?: number }[] };
   try {
     tree = parseSync(sql) as typeof tree;
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    return { statements: [{ sql: sql.trim(), kinds: ['unknown'], tables: [] }], error: message };
+    return fail(e instanceof Error ? e.message : String(e));
   }
   const bytes = Buffer.from(sql, 'utf8');
+  const nodes: Node[] = [];
   const statements: ClassifiedStatement[] = (tree.stmts ?? []).map((s) => {
     const start = s.stmt_location ?? 0;
     const text = bytes.subarray(start, s.stmt_len ? start + s.stmt_len : bytes.length).toString('utf8').trim();
-    const { kinds, tables } = classifyNode(s.stmt);
-    return { sql: text, kinds: [...kinds], tables: [...tables] };
+    nodes.push(s.stmt);
+    const { kinds, tables } = classifyNode(s.stmt, text, depth);
+    return { sql: text, kinds: bySeverity(kinds), tables: [...tables] };
   });
-  return { statements };
+  return { classification: { statements }, nodes };
 }
+
+/** SQL found inside a statement (a body, a literal): all its statements' kinds and tables together. */
+function subClassify(sql: string, depth: number): Found {
+  const out = found();
+  const { classification } = classifyText(sql, depth);
+  for (const st of classification.statements) {
+    for (const k of st.kinds) out.kinds.add(k);
+    for (const t of st.tables) out.tables.add(t);
+  }
+  if (classification.error && out.kinds.size === 0) out.kinds.add('unknown');
+  return out;
+}
+
+export function classifyPostgres(sql: string): Classification {
+  return classifyText(sql, 0).classification;
+}
+
+/**
+ * The classification, and whether it holds for every text that differs from this one only in the values of
+ * its literals. That is so for one statement that is
+ *   - a plain SELECT whose kinds are exactly [read] (no INTO, no FOR UPDATE, no writing CTE), or
+ *   - an INSERT whose kinds are [write] or [read, write] (VALUES or SELECT, ON CONFLICT, RETURNING),
+ * with no other statement nested anywhere, and no function call outside a known-safe list (pg-functions.ts).
+ * The classifier reads literal values only in: WHERE of UPDATE/DELETE/MERGE, SET and set_config, EXPLAIN
+ * options, SQL-text and table-name arguments (EXECUTE, query_to_xml, table_to_xml, dblink …), COPY file names,
+ * DO and function bodies — none of which such a statement can contain.
+ */
+export function classifyPostgresForCache(sql: string): { classification: Classification; literalIndependent: boolean } {
+  const { classification, nodes } = classifyText(sql, 0);
+  const st = classification.statements;
+  if (classification.error || nodes.length !== 1 || st.length !== 1) return { classification, literalIndependent: false };
+  const kinds = st[0]!.kinds.join(',');
+  const top = nodes[0]!;
+  const literalIndependent =
+    ((node(top.SelectStmt) !== undefined && kinds === 'read') ||
+      (node(top.InsertStmt) !== undefined && (kinds === 'write' || kinds === 'read,write'))) &&
+    onlySafeSelects(node(top.SelectStmt) ?? node(top.InsertStmt));
+  return { classification, literalIndependent };
+}
+

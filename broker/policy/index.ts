@@ -1,7 +1,9 @@
 // Classification and decision, behind one cached entry point per dialect.
 import type { Classification } from '../types.js';
-import { classifyPostgres, loadPostgresParser } from './classify-postgres.js';
+import { classifyMysql } from './classify-mysql.js';
+import { loadPostgresParser } from './classify-postgres.js';
 import { Lru } from './lru.js';
+import { classifyPostgresShaped } from './pg-cache.js';
 
 export { decide, decideStatement, mostSevere, type PolicyConfig, type Rule } from './decide.js';
 export { loadPostgresParser };
@@ -10,15 +12,20 @@ export type Dialect = 'postgres' | 'mysql';
 
 const caches: Record<Dialect, Lru<string, Classification>> = { postgres: new Lru(5000), mysql: new Lru(5000) };
 
-/** Classify a SQL string; results are cached by text (bounded LRU) so each distinct statement is parsed once. */
+/**
+ * Classify a SQL string; results are cached by text (bounded LRU) so each distinct statement is parsed once.
+ * PostgreSQL has a second level keyed by literal-normalised text, for plain SELECTs and INSERTs (pg-cache.ts).
+ */
 export function classify(dialect: Dialect, sql: string): Classification {
   const cache = caches[dialect];
   let c = cache.get(sql);
   if (!c) {
-    if (dialect !== 'postgres') {
-      c = { statements: [{ sql, kinds: ['unknown'], tables: [] }], error: 'the MySQL classifier is not available yet' };
+    if (dialect === 'mysql') {
+      c = classifyMysql(sql);
     } else {
-      c = classifyPostgres(sql);
+      const pg = classifyPostgresShaped(sql);
+      if (!pg.cacheByText) return pg.classification; // a one-off literal variant, answered by its shape
+      c = pg.classification;
     }
     cache.set(sql, c);
   }

@@ -1,0 +1,85 @@
+// Small helpers over libpg-query's JSON parse tree, shared by the PostgreSQL classifier's modules.
+// The JSON leaves out zero values: `{ ival: {} }` is 0, `{ boolval: {} }` is false, `{ sval: {} }` is ''.
+import type { Kind } from '../types.js';
+
+/** A parse-tree object: libpg-query's JSON, read without trusting its shape. */
+export type Node = Record<string, unknown>;
+
+export function isNode(v: unknown): v is Node {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function node(v: unknown): Node | undefined {
+  return isNode(v) ? v : undefined;
+}
+
+export function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+/** The string of a `{ String: { sval } }` node. */
+export function sval(v: unknown): string | undefined {
+  const s = node(node(v)?.String);
+  if (!s) return undefined;
+  return typeof s.sval === 'string' ? s.sval : '';
+}
+
+/** The strings of a name list such as `funcname` or a DROP object (`[{String}, …]`); null if any is not a string. */
+export function names(v: unknown): string[] | null {
+  const out: string[] = [];
+  for (const item of list(v)) {
+    const s = sval(item);
+    if (s === undefined) return null;
+    out.push(s);
+  }
+  return out;
+}
+
+/** The name items of a `{ List: { items } }` node (how DROP and COMMENT name most objects). */
+export function listNames(v: unknown): string[] | null {
+  const l = node(node(v)?.List);
+  return l ? names(l.items) : null;
+}
+
+/** The string a constant expression denotes: 'x', E'x', $$x$$, U&'x', 'x'::text, 'a' || 'b'. Else null. */
+export function literalString(v: unknown): string | null {
+  const n = node(v);
+  if (!n) return null;
+  const c = node(n.A_Const);
+  if (c) {
+    if (c.isnull) return null;
+    const s = node(c.sval);
+    if (!s) return null;
+    return typeof s.sval === 'string' ? s.sval : '';
+  }
+  const cast = node(n.TypeCast);
+  if (cast) {
+    const type = names(node(cast.typeName)?.names)?.pop()?.toLowerCase();
+    return type && ['text', 'varchar', 'bpchar', 'name', 'unknown'].includes(type) ? literalString(cast.arg) : null;
+  }
+  const e = node(n.A_Expr);
+  if (e && e.kind === 'AEXPR_OP' && names(e.name)?.join('.') === '||' && e.lexpr !== undefined) {
+    const l = literalString(e.lexpr);
+    const r = l === null ? null : literalString(e.rexpr);
+    return l === null || r === null ? null : l + r;
+  }
+  return null;
+}
+
+/** What a nested analysis found: kinds and tables, merged into the enclosing statement's. */
+export interface Found {
+  kinds: Set<Kind>;
+  tables: Set<string>;
+}
+
+export function found(): Found {
+  return { kinds: new Set(), tables: new Set() };
+}
+
+export function merge(into: Found, from: Found): void {
+  for (const k of from.kinds) into.kinds.add(k);
+  for (const t of from.tables) into.tables.add(t);
+}
+
+/** Classify SQL text found inside a statement (a function body, an EXECUTE literal) one level deeper. */
+export type SubClassify = (sql: string, depth: number) => Found;
