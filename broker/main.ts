@@ -8,7 +8,7 @@ import type { Config } from './config.js';
 import { buildHttp } from './http/server.js';
 import { createVerifier, LocalIssuer } from './identity/index.js';
 import { startPostgresEngine, type PostgresEngine } from './engines/postgres/index.js';
-import { loadPostgresParser } from './policy/index.js';
+import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
 import { BrokerSession } from './session.js';
 import { openStore, type Store } from './store/index.js';
 import { loadTls } from './tls.js';
@@ -119,6 +119,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
           tls: tls.context,
           plaintext: config.tls.plaintext,
           maxMessageBytes: 256 * 1024 * 1024,
+          startupSettingProblem,
           log: sessionLog,
         },
         config.listen.postgres,

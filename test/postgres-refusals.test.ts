@@ -124,6 +124,15 @@ describe('connection refusals', () => {
     }
   });
 
+  it('refuses a client_encoding at connect that would let the server read quotes the classifier does not', async () => {
+    const token = await t.token();
+    const sjis = await run('psql', ['-X', '-c', 'SELECT 1'], { ...psqlEnv(t, token), PGCLIENTENCODING: 'SJIS' });
+    expect(sjis.code).not.toBe(0);
+    expect(sjis.stderr).toMatch(/client_encoding="SJIS" is not allowed through the broker/);
+    const utf8 = await run('psql', ['-X', '-A', '-t', '-c', 'SHOW client_encoding'], { ...psqlEnv(t, token), PGCLIENTENCODING: 'UTF8' });
+    expect(utf8.stdout.trim()).toBe('UTF8');
+  });
+
   it('an unknown database name is not a target', async () => {
     const err = await loginError(await t.token(), { database: 'nope' });
     expect(err?.code).toBe('3D000');

@@ -4,6 +4,7 @@ import { classifyMysql } from './classify-mysql.js';
 import { loadPostgresParser } from './classify-postgres.js';
 import { Lru } from './lru.js';
 import { classifyPostgresShaped } from './pg-cache.js';
+import { settingKinds } from './pg-functions.js';
 
 export { decide, decideStatement, mostSevere, type PolicyConfig, type Rule } from './decide.js';
 export { loadPostgresParser };
@@ -30,4 +31,15 @@ export function classify(dialect: Dialect, sql: string): Classification {
     cache.set(sql, c);
   }
   return c;
+}
+
+/**
+ * A session setting a client asks for when it connects (PostgreSQL startup parameters) is vetted like the
+ * same `SET` would be: one that is not a harmless read (e.g. a client_encoding in which the server would
+ * see quotes the classifier does not) is refused, so it cannot be opened at connect time either.
+ */
+export function startupSettingProblem(name: string, value: string): string | null {
+  const kinds = settingKinds(name, { value });
+  if (kinds.length === 1 && kinds[0] === 'read') return null;
+  return `the startup parameter ${name}=${JSON.stringify(value)} is not allowed through the broker (as a SET it would be ${kinds.join(', ')})`;
 }

@@ -23,6 +23,8 @@ export interface PostgresEngineDeps {
   /** `loopback`: clients on 127.0.0.0/8 and ::1 may log in without TLS. */
   plaintext: 'never' | 'loopback';
   maxMessageBytes: number;
+  /** Why a startup parameter the client sent may not be passed upstream, or null when it may. */
+  startupSettingProblem: (name: string, value: string) => string | null;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -153,6 +155,11 @@ export class PostgresConnection {
     if (!target) {
       return this.refuse('3D000', `"${database}" is not a target of this broker: set dbname to one of the configured target names`);
     }
+    const forwarded = Object.fromEntries(Object.entries(params).filter(([k]) => FORWARDED_PARAMS.has(k)));
+    for (const [k, v] of Object.entries(forwarded)) {
+      const problem = this.deps.startupSettingProblem(k, v);
+      if (problem) return this.refuse('0A000', `jit-broker: ${problem}`);
+    }
     this.socket.write(authenticationCleartextPassword());
     const password = await this.readPassword();
     let identity: Identity;
@@ -174,7 +181,6 @@ export class PostgresConnection {
       this.deps.log('session could not be recorded', { error: String(e) });
       return this.refuse('58030', 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator');
     }
-    const forwarded = Object.fromEntries(Object.entries(params).filter(([k]) => FORWARDED_PARAMS.has(k)));
     try {
       this.upstream = await connectUpstream(target.upstream, forwarded);
     } catch (e) {
