@@ -1,0 +1,253 @@
+// One client connection: greeting, TLS, token login, the broker's own upstream login, then the relay.
+import type net from 'node:net';
+import tls from 'node:tls';
+import { SessionRefusedError, type BrokerSession } from '../../session.js';
+import type { ClientInfo, Identity, Target } from '../../types.js';
+import { PacketIO } from './framing.js';
+import { ADVERTISED, greeting, HandshakeRefusal, makeScramble, readHello, readPassword, type ConnectionPhase } from './handshake.js';
+import {
+  CAP, COM, command, ER, errPacket, latin1Collation, okPayload, packet, ProtocolError, safeCollation, UTF8MB4_GENERAL_CI, type ErrorCode,
+} from './protocol.js';
+import { Relay, type KillPlan } from './relay.js';
+import type { ResultSetHook } from './results.js';
+import { connectUpstream, killUpstream, parseMysqlUrl, type MysqlUpstream } from './upstream.js';
+
+export interface MysqlEngineDeps {
+  /** Targets this engine serves, by the database name a client asks for. */
+  targets: ReadonlyMap<string, Target>;
+  /** Verify the token a client sent as its password; throws an error whose message says which check failed. */
+  verify: (token: string) => Promise<Identity>;
+  openSession: (identity: Identity, target: Target, client: ClientInfo) => Promise<BrokerSession>;
+  tls: tls.SecureContext | null;
+  /** `loopback`: clients on 127.0.0.0/8 and ::1 may log in without TLS. */
+  plaintext: 'never' | 'loopback';
+  maxMessageBytes: number;
+  /**
+   * Offer CLIENT_LOCAL_FILES: only when some rule could let a LOAD DATA LOCAL INFILE (`admin`) run; each
+   * such statement is decided by policy like any other.
+   */
+  localInfile?: boolean;
+  /**
+   * The masking seam (results.ts): for each session, a hook that sees every result set (parsed column
+   * definitions) and may rewrite its rows; null or absent: rows pass untouched.
+   */
+  resultSets?: (session: BrokerSession) => ResultSetHook | null;
+  log: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ConnectionHooks {
+  register(c: MysqlConnection): void;
+  unregister(c: MysqlConnection): void;
+  kill(requester: MysqlConnection, scope: 'QUERY' | 'CONNECTION', id: number): KillPlan;
+  /** The server version the broker announces, and what it learns from upstream greetings. */
+  version(): string;
+  learned(version: string): void;
+}
+
+/** Handshake packets are small; a bigger one is not a client. */
+const HANDSHAKE_LIMIT = 64 * 1024;
+/** A client has this long to send its handshake response and password (MySQL's connect_timeout). */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+/** SQLSTATEs of the session core's login refusals, mapped to MySQL error numbers. */
+const refusalCode = (sqlstate: string): ErrorCode => (sqlstate === '42501' ? ER.DBACCESS_DENIED : ER.ACCESS_DENIED);
+
+export class MysqlConnection {
+  private socket: net.Socket;
+  private readonly phase: ConnectionPhase;
+  private session: BrokerSession | null = null;
+  private upstream: MysqlUpstream | null = null;
+  private relay: Relay | null = null;
+  private closed = false;
+  private ending: Promise<void> = Promise.resolve();
+  private handshakeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    raw: net.Socket,
+    readonly id: number,
+    private readonly deps: MysqlEngineDeps,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.socket = raw;
+    raw.setNoDelay(true);
+    raw.on('error', () => void this.close('client connection error'));
+    raw.on('close', () => void this.close(this.relay ? 'client disconnected' : 'client disconnected during the handshake'));
+    this.phase = { io: new PacketIO(raw, 'the client', HANDSHAKE_LIMIT), lastSeq: 0, secure: false };
+    this.handshakeTimer = setTimeout(() => this.refuse(ER.HANDSHAKE_ERROR, 'jit-broker: the handshake took too long'), HANDSHAKE_TIMEOUT_MS);
+    this.login().catch((e: unknown) => {
+      if (e instanceof HandshakeRefusal) return this.refuse(e.code, e.message);
+      if (e instanceof ProtocolError) return this.refuse(e.code, `jit-broker: protocol violation: ${e.message}`);
+      void this.close(`handshake failed: ${(e as Error).message}`);
+    });
+  }
+
+  get identity(): Identity | null {
+    return this.session?.identity ?? null;
+  }
+
+  get sessionId(): string | null {
+    return this.session?.id ?? null;
+  }
+
+  get target(): Target | null {
+    return this.session?.target ?? null;
+  }
+
+  private upgrade(early: Buffer): tls.TLSSocket {
+    const raw = this.socket;
+    // The TLS ClientHello may have come in the same read as the SSL request: give it back to the socket.
+    if (early.length) raw.unshift(early);
+    const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.deps.tls! });
+    secure.on('error', () => void this.close('TLS error'));
+    secure.on('close', () => void this.close(this.relay ? 'client disconnected' : 'client disconnected during the handshake'));
+    this.socket = secure;
+    return secure;
+  }
+
+  private async login(): Promise<void> {
+    const scramble = makeScramble();
+    const offered = ADVERTISED | (this.deps.tls ? CAP.SSL : 0) | (this.deps.localInfile ? CAP.LOCAL_FILES : 0);
+    this.socket.write(greeting({ version: this.hooks.version(), connectionId: this.id, scramble, capabilities: offered }));
+    const hello = await readHello(this.phase, offered, this.deps.tls ? (early) => this.upgrade(early) : null);
+    const address = this.socket.remoteAddress ?? '';
+    if (!this.phase.secure && !(this.deps.plaintext === 'loopback' && isLoopback(address))) {
+      return this.refuse(ER.SECURE_TRANSPORT_REQUIRED, 'jit-broker requires TLS: connect with SSL (mariadb/mysql: the default, or --ssl; mysql2: the ssl option); the password is a token and is never sent in clear');
+    }
+    let name = hello.database;
+    if (!name) {
+      const only = [...this.deps.targets.keys()];
+      if (only.length !== 1) return this.refuse(ER.BAD_DB, `jit-broker: no database given: name one of the targets (${only.join(', ')}) as the database`);
+      name = only[0]!;
+    }
+    const target = this.deps.targets.get(name);
+    if (!target) return this.refuse(ER.BAD_DB, `jit-broker: Unknown database '${name}': it is not a target of this broker; use one of: ${[...this.deps.targets.keys()].join(', ')}`);
+    const password = await readPassword(this.phase, hello, scramble);
+    clearTimeout(this.handshakeTimer);
+    let identity: Identity;
+    try {
+      identity = await this.deps.verify(password);
+    } catch (e) {
+      return this.refuse(ER.ACCESS_DENIED, `jit-broker: ${(e as Error).message}`);
+    }
+    const client: ClientInfo = {
+      address,
+      port: this.socket.remotePort ?? 0,
+      application: hello.attrs.get('program_name') || hello.attrs.get('_client_name') || null,
+      user: hello.user || null,
+      tls: this.phase.secure,
+    };
+    try {
+      this.session = await this.deps.openSession(identity, target, client);
+    } catch (e) {
+      if (e instanceof SessionRefusedError) return this.refuse(refusalCode(e.code), e.message);
+      this.deps.log('session could not be recorded', { error: String(e) });
+      return this.refuse(ER.UNKNOWN_ERROR, 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator');
+    }
+    try {
+      this.upstream = await connectUpstream(target.upstream, {
+        clientFlags: hello.capabilities,
+        // The classifier reads text as the server does only for these charsets; any other is replaced.
+        collation: safeCollation(hello.collation) ? hello.collation : UTF8MB4_GENERAL_CI,
+        attrs: { jit_session: this.session.id, jit_subject: identity.subject.slice(0, 200), ...(identity.build ? { jit_build: identity.build.slice(0, 200) } : {}) },
+      });
+    } catch (e) {
+      this.deps.log('upstream connect failed', { target: target.name, error: String(e) });
+      return this.refuse(ER.UNKNOWN_ERROR, `jit-broker could not reach target "${target.name}": ${(e as Error).message}`);
+    }
+    if (this.closed) {
+      this.upstream.socket.destroy();
+      return;
+    }
+    this.hooks.register(this);
+    this.hooks.learned(this.upstream.version);
+    this.socket.write(packet(this.phase.lastSeq + 1, okPayload({ status: this.upstream.status })));
+    const up = this.upstream.socket;
+    up.on('error', () => void this.close('upstream connection error'));
+    up.on('close', () => void this.close('upstream closed the connection'));
+    this.relay = new Relay(
+      this.socket,
+      up,
+      this.session,
+      {
+        maxMessageBytes: this.deps.maxMessageBytes,
+        encoding: latin1Collation(hello.collation) ? 'latin1' : 'utf8',
+        targetName: target.name,
+        database: this.upstream.database,
+        kill: (scope, id) => this.hooks.kill(this, scope, id),
+        resultSet: this.deps.resultSets?.(this.session) ?? undefined,
+        log: this.deps.log,
+      },
+      (reason) => void this.close(reason),
+    );
+    this.phase.io.detach();
+    this.relay.start(this.phase.io.buffered());
+  }
+
+  /** KILL QUERY: withdraw a statement held for approval, else interrupt what runs upstream. */
+  async cancelQuery(reason: string): Promise<void> {
+    if (this.session?.holding) {
+      await this.session.withdraw(reason);
+      return;
+    }
+    if (this.upstream && this.relay?.inFlight && this.session) await killUpstream(this.session.target.upstream, this.upstream.threadId, 'QUERY');
+  }
+
+  /** KILL CONNECTION: end this connection (what runs upstream is killed by close()). */
+  async kill(reason: string): Promise<void> {
+    await this.close(reason);
+  }
+
+  /** Answer an ERR and close: the client learns why, and nothing else is affected. */
+  private refuse(code: ErrorCode, message: string): void {
+    if (this.closed) return;
+    this.socket.end(errPacket(this.phase.lastSeq + 1, code, message));
+    void this.close(`refused: ${message}`);
+  }
+
+  /** Shut the connection down (broker shutdown, revocation), telling the client why when it can be told. */
+  terminate(code: ErrorCode, message: string): Promise<void> {
+    if (!this.closed && this.socket.writable) {
+      // Idle or waiting for a held statement, the client reads this as the answer to its next (or current) command.
+      if (!this.relay) this.socket.write(errPacket(this.phase.lastSeq + 1, code, message));
+      else if (!this.relay.inFlight) this.socket.write(errPacket(1, code, message));
+    }
+    return this.close(message);
+  }
+
+  /** Resolves once the session's end is recorded. */
+  close(reason: string): Promise<void> {
+    if (this.closed) return this.ending;
+    this.closed = true;
+    clearTimeout(this.handshakeTimer);
+    const abandoned = this.relay?.inFlight ?? false;
+    this.relay?.stop(reason);
+    this.hooks.unregister(this);
+    this.socket.end();
+    this.socket.destroySoon?.();
+    if (this.upstream) {
+      // The server would run an abandoned statement to its end: kill it, and its connection.
+      if (abandoned && this.session) {
+        killUpstream(this.session.target.upstream, this.upstream.threadId, 'CONNECTION').catch((e: unknown) =>
+          this.deps.log('KILL of an abandoned statement failed', { error: String(e) }),
+        );
+      }
+      if (this.upstream.socket.writable) this.upstream.socket.end(command(COM.QUIT));
+      this.upstream.socket.destroySoon?.();
+    }
+    this.ending = this.session?.close(reason) ?? Promise.resolve();
+    return this.ending;
+  }
+}
+
+/** Checks a mysql target's URL at startup, so a bad one fails the broker's start rather than each login. */
+export function checkMysqlTarget(t: Target): void {
+  try {
+    parseMysqlUrl(t.upstream);
+  } catch (e) {
+    throw new Error(`target ${t.name}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,350 @@
+// The command phase between an authenticated client and its upstream: every SQL-bearing command goes
+// through the session (decide + record) before it is forwarded; a refused one is answered by the broker
+// with an ERR packet and never reaches the server. MySQL does not abort a transaction on an error, so a
+// refusal needs no upstream action: client and server agree that the statement did not run, and the
+// transaction goes on (a later COMMIT commits the statements that did run — exactly as on the server).
+import type net from 'node:net';
+import type { BrokerSession } from '../../session.js';
+import type { Admission, Decision, Kind } from '../../types.js';
+import { PacketFramer, type Message } from './framing.js';
+import { COM, command, commandName, ER, errPacket, okPayload, packet, PacketReader, ProtocolError, STATUS, type ErrorCode } from './protocol.js';
+import { outcome, Responses, type Outcome, type Pending, type Prepared } from './responses.js';
+import type { ResultSetHook } from './results.js';
+import { UpstreamScanner } from './scanner.js';
+import { confineTo, parseKill, quoteIdent, quoteString } from './scope.js';
+
+/** While a statement waits for a slow answer (held for review), the client is still read up to this many bytes. */
+const HOLD_BACKLOG = 1024 * 1024;
+
+/** What the engine does with a KILL of a broker connection id (see index.ts). */
+export type KillPlan = { allowed: false; message: string } | { allowed: true; self: boolean; run: () => Promise<void> };
+
+export interface RelayOptions {
+  maxMessageBytes: number;
+  /** How the client's SQL text is decoded for classification and the audit log (its handshake character set). */
+  encoding: 'utf8' | 'latin1';
+  /** The target's name (what clients call the database) and its upstream database. */
+  targetName: string;
+  database: string;
+  kill: (scope: 'QUERY' | 'CONNECTION', id: number) => KillPlan;
+  /** The masking seam: see results.ts. */
+  resultSet?: ResultSetHook;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+const engineDecision = (action: 'allow' | 'deny', message: string, kinds: Kind[], ruleId: string | null = null): Decision => ({ action, ruleId, message, kinds });
+const KILL_RULE = 'broker:kill-own-build';
+/** The rule id of the session's own containment refusals (session.ts). */
+const CONFINE_RULE = 'broker:confine';
+
+export class Relay {
+  private readonly framer: PacketFramer;
+  readonly responses: Responses;
+  private readonly scanner: UpstreamScanner;
+  private readonly statements = new Map<number, Prepared>();
+  /** MariaDB's statement id 0xffffffff means "the one prepared last". */
+  private lastPrepared: Prepared | null = null;
+  private readonly confine: ReturnType<typeof confineTo>;
+  private busy = false;
+  private ended = false;
+  private holding = false;
+  /** The server asked for a LOCAL INFILE: the client's packets are file data up to an empty one. */
+  private infile = false;
+  /** Sequence id an answer to the command being handled takes (a client waiting on a command expects 1). */
+  private answerSeq = 1;
+  /** Server status flags last seen, for the broker's own OK packets. */
+  private status: number = STATUS.AUTOCOMMIT;
+
+  constructor(
+    private readonly client: net.Socket,
+    private readonly upstream: net.Socket,
+    private readonly session: BrokerSession,
+    private readonly opts: RelayOptions,
+    private readonly onEnd: (reason: string, error?: Error) => void,
+  ) {
+    this.framer = new PacketFramer(opts.maxMessageBytes);
+    this.confine = confineTo(opts.targetName, opts.database);
+    this.responses = new Responses({
+      finish: (o) => this.finish(o),
+      prepared: (stmt, id) => this.statements.set(id, stmt),
+      infile: () => (this.infile = true),
+      status: (s) => (this.status = s),
+      resultSet: opts.resultSet,
+    });
+    this.scanner = new UpstreamScanner(this.responses, (b) => this.toClient(b));
+  }
+
+  get inFlight(): boolean {
+    return this.responses.inFlight;
+  }
+
+  start(initial?: Buffer): void {
+    this.client.on('data', (chunk: Buffer) => {
+      this.framer.push(chunk);
+      if (this.holding && this.framer.buffered > HOLD_BACKLOG) this.client.pause();
+      void this.pump();
+    });
+    this.upstream.on('data', (chunk: Buffer) => {
+      try {
+        this.scanner.scan(chunk);
+      } catch (e) {
+        this.opts.log?.('malformed packet from the upstream', { error: String(e) });
+        this.fail(new ProtocolError(`the server sent a packet the broker cannot follow: ${(e as Error).message}`, ER.UNKNOWN_ERROR));
+      }
+    });
+    this.client.on('drain', () => this.upstream.resume());
+    this.upstream.on('drain', () => this.client.resume());
+    this.upstream.resume();
+    this.client.resume();
+    if (initial?.length) {
+      this.framer.push(initial);
+      void this.pump();
+    }
+  }
+
+  toClient(buf: Buffer): void {
+    if (this.ended) return;
+    if (!this.client.write(buf)) this.upstream.pause();
+  }
+
+  private toUpstream(buf: Buffer): void {
+    if (this.ended) return;
+    if (!this.upstream.write(buf)) this.client.pause();
+  }
+
+  /** A malformed packet: the client learns why (as the answer to what it sent), and only this connection ends. */
+  private fail(e: Error): void {
+    if (this.ended) return;
+    const code = e instanceof ProtocolError ? e.code : ER.MALFORMED_PACKET;
+    this.client.write(errPacket(this.answerSeq, code, `jit-broker: protocol violation: ${e.message}; closing the connection`));
+    this.end('protocol error', e);
+  }
+
+  end(reason: string, error?: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd(reason, error); // first: the connection still sees what was in flight (to kill it upstream)
+    this.responses.abandon(reason);
+  }
+
+  stop(reason = 'connection closed'): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.responses.abandon(reason);
+  }
+
+  private async pump(): Promise<void> {
+    if (this.busy || this.ended) return;
+    this.busy = true;
+    this.client.cork();
+    this.upstream.cork();
+    try {
+      for (let m = this.framer.next(); m && !this.ended; m = this.framer.next()) {
+        const wait = this.handle(m);
+        if (wait) {
+          // Usually the audit write commits within this turn: keep batching. A slow answer (held for
+          // review) flushes what came before; reading goes on, to notice a hang-up, up to HOLD_BACKLOG.
+          let slow = false;
+          const timer = setImmediate(() => {
+            slow = true;
+            this.holding = true;
+            this.upstream.uncork();
+            this.client.uncork();
+            if (this.framer.buffered > HOLD_BACKLOG) this.client.pause();
+          });
+          await wait;
+          clearImmediate(timer);
+          if (slow) {
+            this.holding = false;
+            if (!this.upstream.writableNeedDrain) this.client.resume();
+            this.upstream.cork();
+            this.client.cork();
+          }
+        }
+      }
+    } catch (e) {
+      this.fail(e as Error);
+    } finally {
+      this.busy = false;
+      this.upstream.uncork();
+      this.client.uncork();
+    }
+  }
+
+  /** Queue an expected response (or send the broker's own answer when nothing is ahead of it). */
+  private expect(p: Pending): void {
+    const now = this.responses.push(p);
+    if (now) this.toClient(now);
+  }
+
+  private reply(m: Message, code: ErrorCode, message: string): void {
+    this.expect({ kind: 'reply', bytes: errPacket(m.lastSeq + 1, code, message) });
+  }
+
+  private refuse(m: Message, a: Extract<Admission, { ok: false }>, code: ErrorCode = ER.SPECIFIC_ACCESS_DENIED): void {
+    this.reply(m, a.reason === 'audit' ? ER.UNKNOWN_ERROR : code, a.message);
+  }
+
+  /** Returns a promise only when the command must wait (for its audit record or decision). */
+  private handle(m: Message): Promise<void> | null {
+    if (this.infile) {
+      this.toUpstream(m.raw);
+      if (m.payload.length === 0) this.infile = false;
+      return null;
+    }
+    this.answerSeq = (m.lastSeq + 1) & 0xff;
+    if (m.seq !== 0) throw new ProtocolError(`a command packet has sequence id ${m.seq}, not 0`, ER.NET_PACKETS_OUT_OF_ORDER);
+    if (m.payload.length === 0) throw new ProtocolError('empty command packet');
+    const p = m.payload;
+    const need = (n: number, what: string) => {
+      if (p.length < n) throw new ProtocolError(`truncated ${what}: ${p.length} bytes, at least ${n} needed`);
+    };
+    switch (p[0]) {
+      case COM.QUERY: {
+        const sql = p.toString(this.opts.encoding, 1);
+        const kill = parseKill(sql);
+        if (kill) return this.kill(m, sql, kill.scope, kill.id);
+        return this.session.admit({ sql, protocol: 'simple', confine: this.confine }).then((a) => {
+          if (!a.ok) return this.refuse(m, a);
+          this.expect({ kind: 'result', format: 'text', sql, decision: a.decision, out: outcome(a.statementId), stmt: null });
+          this.toUpstream(m.raw);
+        });
+      }
+      case COM.INIT_DB: {
+        const db = p.toString(this.opts.encoding, 1);
+        const sql = `USE ${quoteIdent(db)}`;
+        const { targetName, database } = this.opts;
+        // The name clients know (the target's) maps to the upstream database; any other database is out of reach.
+        if (db !== database && db !== targetName) {
+          const why = `database ${quoteIdent(db)} is outside target '${targetName}': its connections stay in ${quoteIdent(targetName)} (upstream database ${quoteIdent(database)})`;
+          return this.session.admit({ sql, protocol: 'simple' }, engineDecision('deny', why, ['read'], CONFINE_RULE)).then((a) => {
+            if (!a.ok) this.refuse(m, a, ER.DBACCESS_DENIED);
+          });
+        }
+        return this.session.admit({ sql, protocol: 'simple' }).then((a) => {
+          if (!a.ok) return this.refuse(m, a);
+          this.expect({ kind: 'result', format: 'text', sql, decision: a.decision, out: outcome(a.statementId), stmt: null });
+          this.toUpstream(db === database ? m.raw : command(COM.INIT_DB, database));
+        });
+      }
+      case COM.FIELD_LIST: {
+        const r = new PacketReader(p.subarray(1));
+        const table = r.nulBytes('table name', true).toString(this.opts.encoding);
+        const wild = r.rest().toString(this.opts.encoding);
+        const sql = `SHOW COLUMNS FROM ${quoteIdent(table)}${wild ? ` LIKE ${quoteString(wild)}` : ''}`;
+        return this.session.admit({ sql, protocol: 'simple' }).then((a) => {
+          if (!a.ok) return this.refuse(m, a);
+          this.expect({ kind: 'fields', out: outcome(a.statementId) });
+          this.toUpstream(m.raw);
+        });
+      }
+      case COM.STMT_PREPARE: {
+        const sql = p.toString(this.opts.encoding, 1);
+        return this.session.admit({ sql, protocol: 'parse', confine: this.confine }).then((a) => {
+          if (!a.ok) {
+            this.lastPrepared = null;
+            return this.refuse(m, a);
+          }
+          const stmt: Prepared = { sql, decision: a.decision, columns: null };
+          this.lastPrepared = stmt;
+          this.expect({ kind: 'prepare', stmt });
+          this.toUpstream(m.raw);
+        });
+      }
+      case COM.STMT_EXECUTE: {
+        need(10, 'COM_STMT_EXECUTE');
+        const id = p.readUInt32LE(1);
+        const stmt = id === 0xffffffff ? this.lastPrepared : this.statements.get(id);
+        if (!stmt) {
+          this.reply(m, ER.UNKNOWN_STMT_HANDLER, `Unknown prepared statement handler (${id}) given to mysqld_stmt_execute`);
+          return null;
+        }
+        return this.session.admit({ sql: stmt.sql, protocol: 'execute' }, stmt.decision).then((a) => {
+          if (!a.ok) return this.refuse(m, a);
+          this.expect({ kind: 'result', format: 'binary', sql: stmt.sql, decision: a.decision, out: outcome(a.statementId), stmt });
+          this.toUpstream(m.raw);
+        });
+      }
+      case COM.STMT_CLOSE:
+        need(5, 'COM_STMT_CLOSE');
+        this.statements.delete(p.readUInt32LE(1));
+        this.toUpstream(m.raw);
+        return null;
+      case COM.STMT_SEND_LONG_DATA:
+        need(7, 'COM_STMT_SEND_LONG_DATA');
+        this.toUpstream(m.raw);
+        return null;
+      case COM.STMT_RESET:
+        need(5, 'COM_STMT_RESET');
+        return this.forward(m, { kind: 'one' });
+      case COM.STMT_FETCH:
+        need(9, 'COM_STMT_FETCH');
+        return this.forward(m, { kind: 'fetch', stmt: this.statements.get(p.readUInt32LE(1)) ?? null });
+      case COM.SET_OPTION:
+        need(3, 'COM_SET_OPTION');
+        return this.forward(m, { kind: 'one' });
+      case COM.PING:
+        return this.forward(m, { kind: 'one' });
+      case COM.RESET_CONNECTION:
+        this.statements.clear();
+        this.lastPrepared = null;
+        return this.forward(m, { kind: 'one' });
+      case COM.QUIT:
+        this.end('client quit');
+        return null;
+      case COM.PROCESS_KILL: {
+        need(5, 'COM_PROCESS_KILL');
+        const id = p.readUInt32LE(1);
+        return this.kill(m, `KILL CONNECTION ${id}`, 'CONNECTION', id);
+      }
+      case COM.CHANGE_USER:
+        this.reply(m, ER.SPECIFIC_ACCESS_DENIED, 'jit-broker: COM_CHANGE_USER is not supported: open a new connection with the token of the other identity');
+        return null;
+      default:
+        this.reply(m, ER.UNKNOWN_COM, `jit-broker: ${commandName(p[0]!)} is not relayed by the broker`);
+        return null;
+    }
+  }
+
+  private forward(m: Message, p: Pending): null {
+    this.expect(p);
+    this.toUpstream(m.raw);
+    return null;
+  }
+
+  /**
+   * KILL of a broker connection id: handled by the broker, never forwarded (the id means nothing upstream).
+   * Allowed for connections of the same build (index.ts decides); recorded either way.
+   */
+  private kill(m: Message, sql: string, scope: 'QUERY' | 'CONNECTION', id: number): Promise<void> {
+    const plan = this.opts.kill(scope, id);
+    const decision = plan.allowed
+      ? engineDecision('allow', 'KILL of a connection of the same build', ['admin'], KILL_RULE)
+      : engineDecision('deny', plan.message, ['admin'], KILL_RULE);
+    return this.session.admit({ sql, protocol: 'simple' }, decision).then(async (a) => {
+      if (!a.ok) return this.refuse(m, a, plan.allowed ? ER.SPECIFIC_ACCESS_DENIED : ER.NO_SUCH_THREAD);
+      if (!plan.allowed) return;
+      const started = performance.now();
+      if (plan.self && scope === 'CONNECTION') {
+        this.toClient(errPacket(m.lastSeq + 1, ER.CONNECTION_KILLED, 'Connection was killed'));
+        this.end('killed by its own KILL CONNECTION');
+        return;
+      }
+      let error: string | null = null;
+      try {
+        await plan.run();
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      if (a.statementId !== null) this.session.complete(a.statementId, { durationMs: performance.now() - started, tag: error ? null : 'OK', rows: 0, error });
+      if (error) this.reply(m, ER.UNKNOWN_ERROR, `jit-broker: KILL could not be relayed: ${error}`);
+      else this.expect({ kind: 'reply', bytes: packet(m.lastSeq + 1, okPayload({ status: this.status })) });
+    });
+  }
+
+  private finish(o: Outcome): void {
+    if (o.record === null) return;
+    const rows = o.resultSets > 0 ? o.rows : o.affected;
+    this.session.complete(o.record, { durationMs: performance.now() - o.started, tag: o.parts.length ? o.parts.join('; ') : null, rows, error: o.error });
+  }
+}
