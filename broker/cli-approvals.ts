@@ -11,12 +11,13 @@ export class ApiError extends Error {
   override name = 'ApiError';
 }
 
-interface Target {
+export interface Target {
   url: string;
   token: string;
 }
 
-function target(c: Config, url: string | undefined): Target {
+/** The running broker's HTTP API and admin token, from the config (or --url / JIT_ADMIN_TOKEN). */
+export function target(c: Config, url: string | undefined): Target {
   const token = process.env.JIT_ADMIN_TOKEN || c.admin_token;
   const where = c.file ?? 'the embedded default config';
   if (!token) throw new ApiError(`no admin token: set admin_token in ${where} (the running broker's), or JIT_ADMIN_TOKEN`);
@@ -27,7 +28,8 @@ function target(c: Config, url: string | undefined): Target {
   return { url: `http://${host.includes(':') ? `[${host}]` : host}:${h.port}`, token };
 }
 
-async function call<T>(t: Target, method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; data: T }> {
+/** One admin API call; connection and auth failures become ApiErrors that say what to do. */
+export async function call<T>(t: Target, method: 'GET' | 'POST', path: string, body?: object): Promise<{ status: number; data: T }> {
   let res: Response;
   try {
     res = await fetch(`${t.url}${path}`, {

@@ -7,6 +7,9 @@ import type { ApprovalRequest } from './approvals/types.js';
 import type { SessionSummary, StatementRecord, Store } from './store/index.js';
 import { formatTable } from './cli-format.js';
 import { ApiError, registerApprovalCommands } from './cli-approvals.js';
+import { registerRevokeCommands } from './cli-revoke.js';
+import { registerTokenExchange } from './cli-token.js';
+import { registerReplayCommand } from './cli-replay.js';
 
 const program = new Command('jit')
   .description('jit-broker: just-in-time database access for CI pipelines and the agents they spawn')
@@ -95,7 +98,7 @@ const token = program
     });
     process.stdout.write(`${jwt}\n`);
   });
-void token;
+registerTokenExchange(token, config);
 
 const policy = program.command('policy').description('test the policy in the config without touching any database');
 policy
@@ -187,9 +190,9 @@ program
       if (!rows.length) return void process.stdout.write('no sessions\n');
       process.stdout.write(
         formatTable(
-          ['SESSION', 'SUBJECT', 'BUILD', 'TARGET', 'CLIENT', 'STARTED', 'ENDED', 'STATEMENTS'],
+          ['SESSION', 'SUBJECT', 'BUILD', 'TARGET', 'ENGINE', 'CLIENT', 'STARTED', 'ENDED', 'STATEMENTS'],
           rows.map((s) => [
-            s.id, s.subject, s.build ?? '', s.target, `${s.clientAddress}${s.clientApplication ? ` (${s.clientApplication})` : ''}`,
+            s.id, s.subject, s.build ?? '', s.target, s.engine, `${s.clientAddress}${s.clientApplication ? ` (${s.clientApplication})` : ''}`,
             when(s.startedAt), s.endedAt ? when(s.endedAt) : 'open', `${s.statementCount} (${s.denied} denied)`,
           ]),
         ),
@@ -242,6 +245,8 @@ program
   });
 
 registerApprovalCommands(program, config);
+registerRevokeCommands(program, config);
+registerReplayCommand(program, config);
 
 program.parseAsync().catch((e: unknown) => {
   const msg = e instanceof ConfigError || e instanceof InvalidArgumentError ? e.message : e instanceof Error ? `jit: ${e.message}` : String(e);

@@ -5,6 +5,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { isGroupApprover } from './approvals/approvers.js';
+import { BUILTIN_DETECTORS, patternProblem } from './masking/detectors.js';
+import { MASKERS } from './masking/maskers.js';
 import { KINDS } from './types.js';
 
 export class ConfigError extends Error {
@@ -69,6 +71,13 @@ const rule = z.strictObject({
   claims: globMap.optional(),
   subjects: z.array(z.string()).optional(),
   builds: z.array(z.string()).optional(),
+  /** Delegation chain globs (allow: every actor must match; deny/review: any); never matches a token used directly. */
+  actors: z.array(z.string().min(1)).optional(),
+  /** Delegation depth (length of the actor chain) bounds. */
+  min_depth: z.number().int().min(0).optional(),
+  max_depth: z.number().int().min(0).optional(),
+  /** Scopes (ceilings) of broker-minted tokens this rule applies to; never matches an unscoped token. */
+  scopes: z.array(kind).optional(),
   action,
   message: z.string().optional(),
   // Review settings (only with `action: review`; defaults applied by the policy: see DEFAULT_REVIEW).
@@ -80,6 +89,8 @@ const rule = z.strictObject({
   min_approvals: z.number().int().min(1).optional(),
   /** `statement`: one approval, one execution; `session`: the approved text may run again in its session. */
   scope: z.enum(['statement', 'session']).optional(),
+  /** Break-glass: results of statements this rule decides are not masked (allow and review rules only). */
+  exempt_masking: z.boolean().optional(),
 });
 export type RuleConfig = z.infer<typeof rule>;
 
@@ -97,6 +108,63 @@ const slack = z.strictObject({
   api_url: z.url().optional(),
 });
 export type SlackConfig = z.infer<typeof slack>;
+
+/** One `masking:` rule: exactly one of columns / detect / derived, a masker, and whom it applies to. */
+const maskRule = z
+  .strictObject({
+    id: z.string().min(1).optional(),
+    /** `table.column` or `schema.table.column` globs, resolved against the catalog (aliases, views, subqueries). */
+    columns: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, 'a column is table.column or schema.table.column (globs allowed)')).min(1).optional(),
+    /** Detectors: card, email, ssn, or names under masking.detectors. */
+    detect: z.array(z.string().min(1)).min(1).optional(),
+    /** Result columns computed by an expression (their origin is lost) with a type that can carry text. */
+    derived: z.literal(true).optional(),
+    /** The masker (`with: null` in YAML is the null masker, not a missing value). */
+    with: z.preprocess((v) => (v === null ? 'null' : v), z.enum(MASKERS)),
+    /** `partial`: characters left visible at the end (default 4) / at the start (default 0). */
+    keep_last: z.number().int().min(0).max(64).optional(),
+    keep_first: z.number().int().min(0).max(64).optional(),
+    targets: z.array(z.string()).optional(),
+    subjects: z.array(z.string()).optional(),
+    builds: z.array(z.string()).optional(),
+    claims: globMap.optional(),
+  })
+  .superRefine((r, ctx) => {
+    const selectors = [r.columns, r.detect, r.derived].filter((x) => x !== undefined).length;
+    if (selectors !== 1) ctx.addIssue({ code: 'custom', message: 'a masking rule has exactly one of columns, detect, derived' });
+    if (r.with !== 'partial' && (r.keep_last !== undefined || r.keep_first !== undefined))
+      ctx.addIssue({ code: 'custom', path: ['keep_last'], message: 'keep_last / keep_first go with `with: partial`' });
+  });
+
+/** `masking:` is a list of rules, or an object with rules, named detectors and the hash key. */
+const masking = z.preprocess(
+  (v) => (Array.isArray(v) ? { rules: v } : v),
+  z
+    .strictObject({
+      rules: z.array(maskRule).default([]),
+      detectors: z
+        .record(z.string().regex(/^[a-z][a-z0-9_]*$/, 'detector names are lower-case letters, digits, _'), z.string().min(1))
+        .default({})
+        .superRefine((d, ctx) => {
+          for (const [name, src] of Object.entries(d)) {
+            if ((BUILTIN_DETECTORS as readonly string[]).includes(name)) ctx.addIssue({ code: 'custom', path: [name], message: `'${name}' is a built-in detector` });
+            const problem = patternProblem(src);
+            if (problem) ctx.addIssue({ code: 'custom', path: [name], message: `not a usable regular expression: ${problem}` });
+          }
+        }),
+      /** Key of the `hash` masker (16+ characters); absent: generated under data_dir (masking.key). */
+      hash_key: z.string().min(16).optional(),
+    })
+    .superRefine((m, ctx) => {
+      m.rules.forEach((r, i) => {
+        for (const [j, name] of (r.detect ?? []).entries()) {
+          if (!(BUILTIN_DETECTORS as readonly string[]).includes(name) && !Object.hasOwn(m.detectors, name))
+            ctx.addIssue({ code: 'custom', path: ['rules', i, 'detect', j], message: `unknown detector '${name}' (built-in: ${BUILTIN_DETECTORS.join(', ')}; or define it under masking.detectors)` });
+        }
+      });
+    }),
+);
+export type MaskingSettings = z.infer<typeof masking>;
 
 const schema = z
   .strictObject({
@@ -131,11 +199,36 @@ const schema = z
         max_ttl: duration.default(3600),
         clock_skew: duration.default(30),
         issuers: z.array(issuer).default([]),
+        /** One session per token: a second login with the same `jti` is refused ("token already used"). */
+        single_use: z.boolean().default(false),
+        /** Who may revoke through the Slack bot (as a rule's `approvers`); absent: the approvers of every review rule. */
+        revokers: z.array(z.string().min(1)).optional(),
+        /** RFC 8693 token exchange at POST /oauth/token (needs local_issuer: the broker signs the child). */
+        exchange: z
+          .strictObject({
+            enabled: z.boolean().default(true),
+            /** Longest life of an exchanged token. Default: identity.max_ttl. */
+            max_ttl: duration.refine((s) => s > 0, 'max_ttl must be longer than 0s').optional(),
+            /** Longest delegation chain (nested `act`) a child may carry. Default 3. */
+            max_depth: z.number().int().min(1).max(15).default(3),
+          })
+          .prefault({}),
       })
       .prefault({}),
     targets: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names are letters, digits, _ . -'), target),
     rules: z.array(rule).default([]),
     default: action.default('deny'),
+    /** Result masking: see broker/masking and the README ("Masking"). */
+    masking: masking.default({ rules: [], detectors: {} }),
+    /** What is recorded of each statement's result besides its outcome: a bounded sample of what the client saw. */
+    audit: z
+      .strictObject({
+        /** At most this many rows per statement; 0 keeps no sample. Default 100. */
+        sample_rows: z.number().int().min(0).default(100),
+        /** At most this many bytes of values per statement; 0 keeps no sample. Default 65536. */
+        sample_bytes: z.number().int().min(0).max(16 * 1024 * 1024).default(65536),
+      })
+      .prefault({}),
     /** Bearer token for the admin HTTP API (`jit` commands that go through the broker). */
     admin_token: z.string().min(16).optional(),
     slack: slack.optional(),
@@ -158,9 +251,19 @@ const schema = z
           message: `min_approvals is ${r.min_approvals} but only ${r.approvers.length} approver(s) are listed: no request could ever be approved`,
         });
       }
+      if (r.exempt_masking && r.action === 'deny')
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'exempt_masking'], message: 'exempt_masking applies to allow and review rules (a denied statement has no result)' });
+      if (r.min_depth !== undefined && r.max_depth !== undefined && r.min_depth > r.max_depth)
+        ctx.addIssue({ code: 'custom', path: ['rules', i, 'min_depth'], message: `min_depth (${r.min_depth}) is more than max_depth (${r.max_depth}): the rule could never match` });
       for (const [j, t] of (r.targets ?? []).entries()) {
         if (!/[*?]/.test(t) && !Object.hasOwn(c.targets, t))
           ctx.addIssue({ code: 'custom', path: ['rules', i, 'targets', j], message: `unknown target '${t}'` });
+      }
+    });
+    c.masking.rules.forEach((r, i) => {
+      for (const [j, t] of (r.targets ?? []).entries()) {
+        if (!/[*?]/.test(t) && !Object.hasOwn(c.targets, t))
+          ctx.addIssue({ code: 'custom', path: ['masking', 'rules', i, 'targets', j], message: `unknown target '${t}'` });
       }
     });
   });

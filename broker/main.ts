@@ -6,13 +6,15 @@ import type { FastifyInstance } from 'fastify';
 import { Approvals } from './approvals/index.js';
 import type { Config } from './config.js';
 import { buildHttp } from './http/server.js';
-import { createVerifier, LocalIssuer } from './identity/index.js';
+import { createLoginGuard, createVerifier, LocalIssuer, RevocationService } from './identity/index.js';
 import { startPostgresEngine, type PostgresEngine } from './engines/postgres/index.js';
+import { checkMysqlTarget, MYSQL_ER, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
 import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
+import { MaskingPolicy } from './masking/index.js';
 import { BrokerSession } from './session.js';
 import { openStore, type Store } from './store/index.js';
 import { loadTls } from './tls.js';
-import type { Target } from './types.js';
+import type { ClientInfo, Identity, Target } from './types.js';
 
 export interface Broker {
   config: Config;
@@ -20,10 +22,13 @@ export interface Broker {
   /** Always there: without Slack, requests are decided through the CLI / HTTP API (admin_token). */
   approvals: Approvals;
   issuer: LocalIssuer | null;
+  /** Revoke builds and tokens (jit revoke, /api/revocations, the Slack bot's /jit revoke). */
+  revocations: RevocationService;
   postgres: PostgresEngine | null;
+  mysql: MysqlEngine | null;
   http: FastifyInstance | null;
   /** Where each listener really listens (ports chosen by the OS when configured as 0). */
-  addresses: { postgres: string | null; http: string | null };
+  addresses: { postgres: string | null; mysql: string | null; http: string | null };
   targets: ReadonlyMap<string, Target>;
   close(reason?: string): Promise<void>;
 }
@@ -53,6 +58,9 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     if (stale) log.warn({ sessions: stale }, 'closed sessions left open by an earlier broker process');
 
     const approvals = new Approvals({ store, log: (msg, fields) => log.info(fields ?? {}, msg) });
+    // Who may revoke from Slack: identity.revokers, else whoever a review rule lists as an approver.
+    const revokers = config.identity.revokers ?? [...new Set(config.rules.flatMap((r) => r.approvers ?? []))];
+    const revocations = await RevocationService.open({ store, revokers, log: (msg, fields) => log.warn(fields ?? {}, msg) });
     await opts.onApprovals?.(approvals);
     // The Slack bot subscribes before stale requests are cancelled, so it updates their messages too.
     let bot: import('../bot/index.js').SlackBot | null = null;
@@ -85,7 +93,9 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       issuers: config.identity.issuers,
       local: issuer ? { issuer, audience: config.identity.audience } : undefined,
       clockSkewSeconds: config.identity.clock_skew,
+      isRevoked: (id) => revocations.isRevoked(id),
     });
+    const login = await createLoginGuard({ verifier, store, singleUse: config.identity.single_use, log: (msg, fields) => log.warn(fields ?? {}, msg) });
     const tls = await loadTls(config.tls, config.data_dir);
     if (tls.generated) log.info({ cert: tls.certFile }, 'generated a self-signed TLS certificate');
 
@@ -103,16 +113,25 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     }
 
     const policy = { rules: config.rules, default: config.default };
+    const { sample_rows: rows, sample_bytes: bytes } = config.audit;
+    const sampling = rows > 0 && bytes > 0 ? { rows, bytes } : null;
     const sessionLog = (msg: string, fields?: Record<string, unknown>) => log.warn(fields ?? {}, msg);
+    // Result masking (null without rules); `exempt_masking` policy rules leave their statements unmasked.
+    const masking = MaskingPolicy.create(config.masking, {
+      dataDir: config.data_dir,
+      policy,
+      exemptRules: config.rules.filter((r) => r.exempt_masking).map((r) => r.id),
+    });
     let postgres: PostgresEngine | null = null;
     if (config.listen.postgres) {
       const pgTargets = new Map([...targets].filter(([, t]) => t.engine === 'postgres'));
       postgres = await startPostgresEngine(
         {
           targets: pgTargets,
-          verify: (token) => verifier.verify(token),
+          verify: (token) => login.verify(token),
           openSession: async (identity, target, client) => {
-            const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, log: sessionLog }, identity, target, client);
+            const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i) }, identity, target, client);
+            await login.opened(identity, s.id);
             log.info({ session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address }, 'session opened');
             return s;
           },
@@ -121,12 +140,43 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
           maxMessageBytes: 256 * 1024 * 1024,
           startupSettingProblem,
           log: sessionLog,
+          masking,
         },
         config.listen.postgres,
       );
       const pg = postgres;
       closers.push(() => pg.close());
+      revocations.track(() => [...pg.connections].map((c) => ({ identity: c.identity, sessionId: c.sessionId, end: (m: string) => c.terminate('57P01', m) })));
       log.info({ address: `${pg.address.host}:${pg.address.port}` }, 'postgres listener ready');
+    }
+
+    let mysql: MysqlEngine | null = null;
+    const myTargets = new Map([...targets].filter(([, t]) => t.engine === 'mysql'));
+    for (const t of myTargets.values()) checkMysqlTarget(t);
+    if (config.listen.mysql && myTargets.size > 0) {
+      const openSession = async (identity: Identity, target: Target, client: ClientInfo) => {
+        const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i) }, identity, target, client);
+        await login.opened(identity, s.id);
+        log.info({ session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address, engine: 'mysql' }, 'session opened');
+        return s;
+      };
+      const my = (mysql = await startMysqlEngine(
+        {
+          targets: myTargets,
+          verify: (token) => login.verify(token),
+          openSession,
+          tls: tls.context,
+          plaintext: config.tls.plaintext,
+          maxMessageBytes: 256 * 1024 * 1024,
+          // LOAD DATA LOCAL INFILE is `admin`: offer it to clients only if a rule could let one run.
+          localInfile: config.default !== 'deny' || config.rules.some((r) => r.action !== 'deny' && (!r.kinds || r.kinds.includes('admin'))),
+          log: sessionLog,
+        },
+        config.listen.mysql,
+      ));
+      closers.push(() => my.close());
+      revocations.track(() => [...my.connections].map((c) => ({ identity: c.identity, sessionId: c.sessionId, end: (m: string) => c.terminate(MYSQL_ER.ACCESS_DENIED, m) })));
+      log.info({ address: `${my.address.host}:${my.address.port}` }, 'mysql listener ready');
     }
 
     let http: FastifyInstance | null = null;
@@ -135,11 +185,19 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       http = await buildHttp({
         issuer,
         approvals,
+        store,
         adminToken: config.admin_token ?? null,
+        revocations,
+        exchange: issuer && config.identity.exchange.enabled ? {
+          issuer, verifier, audience: config.identity.audience, targets: [...targets.keys()], defaultTtl: config.identity.default_ttl,
+          maxTtl: config.identity.exchange.max_ttl ?? config.identity.max_ttl, maxDepth: config.identity.exchange.max_depth,
+        } : null,
+        log: (msg, fields) => log.info(fields ?? {}, msg),
         logger: false,
         ready: async () => {
           await store.ping();
           if (config.listen.postgres && !postgres) throw new Error('the postgres listener is not running');
+          if (config.listen.mysql && myTargets.size > 0 && !mysql) throw new Error('the mysql listener is not running');
         },
       });
       const h = http;
@@ -154,10 +212,16 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       store,
       approvals,
       issuer,
+      revocations,
       postgres,
+      mysql,
       http,
       targets,
-      addresses: { postgres: postgres ? `${postgres.address.host}:${postgres.address.port}` : null, http: httpAddress },
+      addresses: {
+        postgres: postgres ? `${postgres.address.host}:${postgres.address.port}` : null,
+        mysql: mysql ? `${mysql.address.host}:${mysql.address.port}` : null,
+        http: httpAddress,
+      },
       async close() {
         await closeAll();
       },

@@ -1,8 +1,10 @@
 // The engine-agnostic core: statement → classify → decide → record (write-ahead) → hold → answer the engine.
 import type { ApprovalRequest, Approvals } from './approvals/index.js';
+import type { ResultSample, SampleLimits } from './audit/types.js';
 import { reviewSettings } from './policy/decide.js';
 import type { Dialect, PolicyConfig } from './policy/index.js';
 import { classify, decide } from './policy/index.js';
+import { identityTargets } from './identity/limits.js';
 import type { Store } from './store/index.js';
 import type { Admission, ClientInfo, Decision, Identity, StatementOutcome, StatementRequest, Target } from './types.js';
 
@@ -14,7 +16,26 @@ export interface SessionDeps {
    * no admin_token and no Slack): a `review` is refused, saying approvals are unavailable.
    */
   approvals?: Approvals | null;
+  /** Bounds of the result sample kept per statement (`audit.sample_rows/sample_bytes`); null or absent: none kept. */
+  sampling?: SampleLimits | null;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Why this identity's token is revoked (`revoked: …`), or null: checked before every statement, so a
+   * session its engine could not end at once (a revocation racing its login) runs nothing more.
+   */
+  revoked?: (identity: Identity) => string | null;
+}
+
+/** A login the session core refuses (a token limited to other targets): the engine answers `code` and `message`. */
+export class SessionRefusedError extends Error {
+  override readonly name = 'SessionRefusedError';
+  constructor(
+    /** SQLSTATE (engines that speak another protocol map it). */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export class BrokerSession {
@@ -35,6 +56,14 @@ export class BrokerSession {
 
   /** Record the session's start; throws (and the engine refuses the login) if the store cannot. */
   static async open(deps: SessionDeps, identity: Identity, target: Target, client: ClientInfo): Promise<BrokerSession> {
+    // A token minted by an exchange for some targets logs in to those only.
+    const limit = identityTargets(identity);
+    if (limit && !limit.includes(target.name)) {
+      const which = limit.length ? `limited to target${limit.length > 1 ? 's' : ''} ${limit.map((t) => `'${t}'`).join(', ')}` : 'limited by a malformed target claim';
+      throw new SessionRefusedError('42501', `jit-broker: the token is ${which}; it cannot log in to '${target.name}'`);
+    }
+    const revoked = deps.revoked?.(identity);
+    if (revoked) throw new SessionRefusedError('28P01', `jit-broker: token refused: ${revoked}`);
     const id = await deps.store.createSession({ target: target.name, engine: target.engine, identity, client, startedAt: new Date() });
     return new BrokerSession(deps, id, identity, target, client);
   }
@@ -48,7 +77,10 @@ export class BrokerSession {
    * `prior` is the decision taken when the statement was prepared: an `execute` reuses it.
    */
   async admit(req: StatementRequest, prior?: Decision): Promise<Admission> {
-    const decision = prior ?? decide(this.deps.policy, this.identity, this.target.name, classify(this.dialect, req.sql));
+    const revoked = this.deps.revoked?.(this.identity);
+    const decision: Decision = revoked
+      ? { action: 'deny', ruleId: null, message: revoked, kinds: prior?.kinds ?? [...new Set(classify(this.dialect, req.sql).statements.flatMap((s) => s.kinds))] }
+      : (prior ?? this.decide(req));
     const approvals = decision.action === 'review' ? this.deps.approvals : null;
     // A statement under review is held at each execution, not at its preparation: that is when it runs.
     if (approvals && req.protocol === 'parse') return { ok: true, statementId: null, decision };
@@ -131,6 +163,19 @@ export class BrokerSession {
     }
   }
 
+  /** Bounds of the result samples engines take for this session (null: keep none); see audit/pg-sample.ts. */
+  get sampling(): SampleLimits | null {
+    return this.deps.sampling ?? null;
+  }
+
+  /** Classify and decide; the engine's `confine` check turns a statement that would leave the target into a deny. */
+  private decide(req: StatementRequest): Decision {
+    const c = classify(this.dialect, req.sql);
+    const outside = req.confine?.(c.statements);
+    if (outside) return { action: 'deny', ruleId: 'broker:confine', message: outside, kinds: [...new Set(c.statements.flatMap((s) => s.kinds))] };
+    return decide(this.deps.policy, this.identity, this.target.name, c);
+  }
+
   /** Whether a statement of this session is waiting for approval. */
   get holding(): boolean {
     return this.held > 0;
@@ -141,9 +186,13 @@ export class BrokerSession {
     return (await this.deps.approvals?.cancelSession(this.id, reason)) ?? 0;
   }
 
-  /** Record what happened upstream. A failure here is logged: the statement has already run. */
-  complete(statementId: number, outcome: StatementOutcome): void {
-    this.deps.store.completeStatement(statementId, outcome).catch((e: unknown) => {
+  /**
+   * Record what happened upstream, with the sample of the result as the client saw it (after masking),
+   * if one was taken. Never waits: written by the store's next group commit. A failure here is logged:
+   * the statement has already run.
+   */
+  complete(statementId: number, outcome: StatementOutcome, sample?: ResultSample | null): void {
+    this.deps.store.completeStatement(statementId, outcome, sample ?? null).catch((e: unknown) => {
       this.deps.log?.('audit outcome write failed', { session: this.id, statement: statementId, error: String(e) });
     });
   }

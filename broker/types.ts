@@ -65,6 +65,11 @@ export interface StatementRequest {
   sql: string;
   /** `simple` Query, extended-protocol `parse`, or the `execute` of an already admitted statement. */
   protocol: 'simple' | 'parse' | 'execute';
+  /**
+   * The engine's containment check on the classified statements: a message when one would leave the
+   * connection's target (MySQL's `USE other_db`); the whole request is then denied with it, and recorded.
+   */
+  confine?: (statements: readonly ClassifiedStatement[]) => string | null;
 }
 
 /** What the session answers: run it (with the id of its write-ahead record) or refuse it. */

@@ -56,9 +56,9 @@ describe('jit sessions', () => {
     for (let i = 0; i < 2; i++) await run('psql', ['-X', '-c', 'SELECT 1', '-c', 'SELECT 2'], psqlEnv(t, token));
     const table = await jit('sessions', '--build', 'build-list');
     const lines = table.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^SESSION\s+SUBJECT\s+BUILD\s+TARGET\s+CLIENT\s+STARTED\s+ENDED\s+STATEMENTS$/);
+    expect(lines[0]).toMatch(/^SESSION\s+SUBJECT\s+BUILD\s+TARGET\s+ENGINE\s+CLIENT\s+STARTED\s+ENDED\s+STATEMENTS$/);
     expect(lines).toHaveLength(3);
-    expect(lines[1]).toMatch(/^s_\w+\s+ci:lister\s+build-list\s+app\s+127\.0\.0\.1 \(psql\)\s+\S+ \S+\s+\S+ \S+\s+2 \(0 denied\)$/);
+    expect(lines[1]).toMatch(/^s_\w+\s+ci:lister\s+build-list\s+app\s+postgres\s+127\.0\.0\.1 \(psql\)\s+\S+ \S+\s+\S+ \S+\s+2 \(0 denied\)$/);
     const json = JSON.parse((await jit('sessions', '--build', 'build-list', '--json')).stdout) as Record<string, unknown>[];
     expect(json).toHaveLength(2);
     expect(json[0]).toMatchObject({ subject: 'ci:lister', build: 'build-list', target: 'app', statementCount: 2, clientAddress: '127.0.0.1' });

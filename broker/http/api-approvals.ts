@@ -1,13 +1,13 @@
 // The approvals HTTP API (`jit approvals/approve/deny`, scripts): a fastify plugin, registered under
-// /api/approvals. Every route needs `Authorization: Bearer <admin_token>`: 401 without it or with
-// another token; 503 when the broker has no admin_token configured (the API is then disabled).
+// /api/approvals. Every route needs `Authorization: Bearer <admin_token>` (see admin-auth.ts): 401
+// without it or with another token; 503 when the broker has no admin_token configured.
 // Deciders through this API hold the admin token, so a rule's approvers list does not apply to them;
 // an `email` in the body is still checked against the requester's (no approving your own request).
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Approvals } from '../approvals/index.js';
 import { approvalJsonSchema, approvalToJson } from '../approvals/json.js';
 import type { ApprovalState, DecisionResult } from '../approvals/types.js';
+import { adminAuth, errorJsonSchema as error, guardedResponses as guarded } from './admin-auth.js';
 
 export interface ApprovalsApiOptions {
   approvals: Approvals;
@@ -16,16 +16,12 @@ export interface ApprovalsApiOptions {
 }
 
 const STATES = ['pending', 'approved', 'denied', 'expired', 'cancelled'] as const;
-const error = { type: 'object', properties: { error: { type: 'string' } } } as const;
 const refusal = {
   type: 'object',
   properties: { ok: { type: 'boolean' }, code: { type: 'string' }, message: { type: 'string' }, approval: approvalJsonSchema },
 } as const;
 const decided = { type: 'object', properties: { ok: { type: 'boolean' }, approval: approvalJsonSchema } } as const;
 const params = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
-const guarded = { 401: error, 503: error } as const;
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** `api:<name>` unless the caller already says where it decides from (`cli:alice`). */
 const decider = (by: string | undefined) => (by && /^(cli|api):/.test(by) ? by : `api:${by ?? 'admin'}`);
@@ -45,19 +41,7 @@ function answer(reply: FastifyReply, r: DecisionResult) {
 
 export const approvalsApi: FastifyPluginAsync<ApprovalsApiOptions> = async (app, opts) => {
   const { approvals } = opts;
-  const expected = opts.adminToken === null ? null : digest(opts.adminToken);
-
-  app.addHook('onRequest', async (req, reply) => {
-    if (!expected) return reply.code(503).send({ error: 'the admin API is disabled: set admin_token (16+ characters) in the broker config' });
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    // Compare digests: constant time, whatever the length of what was sent.
-    if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Bearer realm="jit-broker"')
-        .send({ error: m ? 'wrong admin token' : 'missing admin token: send Authorization: Bearer <admin_token>' });
-    }
-  });
+  app.addHook('onRequest', adminAuth(opts.adminToken));
 
   app.get<{ Querystring: { state?: ApprovalState; session?: string; build?: string; limit: number } }>(
     '/',

@@ -1,9 +1,15 @@
 // The broker's HTTP listener: health, readiness, the dev issuer's JWKS and discovery document, and
-// the admin API (approvals; see api-approvals.ts for its authentication).
+// the admin API (approvals, sessions; see admin-auth.ts for its authentication).
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Approvals } from '../approvals/index.js';
 import type { LocalIssuer } from '../identity/index.js';
+import type { Store } from '../store/index.js';
 import { approvalsApi } from './api-approvals.js';
+import type { ExchangeOptions } from '../identity/exchange.js';
+import type { RevocationService } from '../identity/revocation.js';
+import { revocationsApi } from './api-revocations.js';
+import { oauthTokenRoute } from './oauth-token.js';
+import { sessionsApi } from './api-sessions.js';
 
 export interface HttpDeps {
   issuer: LocalIssuer | null;
@@ -12,8 +18,16 @@ export interface HttpDeps {
   logger: boolean | object;
   /** Served under /api/approvals when given. */
   approvals?: Approvals;
+  /** Served under /api/sessions when given (sessions, statements, replay events). */
+  store?: Store;
   /** Bearer token of the admin API; null or absent: the admin API answers 503. */
   adminToken?: string | null;
+  /** RFC 8693 token exchange at POST /oauth/token (with `issuer`); null: answered `unauthorized_client`. */
+  exchange?: ExchangeOptions | null;
+  /** Served under /api/revocations (admin token) when given. */
+  revocations?: RevocationService;
+  /** Request-independent log lines (token exchanges granted and refused). */
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
@@ -44,8 +58,14 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       id_token_signing_alg_values_supported: ['ES256'],
       response_types_supported: ['id_token'],
       subject_types_supported: ['public'],
+      token_endpoint: `${issuer.issuer}/oauth/token`,
+      grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange'],
+      token_endpoint_auth_methods_supported: ['none'],
     }));
+    await app.register(oauthTokenRoute, { exchange: deps.exchange ?? null, log: deps.log });
   }
+  if (deps.revocations) await app.register(revocationsApi, { prefix: '/api/revocations', revocations: deps.revocations, adminToken: deps.adminToken ?? null });
   if (deps.approvals) await app.register(approvalsApi, { prefix: '/api/approvals', approvals: deps.approvals, adminToken: deps.adminToken ?? null });
+  if (deps.store) await app.register(sessionsApi, { prefix: '/api/sessions', store: deps.store, adminToken: deps.adminToken ?? null });
   return app;
 }

@@ -8,11 +8,19 @@ export const KEPT_CLAIMS: readonly string[] = [
   'job_workflow_ref', 'environment',
   // GitLab CI
   'project_path', 'namespace_path', 'pipeline_id', 'job_id', 'user_login', 'user_email',
-  // the broker's own tokens
-  'build', 'scope', 'target',
+  // the broker's own tokens (and a remote token's `build` claim, when it has one)
+  'build',
   // who triggered it, when the issuer says: approvals refuse a requester approving their own statement
   'email',
 ];
+
+/**
+ * Claims only the broker's own tokens carry meaningfully, kept for them alone: the limits a token
+ * exchange wrote (`scope`, `target`), the issuer of the original subject, and the `jti`s of the tokens
+ * it was exchanged from (revoking one revokes its descendants). Another issuer's `scope` means that
+ * issuer's OAuth scopes, not statement kinds, so it is neither kept nor enforced.
+ */
+export const LOCAL_CLAIMS: readonly string[] = ['scope', 'target', 'subject_issuer', 'jit_ancestors'];
 
 export const MAX_ACT_DEPTH = 16;
 

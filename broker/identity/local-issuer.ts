@@ -22,6 +22,8 @@ export interface SignOptions {
   build?: string;
   audience: string | string[];
   ttlSeconds: number;
+  /** Latest `exp` allowed (epoch seconds): the token expires at the earlier of this and now + ttlSeconds. */
+  notAfter?: number;
   /** Extra claims (e.g. `act`, `scope`, `target`); the registered claims set by `sign` win over these. */
   claims?: Record<string, unknown>;
 }
@@ -145,7 +147,7 @@ export class LocalIssuer {
       .setAudience(opts.audience)
       .setIssuedAt(now)
       .setNotBefore(now)
-      .setExpirationTime(now + Math.ceil(opts.ttlSeconds))
+      .setExpirationTime(Math.min(now + Math.ceil(opts.ttlSeconds), opts.notAfter ?? Infinity))
       .setJti(randomUUID())
       .sign(this.#privateKey);
   }

@@ -11,7 +11,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import type { Identity } from '../types.js';
-import { KEPT_CLAIMS, actorChain, claimMatches, deriveBuild, globToRegExp, show, templateClaims } from './claims.js';
+import { KEPT_CLAIMS, LOCAL_CLAIMS, actorChain, claimMatches, deriveBuild, globToRegExp, show, templateClaims } from './claims.js';
 import type { LocalIssuer } from './local-issuer.js';
 
 export interface IssuerConfig {
@@ -28,7 +28,7 @@ export interface IssuerConfig {
 
 export type RefusalCheck =
   | 'malformed' | 'algorithm' | 'issuer' | 'signature' | 'unknown_key' | 'expired'
-  | 'not_yet_valid' | 'audience' | 'claims' | 'jwks_unavailable' | 'revoked';
+  | 'not_yet_valid' | 'audience' | 'claims' | 'jwks_unavailable' | 'revoked' | 'used';
 
 export class TokenRefusedError extends Error {
   override readonly name = 'TokenRefusedError';
@@ -42,7 +42,11 @@ export interface VerifierOptions {
   local?: { issuer: LocalIssuer; audience: string };
   /** Tolerance for exp/nbf, in seconds (default 30). */
   clockSkewSeconds?: number;
-  isRevoked?: (id: { jti: string | null; build: string | null }) => boolean | Promise<boolean>;
+  /**
+   * Whether the token is revoked: true or a description of the revocation (shown to the client) refuses
+   * it. `ancestors`: the `jti`s of the tokens a broker-minted token was exchanged from, nearest first.
+   */
+  isRevoked?: (id: { jti: string | null; build: string | null; ancestors: string[] }) => boolean | string | Promise<boolean | string>;
 }
 
 export interface Verifier {
@@ -81,7 +85,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     if (trusted.has(local.issuer)) throw new Error(`identity: ${local.issuer} is both the local issuer and a configured one`);
     trusted.set(local.issuer, {
       issuer: local.issuer, audience, algorithms: ['ES256'], constraints: [], build: undefined,
-      kept: [...KEPT_CLAIMS], keys: () => Promise.resolve(local.keySet),
+      kept: [...KEPT_CLAIMS, ...LOCAL_CLAIMS], keys: () => Promise.resolve(local.keySet),
     });
   }
 
@@ -135,13 +139,17 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     const build = deriveBuild(t.build, payload);
     const jti = typeof payload.jti === 'string' ? payload.jti : null;
 
+    const ancestors = t.kept.includes('jit_ancestors') && Array.isArray(payload['jit_ancestors'])
+      ? payload['jit_ancestors'].filter((a): a is string => typeof a === 'string' && a !== '')
+      : [];
     if (opts.isRevoked) {
-      let revoked: boolean;
+      let revoked: boolean | string;
       try {
-        revoked = await opts.isRevoked({ jti, build });
+        revoked = await opts.isRevoked({ jti, build, ancestors });
       } catch (err) {
         throw new TokenRefusedError('revoked', 'token refused: the revoked-token check could not be made; failing closed', { cause: err });
       }
+      if (typeof revoked === 'string') throw new TokenRefusedError('revoked', `token refused: revoked: ${revoked}`);
       if (revoked) {
         throw new TokenRefusedError('revoked', `token refused: revoked (token id ${jti ?? 'none'}, build ${build ?? 'none'})`);
       }
@@ -173,7 +181,8 @@ function prepare(cfg: IssuerConfig): Trusted {
   if (bad.length || algorithms.length === 0) throw new Error(`${where}: algorithms must be asymmetric (refused: ${bad.join(', ') || 'empty list'})`);
   if (cfg.jwks_file && cfg.jwks_uri) throw new Error(`${where}: set jwks_file or jwks_uri, not both`);
   const constraints = Object.entries(cfg.claims ?? {}).map(([claim, glob]) => ({ claim, glob, re: globToRegExp(glob) }));
-  const kept = [...new Set([...KEPT_CLAIMS, ...constraints.map((c) => c.claim), ...templateClaims(cfg.build)])];
+  // The broker's own claims (scope, target, ...) are never taken from another issuer's token.
+  const kept = [...new Set([...KEPT_CLAIMS, ...constraints.map((c) => c.claim), ...templateClaims(cfg.build)])].filter((c) => !LOCAL_CLAIMS.includes(c));
   let keys: () => Promise<JWTVerifyGetKey>;
   if (cfg.jwks_file) {
     const file = cfg.jwks_file;

@@ -2,6 +2,7 @@
 import type { ReviewSettings } from '../approvals/types.js';
 import type { Action, Classification, ClassifiedStatement, Decision, Identity, Kind } from '../types.js';
 import { KINDS } from '../types.js';
+import { identityScope, outOfScope } from '../identity/limits.js';
 import { claimMatches, globMatch } from './glob.js';
 
 export interface Rule {
@@ -12,6 +13,17 @@ export interface Rule {
   claims?: Record<string, string>;
   subjects?: string[];
   builds?: string[];
+  /**
+   * Delegation chain (Identity.actors) globs. An `allow` rule covers an identity only if EVERY actor of
+   * its chain matches; a `deny`/`review` rule catches it if ANY does. Never matches a token used
+   * directly (no actors).
+   */
+  actors?: string[];
+  /** Delegation depth (length of the actor chain; 0 for a token used directly) at least / at most. */
+  min_depth?: number;
+  max_depth?: number;
+  /** Token scopes (the ceiling of a broker-minted token's `scope`); never matches an unscoped token. */
+  scopes?: Kind[];
   action: Action;
   message?: string;
   /** Review settings (meaningful with `action: review`); see DEFAULT_REVIEW for what is assumed when absent. */
@@ -65,12 +77,43 @@ function tablesMatch(globs: string[], tables: string[], action: Action): boolean
   return action === 'allow' ? tables.every(hit) : tables.some(hit);
 }
 
+/** Like tables: an allow rule needs every actor of the chain to match, deny/review any; no chain, no match. */
+function actorsMatch(globs: string[], actors: string[], action: Action): boolean {
+  if (actors.length === 0) return false;
+  const hit = (a: string) => globs.some((g) => globMatch(g, a));
+  return action === 'allow' ? actors.every(hit) : actors.some(hit);
+}
+
+/**
+ * A token's scope is checked before any rule: a statement of a kind above its ceiling is denied
+ * whatever the rules say. A scope claim that is not understood denies everything (fail closed).
+ */
+function scopeRefusal(identity: Identity, st: ClassifiedStatement): Decision | null {
+  const scope = identityScope(identity);
+  if (!scope) return null;
+  const claim = String(identity.claims['scope']).slice(0, 60);
+  if ('error' in scope) {
+    return { action: 'deny', ruleId: null, message: `token scope '${claim}' is not understood (${scope.error}), so nothing is allowed`, kinds: [...st.kinds] };
+  }
+  const over = outOfScope(scope.ceiling, st.kinds.length ? st.kinds : ['unknown']);
+  if (!over) return null;
+  const a = /^[aeiou]/.test(over) ? 'an' : 'a';
+  return { action: 'deny', ruleId: null, message: `token scope '${claim}' does not allow ${a} ${over} statement`, kinds: [...st.kinds] };
+}
+
 function ruleMatches(rule: Rule, identity: Identity, target: string, st: ClassifiedStatement): boolean {
   if (rule.targets && !rule.targets.some((g) => globMatch(g, target))) return false;
   if (rule.kinds && !rule.kinds.includes(mostSevere(st.kinds))) return false;
   if (rule.tables && !tablesMatch(rule.tables, st.tables, rule.action)) return false;
   if (rule.subjects && !rule.subjects.some((g) => globMatch(g, identity.subject))) return false;
   if (rule.builds && !rule.builds.some((g) => identity.build !== null && globMatch(g, identity.build))) return false;
+  if (rule.actors && !actorsMatch(rule.actors, identity.actors, rule.action)) return false;
+  if (rule.min_depth !== undefined && identity.actors.length < rule.min_depth) return false;
+  if (rule.max_depth !== undefined && identity.actors.length > rule.max_depth) return false;
+  if (rule.scopes) {
+    const scope = identityScope(identity);
+    if (!scope || 'error' in scope || !rule.scopes.includes(scope.ceiling)) return false;
+  }
   if (rule.claims) {
     for (const [name, glob] of Object.entries(rule.claims)) {
       const value = name === 'sub' ? identity.subject : name === 'build' ? identity.build : identity.claims[name];
@@ -91,6 +134,8 @@ function describe(action: Action, ruleId: string | null, kind: Kind, custom?: st
 
 /** Decide one statement: first matching rule wins, else the default. */
 export function decideStatement(policy: PolicyConfig, identity: Identity, target: string, st: ClassifiedStatement): Decision {
+  const refused = scopeRefusal(identity, st);
+  if (refused) return refused;
   const kind = mostSevere(st.kinds);
   const rule = policy.rules.find((r) => ruleMatches(r, identity, target, st));
   const action = rule ? rule.action : policy.default;

@@ -2,6 +2,7 @@
 // the embedded SQLite store and the PostgreSQL store (a later issue) share one contract.
 import { randomBytes } from 'node:crypto';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
+import type { ResultSample } from '../audit/types.js';
 import type {
   Action,
   ClientInfo,
@@ -77,6 +78,39 @@ export interface StatementRecord {
   approvalId?: string | null;
 }
 
+/** A revoked build or token (`jit revoke`, POST /api/revocations, the Slack bot): refused from then on. */
+export interface Revocation {
+  id: number;
+  /** Every token of this build id, parents and exchanged children alike. */
+  build: string | null;
+  /** One token by its `jti` (and the tokens exchanged from it). */
+  jti: string | null;
+  reason: string;
+  /** `cli:<user>`, `api:<name>`, or a Slack user id. */
+  revokedBy: string;
+  revokedAt: Date;
+}
+
+export type NewRevocation = Omit<Revocation, 'id'>;
+
+export interface RevocationFilter {
+  build?: string;
+  jti?: string;
+  /** Only revocations recorded after this id (a cache catching up). */
+  afterId?: number;
+  /** Most recent ones only; all when absent. */
+  limit?: number;
+}
+
+/** A token's use to open a session, when `identity.single_use` asks for it. */
+export interface TokenUse {
+  jti: string;
+  issuer: string;
+  usedAt: Date;
+  /** The token's expiry: the row can be pruned after it. */
+  expiresAt: Date;
+}
+
 export interface SessionFilter {
   build?: string;
   subject?: string;
@@ -101,8 +135,17 @@ export interface Store {
    * statementCount includes it once this resolves. Returns the statement id for completeStatement().
    */
   recordStatement(s: NewStatement): Promise<number>;
-  /** Records what happened upstream. Rejects when the statement id is unknown. */
-  completeStatement(id: number, o: StatementOutcome): Promise<void>;
+  /**
+   * Records what happened upstream and, when given, the sample of the result the client saw (in the
+   * same group-committed transaction). Rejects when the statement id is unknown (nothing is written).
+   */
+  completeStatement(id: number, o: StatementOutcome, sample?: ResultSample | null): Promise<void>;
+  /** Records (or replaces) a statement's result sample on its own. Rejects when the statement id is unknown. */
+  recordSample(statementId: number, sample: ResultSample): Promise<void>;
+  /** The result sample of one statement, null when none was recorded. */
+  getSample(statementId: number): Promise<ResultSample | null>;
+  /** The result samples of a session's statements, by statement id (statements without one are absent). */
+  listSamples(sessionId: string): Promise<Map<number, ResultSample>>;
   /** Sessions matching every given filter, newest first. */
   listSessions(filter: SessionFilter): Promise<SessionSummary[]>;
   /**
@@ -127,6 +170,16 @@ export interface Store {
    * any more) as `cancelled` with `reason`, except the ids in `except`; returns them as they are now.
    */
   cancelPendingApprovals(reason: string, except?: readonly string[]): Promise<ApprovalRequest[]>;
+  /** Records a revocation (build or jti, at least one) and returns it with its id. See sqlite-revocations.ts. */
+  addRevocation(r: NewRevocation): Promise<Revocation>;
+  /** Revocations matching every given filter, oldest first (the most recent `limit` when limited). */
+  listRevocations(filter?: RevocationFilter): Promise<Revocation[]>;
+  /** Marks a token id used; false when it already was (single use: the login is then refused). */
+  claimTokenUse(u: TokenUse): Promise<boolean>;
+  /** Links a claimed token use to the session it opened. */
+  setTokenUseSession(jti: string, sessionId: string): Promise<void>;
+  /** Deletes uses of tokens that expired before `before`; returns how many. */
+  pruneTokenUses(before: Date): Promise<number>;
   /** Resolves when the store can serve queries (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -10,13 +10,17 @@ import { and, asc, desc, eq, getTableName, gte, inArray, isNotNull, isNull, lt, 
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
+import type { ResultSample } from '../audit/types.js';
 import type { StatementOutcome } from '../types.js';
 import {
   AmbiguousSessionIdError,
   newSessionId,
   normalizeSessionIdPrefix,
   type NewSession,
+  type NewRevocation,
   type NewStatement,
+  type RevocationFilter,
+  type TokenUse,
   type SessionFilter,
   type SessionSummary,
   type StatementRecord,
@@ -24,6 +28,8 @@ import {
 } from './index.js';
 import { sessions, statements, type SessionRow } from './schema.sqlite.js';
 import { SqliteApprovals } from './sqlite-approvals.js';
+import { SqliteRevocations } from './sqlite-revocations.js';
+import { SqliteSamples, type EncodedSample } from './sqlite-samples.js';
 
 /** Resolved against this file, not the cwd: works wherever the broker is started from. */
 export const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../migrations/sqlite', import.meta.url));
@@ -70,6 +76,8 @@ interface PendingRecord {
 interface PendingComplete {
   id: number;
   o: StatementOutcome;
+  /** The result sample, already encoded; written only when the statement exists. */
+  sample: EncodedSample | null;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -140,6 +148,8 @@ export class SqliteStore implements Store {
     this.flush();
   };
   private readonly approvals: SqliteApprovals;
+  private readonly revocations: SqliteRevocations;
+  private readonly samples: SqliteSamples;
 
   constructor(
     /** The underlying connection, for diagnostics and tests; the broker itself never needs it. */
@@ -147,6 +157,8 @@ export class SqliteStore implements Store {
     private readonly db: Db,
   ) {
     this.approvals = new SqliteApprovals(db, () => this.flush());
+    this.revocations = new SqliteRevocations(db);
+    const samples = (this.samples = new SqliteSamples(client, db, () => this.flush()));
     const hot = prepareHotPath(client);
     this.batchTx = client.transaction((records: PendingRecord[], completes: PendingComplete[]): BatchResult => {
       const ids: (number | Error)[] = new Array<number | Error>(records.length);
@@ -169,8 +181,10 @@ export class SqliteStore implements Store {
       }
       const completed = new Array<number>(completes.length);
       for (let i = 0; i < completes.length; i++) {
-        const { id, o } = completes[i]!;
+        const { id, o, sample } = completes[i]!;
         completed[i] = hot.complete.run(o.durationMs, o.tag, o.rows, o.error, id).changes;
+        // Only for a statement that exists: an unknown id fails its own call, not the batch.
+        if (sample && completed[i]! > 0) samples.insertEncoded(id, sample);
       }
       return { ids, lastSeq, completed };
     }).immediate;
@@ -291,10 +305,16 @@ export class SqliteStore implements Store {
     });
   }
 
-  completeStatement(id: number, o: StatementOutcome): Promise<void> {
+  completeStatement(id: number, o: StatementOutcome, sample?: ResultSample | null): Promise<void> {
     if (this.closed) return Promise.reject(new Error('store: closed'));
+    let encoded: EncodedSample | null;
+    try {
+      encoded = sample ? this.samples.encode(sample) : null; // a malformed sample fails alone, not its batch
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise<void>((resolve, reject) => {
-      this.completes.push({ id, o, resolve, reject });
+      this.completes.push({ id, o, sample: encoded, resolve, reject });
       this.enqueued();
     });
   }
@@ -354,6 +374,18 @@ export class SqliteStore implements Store {
   getApproval = (id: string) => this.approvals.get(id);
   listApprovals = (f: ApprovalFilter) => this.approvals.list(f);
   cancelPendingApprovals = (reason: string, except?: readonly string[]) => this.approvals.cancelPending(reason, except);
+
+  // Result samples: see sqlite-samples.ts (and completeStatement, which writes one with its outcome).
+  recordSample = (statementId: number, sample: ResultSample) => this.samples.record(statementId, sample);
+  getSample = (statementId: number) => this.samples.get(statementId);
+  listSamples = (sessionId: string) => this.samples.list(sessionId);
+
+  // Revocations and single-use token ids: see sqlite-revocations.ts.
+  addRevocation = (r: NewRevocation) => this.revocations.add(r);
+  listRevocations = (f?: RevocationFilter) => this.revocations.list(f);
+  claimTokenUse = (u: TokenUse) => this.revocations.claimUse(u);
+  setTokenUseSession = (jti: string, sessionId: string) => this.revocations.setUseSession(jti, sessionId);
+  pruneTokenUses = (before: Date) => this.revocations.pruneUses(before);
 
   async ping(): Promise<void> {
     this.client.prepare('SELECT 1').get();

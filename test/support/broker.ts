@@ -30,17 +30,22 @@ export interface TestBroker {
   stop(): Promise<void>;
 }
 
-/** `yaml` is appended to a config with ephemeral listeners, a temp data_dir and target `app`. */
-export async function startTestBroker(yaml = BASE_RULES, opts: { plaintext?: boolean } = {}): Promise<TestBroker> {
+/**
+ * `yaml` is appended to a config with ephemeral listeners, a temp data_dir and target `app`.
+ * `opts.identity`: extra keys of the `identity` map, as YAML flow entries (`single_use: true, issuers: [...]`);
+ * `opts.targets`: more targets, as YAML lines under `targets:` (`  other: { engine: postgres, upstream: "..." }`).
+ */
+export async function startTestBroker(yaml = BASE_RULES, opts: { plaintext?: boolean; identity?: string; targets?: string } = {}): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'jit-test-'));
   const text = `
 data_dir: .jit
 store: sqlite:.jit/jit.db
 listen: { postgres: 127.0.0.1:0, mysql: null, http: 127.0.0.1:0 }
 tls: { plaintext: ${opts.plaintext ? 'loopback' : 'never'} }
-identity: { local_issuer_url: "http://jit-broker.test" }
+identity: { local_issuer_url: "http://jit-broker.test"${opts.identity ? `, ${opts.identity}` : ''} }
 targets:
   app: { engine: postgres, upstream: "${UPSTREAM}" }
+${opts.targets ?? ''}
 ${yaml}`;
   const configFile = join(dir, 'jit.yaml');
   writeFileSync(configFile, text);

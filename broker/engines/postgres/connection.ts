@@ -2,7 +2,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomInt } from 'node:crypto';
-import type { BrokerSession } from '../../session.js';
+import { SessionRefusedError, type BrokerSession } from '../../session.js';
 import type { ClientInfo, Identity, Target } from '../../types.js';
 import { Framer, type Frame } from './framing.js';
 import {
@@ -10,6 +10,9 @@ import {
   GSSENC_REQUEST, negotiateProtocolVersion, parameterStatus, PROTOCOL_3_0, ProtocolError, readStartupParams,
   readyForQuery, SSL_REQUEST,
 } from './messages.js';
+import type { MaskingPolicy } from '../../masking/index.js';
+import type { PgCatalog } from './catalog.js';
+import { PgMasking } from './masking.js';
 import { Relay } from './relay.js';
 import { cancelUpstream, connectUpstream, type Upstream } from './upstream.js';
 
@@ -26,6 +29,8 @@ export interface PostgresEngineDeps {
   /** Why a startup parameter the client sent may not be passed upstream, or null when it may. */
   startupSettingProblem: (name: string, value: string) => string | null;
   log: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Result masking rules; null or absent: nothing is masked. */
+  masking?: MaskingPolicy | null;
 }
 
 /** Startup parameters passed upstream; anything else (notably `options`, which can set a role) is dropped. */
@@ -58,6 +63,8 @@ export class PostgresConnection {
       cancel: (key: CancelKey) => void;
       register: (c: PostgresConnection) => void;
       unregister: (c: PostgresConnection) => void;
+      /** The target's catalog (column origins for masking), shared by its connections. */
+      catalog: (target: Target) => PgCatalog;
     },
   ) {
     this.socket = raw;
@@ -74,6 +81,15 @@ export class PostgresConnection {
 
   get target(): Target | null {
     return this.session?.target ?? null;
+  }
+
+  /** Who the live session is for (null before login): revocation finds a build's sessions by it. */
+  get identity(): Identity | null {
+    return this.session?.identity ?? null;
+  }
+
+  get sessionId(): string | null {
+    return this.session?.id ?? null;
   }
 
   /**
@@ -178,6 +194,7 @@ export class PostgresConnection {
     try {
       this.session = await this.deps.openSession(identity, target, client);
     } catch (e) {
+      if (e instanceof SessionRefusedError) return this.refuse(e.code, e.message);
       this.deps.log('session could not be recorded', { error: String(e) });
       return this.refuse('58030', 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator');
     }
@@ -199,7 +216,9 @@ export class PostgresConnection {
     const up = this.upstream.socket;
     up.on('error', () => void this.close('upstream connection error'));
     up.on('close', () => void this.close('upstream closed the connection'));
-    this.relay = new Relay(this.socket, up, this.session, { maxMessageBytes: this.deps.maxMessageBytes, log: this.deps.log }, (reason) =>
+    const rules = this.deps.masking?.forSession(identity, target.name) ?? null;
+    const masking = rules ? new PgMasking(rules, this.hooks.catalog(target), this.deps.log) : null;
+    this.relay = new Relay(this.socket, up, this.session, { maxMessageBytes: this.deps.maxMessageBytes, log: this.deps.log, masking }, (reason) =>
       void this.close(reason),
     );
     this.relay.start(this.leftover);

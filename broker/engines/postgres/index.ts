@@ -1,5 +1,7 @@
 // The PostgreSQL engine: a listener that speaks the wire protocol to clients and relays to targets.
 import net from 'node:net';
+import type { Target } from '../../types.js';
+import { PgCatalog } from './catalog.js';
 import { PostgresConnection, type CancelKey, type PostgresEngineDeps } from './connection.js';
 import { cancelUpstream } from './upstream.js';
 
@@ -17,8 +19,14 @@ export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { ho
   const live = new Set<PostgresConnection>();
   const byKey = new Map<string, PostgresConnection>();
   const keyOf = (k: CancelKey) => `${k.pid}:${k.secret}`;
+  const catalogs = new Map<string, PgCatalog>();
 
   const hooks = {
+    catalog: (t: Target) => {
+      let c = catalogs.get(t.name);
+      if (!c) catalogs.set(t.name, (c = new PgCatalog(t.upstream)));
+      return c;
+    },
     register: (c: PostgresConnection) => {
       live.add(c);
       byKey.set(keyOf(c.key), c);
@@ -55,6 +63,7 @@ export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { ho
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...live].map((c) => c.terminate('57P01', `jit-broker: ${reason}`)));
       await closed;
+      for (const c of catalogs.values()) c.close();
     },
   };
 }

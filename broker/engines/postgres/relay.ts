@@ -5,12 +5,23 @@
 // then errors at exactly the right point of the pipeline, discards until Sync, aborts an open transaction
 // block and reports its true transaction status — so client and server always agree. The relay rewrites
 // that one ErrorResponse into the broker's refusal.
+//
+// Masking (masking.ts) works on the upstream side: each RowDescription is resolved to column origins
+// (waiting for the catalog when it must), and the DataRows of a result set with something to mask are
+// rewritten (datarow.ts); all other rows are forwarded as they came. Extended protocol: Execute sends
+// no RowDescription, so each statement's and portal's description (from Describe, with the formats
+// Bind asked for) is kept, and a Describe is added before an Execute whose result was never described.
 import type net from 'node:net';
 import { serialize } from 'pg-protocol';
 import type { BrokerSession } from '../../session.js';
 import type { Decision } from '../../types.js';
+import { rewriteCopyData, rewriteDataRow } from './datarow.js';
 import { Framer, type Frame } from './framing.js';
+import type { PgMasking } from './masking.js';
 import { BodyReader, errorResponse, readErrorFields } from './messages.js';
+import { ResultMasking, NOTHING, type ActiveResult, type Pending, type Portal, type Prepared } from './results.js';
+import { bindResultFormats, NO_COLUMNS, parseRowDescription, type RowDescription } from './row-description.js';
+import { UpstreamScanner, type ScanTarget } from './scanner.js';
 
 const POISON = 'JITBROKER_REFUSED_';
 /**
@@ -24,25 +35,24 @@ interface Denial {
   code: string;
 }
 
-type Pending =
-  | { kind: 'query' | 'execute'; record: number | null; started: number; rows: number; tags: string[]; error: string | null }
-  | { kind: 'parse' | 'bind' | 'describe' | 'close' | 'sync' };
-
-interface Prepared {
-  sql: string;
-  decision: Decision;
-}
-
 export interface RelayOptions {
   maxMessageBytes: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Masking for this session; null when no masking rule applies to it (rows then pass untouched). */
+  masking?: PgMasking | null;
 }
 
-export class Relay {
+/** Upstream messages the relay looks into (DataRows and CopyData only when wants() says so). */
+const INSPECT = new Set(['E', 'C', 'Z', 'T', 'n', '1', '2', '3', 'I', 's', 'H', 'c']);
+
+export class Relay implements ScanTarget {
   private readonly framer: Framer;
   private readonly pending: Pending[] = [];
   private readonly statements = new Map<string, Prepared>();
-  private readonly portals = new Map<string, Prepared>();
+  private readonly portals = new Map<string, Portal>();
+  private readonly results: ResultMasking;
+  /** SEAM (result samples): onResultRow() gets rows only while true; false keeps unmasked rows unread. */
+  private tapRows = false;
   private readonly denials = new Map<string, Denial>();
   private denialSeq = 0;
   private busy = false;
@@ -61,8 +71,17 @@ export class Relay {
     private readonly onEnd: (reason: string, error?: Error) => void,
   ) {
     this.framer = new Framer(opts.maxMessageBytes);
+    this.results = new ResultMasking(opts.masking ?? null);
     this.up = new UpstreamScanner(this);
   }
+
+  /**
+   * SEAM for the result-sample recorder: each DataRow exactly as sent to the client — after masking — as the
+   * whole message ('D', length, body), with the RowDescription of its result set (formats in effect: a
+   * Bind's result formats applied to a described statement). Rows belong to the statement at the head of
+   * `pending`. Called only while `tapRows` is true.
+   */
+  private onResultRow(desc: RowDescription, row: Buffer): void {}
 
   /** Whether the upstream is still working on something the client sent. */
   get inFlight(): boolean {
@@ -79,9 +98,18 @@ export class Relay {
       if (this.holding && this.framer.buffered > HOLD_BACKLOG) this.client.pause();
       void this.pump();
     });
-    this.upstream.on('data', (chunk: Buffer) => this.up.scan(chunk));
+    this.upstream.on('data', (chunk: Buffer) => {
+      // One write for what one read turns into (runs and rewritten rows), not one per piece.
+      this.client.cork();
+      try {
+        this.up.scan(chunk);
+      } catch (e) {
+        this.fail(e as Error); // a malformed message, or rows that cannot be masked: never pass them on
+      }
+      this.client.uncork();
+    });
     // Backpressure both ways: a slow reader pauses the other side instead of buffering without bound.
-    this.client.on('drain', () => this.upstream.resume());
+    this.client.on('drain', () => this.resumeUpstream());
     this.upstream.on('drain', () => this.client.resume());
     this.upstream.resume();
     this.client.resume();
@@ -97,13 +125,22 @@ export class Relay {
     if (!this.client.write(buf)) this.upstream.pause();
   }
 
+  pauseUpstream(): void {
+    this.upstream.pause();
+  }
+
+  /** Reading upstream goes on unless the scanner waits (a catalog lookup) or the client is still full. */
+  resumeUpstream(): void {
+    if (!this.up.suspended && !this.client.writableNeedDrain) this.upstream.resume();
+  }
+
   /** Nothing reaches the upstream once the relay ended (a held statement answered after its client left). */
   private toUpstream(buf: Buffer): void {
     if (this.ended) return;
     if (!this.upstream.write(buf)) this.client.pause();
   }
 
-  private fail(e: Error): void {
+  fail(e: Error): void {
     if (this.ended) return;
     this.client.write(errorResponse({ severity: 'FATAL', code: '08P01', message: `jit-broker: protocol violation: ${e.message}` }));
     this.end('protocol error', e);
@@ -163,12 +200,14 @@ export class Relay {
     switch (f.type) {
       case 'Q': {
         const sql = new BodyReader(f.body).cstring();
-        return this.session.admit({ sql, protocol: 'simple' }).then((a) => {
+        const exempt = this.results.exempt(sql);
+        return this.session.admit({ sql, protocol: 'simple', confine: this.results.confine(sql, exempt) }).then((a) => {
           if (a.ok) {
-            this.pending.push({ kind: 'query', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null });
+            this.results.admitted(a.decision);
+            this.pending.push({ kind: 'query', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt, result: null });
             this.toUpstream(f.raw);
           } else {
-            this.pending.push({ kind: 'query', record: null, started: 0, rows: 0, tags: [], error: null });
+            this.pending.push({ kind: 'query', record: null, started: 0, rows: 0, tags: [], error: null, exempt: true, result: null });
             this.toUpstream(serialize.query(this.poison(a.message, a.reason)));
           }
         });
@@ -177,10 +216,11 @@ export class Relay {
         const r = new BodyReader(f.body);
         const name = r.cstring();
         const sql = r.cstring();
-        return this.session.admit({ sql, protocol: 'parse' }).then((a) => {
+        const exempt = this.results.exempt(sql);
+        return this.session.admit({ sql, protocol: 'parse', confine: this.results.confine(sql, exempt) }).then((a) => {
           this.pending.push({ kind: 'parse' });
           if (a.ok) {
-            this.statements.set(name, { sql, decision: a.decision });
+            this.statements.set(name, { sql, decision: a.decision, exempt, described: false, result: null });
             this.toUpstream(f.raw);
           } else {
             this.statements.delete(name);
@@ -192,23 +232,32 @@ export class Relay {
         const r = new BodyReader(f.body);
         const portal = r.cstring();
         const stmt = this.statements.get(r.cstring());
-        if (stmt) this.portals.set(portal, stmt);
+        if (stmt) this.portals.set(portal, { prepared: stmt, formats: bindResultFormats(f.body), described: false, result: null });
         else this.portals.delete(portal); // the server will refuse the Bind itself
         this.pending.push({ kind: 'bind' });
         this.toUpstream(f.raw);
         return null;
       }
       case 'E': {
-        const prepared = this.portals.get(new BodyReader(f.body).cstring());
-        if (!prepared) {
+        const name = new BodyReader(f.body).cstring();
+        const portal = this.portals.get(name);
+        if (!portal) {
           // No admitted statement behind this portal: the server refuses it, or is skipping to Sync.
-          this.pending.push({ kind: 'execute', record: null, started: performance.now(), rows: 0, tags: [], error: null });
+          this.pending.push({ kind: 'execute', record: null, started: performance.now(), rows: 0, tags: [], error: null, exempt: true, portal: null, result: null });
           this.toUpstream(f.raw);
           return null;
         }
+        const prepared = portal.prepared;
         return this.session.admit({ sql: prepared.sql, protocol: 'execute' }, prepared.decision).then((a) => {
           if (a.ok) {
-            this.pending.push({ kind: 'execute', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null });
+            this.results.admitted(a.decision);
+            // Rows cannot be read without their description: ask for it where the client did not.
+            if (this.results.needsDescribe(portal, this.tapRows)) {
+              portal.described = true;
+              this.pending.push({ kind: 'describe', of: portal, swallow: true });
+              this.toUpstream(serialize.describe({ type: 'P', name }));
+            }
+            this.pending.push({ kind: 'execute', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt: prepared.exempt, portal, result: null });
             this.toUpstream(f.raw);
           } else {
             // Not recorded ⇒ not run: make the server fail here, as a refused Parse would.
@@ -217,10 +266,14 @@ export class Relay {
           }
         });
       }
-      case 'D':
-        this.pending.push({ kind: 'describe' });
+      case 'D': {
+        const r = new BodyReader(f.body);
+        const of = (r.byte() === 'S' ? this.statements : this.portals).get(r.cstring()) ?? null;
+        if (of) of.described = true;
+        this.pending.push({ kind: 'describe', of, swallow: false });
         this.toUpstream(f.raw);
         return null;
+      }
       case 'C': {
         const r = new BodyReader(f.body);
         const which = r.byte();
@@ -255,14 +308,76 @@ export class Relay {
     return tag;
   }
 
-  // ---- upstream side, called by the scanner with whole small messages or counts ----
+  // ---- upstream side, called by the scanner ----
 
-  onRow(): void {
+  /** The result set the next rows belong to (an Execute's is made from its portal at its first row). */
+  private active(): ActiveResult | null {
     const head = this.pending[0];
-    if (head && (head.kind === 'query' || head.kind === 'execute')) head.rows++;
+    if (!head || (head.kind !== 'query' && head.kind !== 'execute')) return null;
+    if (head.kind === 'execute' && !head.result && head.portal) head.result = this.results.forExecute(head.portal, head.exempt);
+    return head.result;
   }
 
-  /** Returns the bytes to send the client instead, for a rewritten ErrorResponse. */
+  wants(type: string): boolean {
+    if (type === 'D') {
+      const head = this.pending[0];
+      if (head && (head.kind === 'query' || head.kind === 'execute')) head.rows++;
+      const r = this.active();
+      return r !== null && (r.plan !== null || this.tapRows);
+    }
+    if (type === 'd') return this.active()?.copy != null;
+    return INSPECT.has(type);
+  }
+
+  inspect(type: string, msg: Buffer): Buffer | null | Promise<Buffer | null> {
+    const body = type === 'D' ? msg : msg.subarray(5);
+    switch (type) {
+      case 'D': {
+        const r = this.active()!;
+        const out = r.plan ? rewriteDataRow(r.plan, msg) : null;
+        if (this.tapRows) this.onResultRow(r.desc, out ?? msg);
+        return out;
+      }
+      case 'd':
+        return rewriteCopyData(this.active()!.copy!, msg);
+      case 'T':
+        return this.onRowDescription(parseRowDescription(body));
+      case 'H':
+        return this.onCopyOut(body);
+      default:
+        return this.onMessage(type, body);
+    }
+  }
+
+  /** A result's columns: kept for its statement or portal, or the start of a query's result set. */
+  private onRowDescription(desc: RowDescription): Buffer | null | Promise<Buffer | null> {
+    const head = this.pending[0];
+    if (head?.kind === 'query') return this.results.describe(desc, head.exempt, (d) => ((head.result = this.results.start(d, head.exempt)), null));
+    if (head?.kind !== 'describe') return null;
+    this.pending.shift();
+    const of = head.of;
+    return this.results.describe(desc, !of || ('prepared' in of ? of.prepared : of).exempt, (d) => {
+      if (of) of.result = d;
+      // The relay's own Describe also refreshes the statement's (stale) description for its next portals.
+      if (of && head.swallow && 'prepared' in of) of.prepared.result = d;
+      return head.swallow ? NOTHING : null;
+    });
+  }
+
+  /** COPY … TO STDOUT: rows through the detectors. Unmaskable output (refused at admission) fails closed. */
+  private onCopyOut(body: Buffer): Buffer | null {
+    const head = this.pending[0];
+    if (!head || (head.kind !== 'query' && head.kind !== 'execute')) return null;
+    const r = this.results.copyOut(head.exempt, body[0] === 1);
+    if (r === 'refuse') {
+      this.fail(new Error('COPY output that cannot be masked'));
+      return NOTHING;
+    }
+    head.result = r;
+    return null;
+  }
+
+  /** Returns the bytes to send the client instead (a rewritten ErrorResponse, a swallowed NoData). */
   onMessage(type: string, body: Buffer): Buffer | null {
     const head = this.pending[0];
     switch (type) {
@@ -271,22 +386,29 @@ export class Relay {
       case '3':
         this.pending.shift();
         return null;
-      case 'T':
       case 'n':
-        if (head?.kind === 'describe') this.pending.shift();
+        if (head?.kind !== 'describe') return null;
+        this.pending.shift();
+        if (head.of) head.of.result = { desc: NO_COLUMNS, resolved: [] };
+        return head.swallow ? NOTHING : null;
+      case 'c':
+        if (head?.kind === 'query' || head?.kind === 'execute') head.result = null;
         return null;
       case 'C':
       case 'I':
       case 's':
         if (head && (head.kind === 'query' || head.kind === 'execute')) {
           if (type === 'C') head.tags.push(body.toString('utf8', 0, Math.max(0, body.length - 1)));
+          head.result = null;
           if (head.kind === 'execute') this.finish(this.pending.shift() as typeof head);
         }
         return null;
       case 'E':
+        if (head?.kind === 'query') head.result = null;
         return this.onError(body);
       case 'Z':
         this.txStatus = String.fromCharCode(body[0] ?? 73);
+        this.results.ready(this.txStatus);
         if (head && (head.kind === 'query' || head.kind === 'sync')) {
           this.pending.shift();
           if (head.kind === 'query') this.finish(head);
@@ -330,79 +452,5 @@ export class Relay {
     const affected = last ? /^(?:INSERT \d+|UPDATE|DELETE|MERGE|COPY|MOVE|FETCH|SELECT) (\d+)$/.exec(last) : null;
     if (affected && !last!.startsWith('SELECT') && !last!.startsWith('FETCH')) rows = p.tags.reduce((n, t) => n + Number(/ (\d+)$/.exec(t)?.[1] ?? 0), 0);
     this.session.complete(p.record, { durationMs: performance.now() - p.started, tag, rows, error: p.error });
-  }
-}
-
-/**
- * Finds message boundaries in the upstream's byte stream without copying rows: untouched bytes are
- * forwarded as they came; only small control messages are looked into, and ErrorResponses held whole.
- */
-const INSPECT = new Set(['E', 'C', 'Z', 'T', 'n', '1', '2', '3', 'I', 's']);
-
-class UpstreamScanner {
-  private readonly header = Buffer.alloc(5);
-  private headerLen = 0;
-  private inBody = false;
-  private type = '';
-  private remaining = 0;
-  private body: Buffer[] | null = null;
-
-  constructor(private readonly relay: Relay) {}
-
-  scan(chunk: Buffer): void {
-    const out: Buffer[] = [];
-    let runStart = 0; // start of the run of bytes forwarded untouched; -1 while an error is held
-    const flushRun = (end: number) => {
-      if (runStart >= 0 && end > runStart) out.push(chunk.subarray(runStart, end));
-    };
-    let i = 0;
-    while (i < chunk.length) {
-      if (!this.inBody) {
-        const headerStart = i;
-        const take = Math.min(5 - this.headerLen, chunk.length - i);
-        chunk.copy(this.header, this.headerLen, i, i + take);
-        this.headerLen += take;
-        i += take;
-        if (this.headerLen < 5) {
-          // A header split across reads: hold its first bytes until its type is known.
-          flushRun(headerStart);
-          runStart = chunk.length;
-          break;
-        }
-        const split = take < 5;
-        this.type = String.fromCharCode(this.header[0]!);
-        this.remaining = this.header.readInt32BE(1) - 4;
-        this.inBody = true;
-        this.body = INSPECT.has(this.type) ? [] : null;
-        if (this.type === 'D') this.relay.onRow();
-        if (this.type === 'E') {
-          flushRun(headerStart);
-          runStart = -1;
-        } else if (split) {
-          flushRun(headerStart);
-          out.push(Buffer.from(this.header));
-          runStart = i;
-        }
-      }
-      const take = Math.min(this.remaining, chunk.length - i);
-      if (this.body && take > 0) this.body.push(chunk.subarray(i, i + take));
-      i += take;
-      this.remaining -= take;
-      if (this.remaining === 0) {
-        this.inBody = false;
-        this.headerLen = 0;
-        if (this.body) {
-          const body = this.body.length === 1 ? this.body[0]! : Buffer.concat(this.body);
-          this.body = null;
-          const replaced = this.relay.onMessage(this.type, body);
-          if (this.type === 'E') {
-            out.push(replaced ?? Buffer.concat([this.header, body]));
-            runStart = i;
-          }
-        }
-      }
-    }
-    flushRun(chunk.length);
-    for (const b of out) this.relay.toClient(b);
   }
 }

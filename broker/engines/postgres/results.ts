@@ -1,0 +1,125 @@
+// The relay's result side: what each prepared statement and portal returns (its RowDescription, kept from
+// the Describe that answered it, with the formats Bind asked for), and what masking does to the result set
+// whose rows are coming. An Execute sends no RowDescription: its rows are read with its portal's.
+import type { Detection } from '../../masking/index.js';
+import type { Decision } from '../../types.js';
+import type { RowPlan } from './datarow.js';
+import type { Described, PgMasking } from './masking.js';
+import { NO_COLUMNS, withFormats, type RowDescription } from './row-description.js';
+
+/** The result set whose rows are coming: how to read them, and what to mask. */
+export interface ActiveResult {
+  desc: RowDescription;
+  plan: RowPlan | null;
+  /** COPY … TO STDOUT rows: the detectors to run over them. */
+  copy: Detection | null;
+}
+
+export interface Prepared {
+  sql: string;
+  decision: Decision;
+  /** Results left unmasked (`exempt_masking`), or masking off for the session. */
+  exempt: boolean;
+  /** A Describe of it was sent (by the client, or by the relay). */
+  described: boolean;
+  result: Described | null;
+}
+
+export interface Portal {
+  prepared: Prepared;
+  /** Bind's result-format codes. */
+  formats: number[];
+  described: boolean;
+  result: Described | null;
+}
+
+/** A statement running upstream, as the relay tracks it (outcome to record, result being read). */
+export interface Statement {
+  kind: 'query' | 'execute';
+  record: number | null;
+  started: number;
+  rows: number;
+  tags: string[];
+  error: string | null;
+  /** Results left unmasked (`exempt_masking`), or masking off for the session. */
+  exempt: boolean;
+  /** An Execute's portal (its description is known by the time its rows come). */
+  portal?: Portal | null;
+  result: ActiveResult | null;
+}
+
+/** What the relay expects from upstream, in order. */
+export type Pending =
+  | Statement
+  | { kind: 'describe'; of: Prepared | Portal | null; swallow: boolean }
+  | { kind: 'parse' | 'bind' | 'close' | 'sync' };
+
+/** An empty replacement: the message is not sent to the client (the answer to a Describe it did not send). */
+export const NOTHING = Buffer.alloc(0);
+
+export class ResultMasking {
+  constructor(readonly masking: PgMasking | null) {}
+
+  /** Whether a statement's result is left unmasked (always, when no masking rule applies to the session). */
+  exempt(sql: string): boolean {
+    return this.masking === null || this.masking.exempt(sql);
+  }
+
+  /** The engine's own refusal, through the session (so it is recorded): COPY output it could not mask. */
+  confine(sql: string, exempt: boolean): (() => string | null) | undefined {
+    const refusal = exempt ? undefined : this.masking?.refusal(sql);
+    return refusal ? () => refusal : undefined;
+  }
+
+  /** A statement was admitted (DDL: see PgMasking.admitted). */
+  admitted(d: Decision): void {
+    this.masking?.admitted(d.kinds);
+  }
+
+  /** ReadyForQuery with this transaction status. */
+  ready(status: string): void {
+    this.masking?.ready(status);
+  }
+
+  /** Whether the relay must Describe a portal before executing it: its rows would otherwise be unreadable. */
+  needsDescribe(p: Portal, tapRows: boolean): boolean {
+    const masked = this.masking !== null && !p.prepared.exempt;
+    const kept = p.result ?? p.prepared.result;
+    // A description kept from before DDL (or too old) may no longer say where the columns come from.
+    if (masked && kept && this.masking!.stale(kept)) return true;
+    return (tapRows || masked) && !p.described && !p.prepared.described;
+  }
+
+  /** The result an Execute's rows belong to, from what its portal (or its statement) was described as. */
+  forExecute(p: Portal, exempt: boolean): ActiveResult {
+    const described = p.result ?? p.prepared.result;
+    const desc = p.result?.desc ?? (described ? withFormats(described.desc, p.formats) : null);
+    const masked = this.masking !== null && !exempt;
+    // Cannot happen (a Describe is added before such an Execute): never pass rows unread.
+    if (masked && !described?.resolved) throw new Error('rows of a statement whose columns are unknown cannot be masked');
+    return { desc: desc ?? NO_COLUMNS, plan: masked && described && desc ? this.masking!.plan(described, desc) : null, copy: null };
+  }
+
+  /**
+   * A RowDescription: resolved against the catalog when its result is masked, then `done` (at once when the
+   * catalog cache has it all, else after one lookup — the relay's scanner waits meanwhile).
+   */
+  describe(desc: RowDescription, exempt: boolean, done: (d: Described) => Buffer | null): Buffer | null | Promise<Buffer | null> {
+    const d: Described = { desc, resolved: null };
+    const wait = exempt ? null : this.masking?.resolve(d);
+    return wait ? wait.then(() => done(d)) : done(d);
+  }
+
+  /** The result set a simple query's RowDescription starts. */
+  start(d: Described, exempt: boolean): ActiveResult {
+    return { desc: d.desc, plan: exempt || !this.masking ? null : this.masking.plan(d, d.desc), copy: null };
+  }
+
+  /** COPY … TO STDOUT output: null when nothing is to be done, 'refuse' when it cannot be masked. */
+  copyOut(exempt: boolean, binary: boolean): ActiveResult | null | 'refuse' {
+    if (!this.masking || exempt) return null;
+    const copy = this.masking.copyDetection(binary);
+    if (copy === 'refuse') return copy;
+    return copy ? { desc: NO_COLUMNS, plan: null, copy } : null;
+  }
+}
