@@ -4,7 +4,8 @@ import type { App, RespondArguments, types } from '@slack/bolt';
 import type { ApprovalRequest } from '../broker/approvals/types.js';
 import type { SessionSummary, StatementRecord } from '../broker/store/index.js';
 import { clip, code, count, duration, esc, slackDate, who } from './format.js';
-import type { ApprovalsPort, BotLog, StorePort } from './ports.js';
+import type { Directory } from './people.js';
+import type { ApprovalsPort, BotLog, RevocationsPort, StorePort } from './ports.js';
 
 type KnownBlock = types.KnownBlock;
 
@@ -16,6 +17,10 @@ export interface CommandDeps {
   limit: number;
   /** The command as registered in Slack (default `/jit`). */
   name: string;
+  /** `/jit revoke`: absent when the broker has no revocation service. */
+  revocations?: RevocationsPort;
+  /** Resolves the caller's e-mail and user-group membership for the revokers check. */
+  directory?: Pick<Directory, 'email' | 'groupMembers'>;
 }
 
 const DECISION_ICON: Record<string, string> = { allow: ':large_green_circle:', deny: ':red_circle:', review: ':large_yellow_circle:' };
@@ -83,13 +88,14 @@ function help(name: string): RespondArguments {
       `*${name} sessions <build>* — the sessions of a build: target, identity, start, duration, statements and decisions`,
       `*${name} session <id>* — one session's statements with their decisions (a unique id prefix is enough)`,
       `*${name} pending* — statements waiting for approval`,
+      `*${name} revoke <build> <reason>* — refuse every token of a build from now on and end its open sessions (revokers only)`,
       `*${name} help* — this text`,
     ].join('\n'),
   );
 }
 
 /** What the user typed after the command → the reply. Exported for tests of the wording. */
-export async function answer(d: CommandDeps, input: string): Promise<RespondArguments> {
+export async function answer(d: CommandDeps, input: string, userId = ''): Promise<RespondArguments> {
   const [verb = '', ...rest] = input.trim().split(/\s+/).filter(Boolean);
   const arg = rest.join(' ');
   switch (verb.toLowerCase()) {
@@ -125,6 +131,20 @@ export async function answer(d: CommandDeps, input: string): Promise<RespondArgu
       const more = pending.length > shown.length ? `…and ${pending.length - shown.length} more.` : null;
       return reply(`*${count(pending.length, 'statement')}* waiting for approval:`, shown.map(pendingLine), more);
     }
+    case 'revoke': {
+      const [build, ...why] = rest;
+      if (!d.revocations) return text('Revocation is not available on this broker.');
+      if (!build || why.length === 0) return text(`Which build, and why? \`${d.name} revoke <build> <reason>\``);
+      const email = d.directory ? await d.directory.email(userId) : null;
+      const groups: string[] = [];
+      for (const ref of d.revocations.revokers) {
+        if (!/^(@|S[A-Z0-9]+$)/.test(ref) || !d.directory) continue;
+        if ((await d.directory.groupMembers(ref))?.has(userId)) groups.push(ref);
+      }
+      const r = await d.revocations.revoke({ build, reason: why.join(' '), by: userId, email, groups });
+      if (!r.ok) return text(esc(r.message));
+      return text(`Revoked build ${code(build, 200)}: its tokens are refused from now on; ${count(r.ended.length, 'open session')} ended.`);
+    }
     case '':
     case 'help':
       return help(d.name);
@@ -138,7 +158,7 @@ export function registerCommand(app: App, d: CommandDeps): void {
     await ack();
     let out: RespondArguments;
     try {
-      out = await answer(d, command.text);
+      out = await answer(d, command.text, command.user_id);
     } catch (e) {
       d.log.error({ err: e, text: command.text }, 'slack: /jit failed');
       out = text(`Sorry, that failed: ${esc((e as Error).message)}`);

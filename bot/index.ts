@@ -7,14 +7,16 @@ import { buildApp } from './app.js';
 import { registerCommand } from './command.js';
 import { Notifier } from './notify.js';
 import { Directory } from './people.js';
-import type { ApprovalsPort, BotLog, SlackBotConfig, StorePort } from './ports.js';
+import type { ApprovalsPort, BotLog, RevocationsPort, SlackBotConfig, StorePort } from './ports.js';
 
-export type { ApprovalsPort, BotLog, MessageRef, SlackBotConfig, StorePort } from './ports.js';
+export type { ApprovalsPort, BotLog, MessageRef, RevocationsPort, SlackBotConfig, StorePort } from './ports.js';
 
 export interface SlackBotDeps {
   config: SlackBotConfig;
   approvals: ApprovalsPort;
   store: StorePort;
+  /** `/jit revoke`: the broker's revocation service (optional). */
+  revocations?: RevocationsPort;
   log: BotLog;
   /** Tuning, mostly for tests. */
   options?: {
@@ -39,12 +41,12 @@ export interface SlackBot {
 }
 
 export function createSlackBot(deps: SlackBotDeps): SlackBot {
-  const { config, approvals, store, log, options = {} } = deps;
+  const { config, approvals, store, revocations, log, options = {} } = deps;
   const { app, receiver, client } = buildApp(config, log, options.retryConfig);
   const directory = new Directory(client, log, options.cacheTtlMs);
   const notifier = new Notifier(client, approvals, directory, config.channel, log);
   registerActions(app, { client, approvals, directory, log });
-  registerCommand(app, { approvals, store, log, limit: options.listLimit ?? 20, name: options.command ?? '/jit' });
+  registerCommand(app, { approvals, store, revocations, directory, log, limit: options.listLimit ?? 20, name: options.command ?? '/jit' });
 
   let unsubscribe: (() => void) | null = null;
   let started = false;

@@ -45,3 +45,12 @@ export interface SlackBotConfig {
   /** Web API base URL (default `https://slack.com/api/`); tests point it at a local fake. */
   apiUrl?: string;
 }
+
+/** What `/jit revoke` needs of the broker's revocation service (broker/identity/revocation.ts). */
+export interface RevocationsPort {
+  /** Who may revoke: Slack user ids, e-mails, user groups; empty = anyone who may use the bot. */
+  readonly revokers: readonly string[];
+  revoke(input: { build?: string | null; reason: string; by: string; email?: string | null; groups?: string[] }): Promise<
+    { ok: true; ended: string[] } | { ok: false; code: string; message: string }
+  >;
+}

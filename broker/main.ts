@@ -70,6 +70,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       bot = createSlackBot({
         config: { botToken: s.bot_token, signingSecret: s.signing_secret, appToken: s.app_token, channel: s.channel, apiUrl: s.api_url },
         approvals,
+        revocations,
         store,
         log: log.child({ component: 'slack' }),
       });

@@ -111,6 +111,25 @@ describe('a held DROP TABLE, decided in Slack', () => {
     await c.end();
   });
 
+  it('/jit revoke: a non-revoker is refused; an approver revokes the build and its live session ends', async () => {
+    const c = new pg.Client(t.pgConfig(await t.token({ build: 'build-e2e-revoke' })));
+    await c.connect();
+    const ended = new Promise<Error>((resolve) => c.on('error', resolve));
+    const denied = commandBody({ user: OUTSIDER, text: 'revoke build-e2e-revoke leaked token', responseUrl: slack.responseUrl('rv1') });
+    expect((await post(denied)).status).toBe(200);
+    expect(JSON.stringify(await slack.waitForResponse('rv1'))).toContain('not allowed to revoke');
+    expect((await c.query('SELECT 1 AS x')).rows).toEqual([{ x: 1 }]);
+
+    const body = commandBody({ user: APPROVER, text: 'revoke build-e2e-revoke leaked token', responseUrl: slack.responseUrl('rv2') });
+    expect((await post(body)).status).toBe(200);
+    expect(JSON.stringify(await slack.waitForResponse('rv2'))).toMatch(/Revoked build .*build-e2e-revoke.*1 open session ended/);
+    expect((await ended).message).toContain('leaked token');
+    const [s] = await t.broker.store.listSessions({ build: 'build-e2e-revoke' });
+    expect(s!.endReason).toContain('leaked token');
+    const again = new pg.Client(t.pgConfig(await t.token({ build: 'build-e2e-revoke' })));
+    await expect(again.connect()).rejects.toMatchObject({ code: '28P01', message: expect.stringMatching(/revoked/) });
+  });
+
   it('/jit sessions build-… answers from the store with the right counts', async () => {
     const body = commandBody({ user: APPROVER, text: 'sessions build-e2e-deny', responseUrl: slack.responseUrl('cmd') });
     expect((await post(body)).status).toBe(200);
