@@ -52,7 +52,8 @@ function text(t: string): RespondArguments {
 
 function sessionLine(s: SessionSummary): string {
   const ran = s.endedAt ? duration(s.endedAt.getTime() - s.startedAt.getTime()) : 'still open';
-  const who = s.actors.length ? `${code(s.actors[0] ?? '', 40)} for ${code(s.subject, 60)}` : code(s.subject, 60);
+  // The whole delegation chain: which agent, under which bot, for which pipeline identity.
+  const who = s.actors.length ? `${s.actors.map((a) => code(a, 40)).join(' under ')} for ${code(s.subject, 60)}` : code(s.subject, 60);
   return (
     `• \`${esc(s.id)}\` ${code(s.target, 40)} ${who} · ${slackDate(s.startedAt, '{date_short} {time_secs}')} · ${ran} · ` +
     `${count(s.statementCount, 'statement')} (${s.allowed} allowed / ${s.denied} denied / ${s.reviewed} reviewed)`

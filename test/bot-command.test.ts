@@ -35,7 +35,7 @@ describe('/jit', () => {
     expect(lines).toHaveLength(20);
     expect(lines[0]).toContain('`s_0000000000000150`');
     expect(lines[0]).toContain('`prod`');
-    expect(lines[0]).toContain('`agent-b` for `repo:acme/shop:ref:refs/heads/main`');
+    expect(lines[0]).toContain('`agent-b` under `bot-a` for `repo:acme/shop:ref:refs/heads/main`');
     expect(lines[0]).toMatch(/<!date\^\d+\^\{date_short\} \{time_secs\}\|2025-01-01T12:02:30Z>/);
     expect(lines[0]).toContain('12 s · 5 statements (3 allowed / 1 denied / 1 reviewed)');
     const context = blocks.at(-1);

@@ -134,7 +134,7 @@ export function makeSession(i: number, over: Partial<SessionSummary> = {}): Sess
     issuer: 'https://token.actions.githubusercontent.com',
     build: 'build-123',
     claims: {},
-    actors: ['agent-b'],
+    actors: ['agent-b', 'bot-a'],
     tokenId: null,
     clientAddress: '10.0.0.5',
     clientPort: 40000 + i,
