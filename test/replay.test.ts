@@ -1,7 +1,6 @@
 // `jit replay` against a live broker and the real PostgreSQL: a session with a SELECT (its result sample),
 // a DROP held and approved through the HTTP API, a statement denied by policy, one denied by an approver.
-// The relay does not take samples yet (the masking seam is not there): the SELECT's sample is built by
-// the sampler from the values the client received and written through the store API.
+// The SELECT's sample is the one the relay recorded from what the client received.
 import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,13 +67,14 @@ beforeAll(async () => {
   sessionId = drop.sessionId;
   await eventually(async () => (await t.broker.store.getSession(sessionId))?.endedAt);
 
-  // What the relay seam will do: sample what the client received, stored with the statement.
+  // The relay recorded the SELECT's sample from the bytes the client received: it must equal what the
+  // sampler makes of the rows node-postgres decoded.
   const [select] = await t.broker.store.listStatements(sessionId);
   const { sample_rows: rows, sample_bytes: bytes } = t.broker.config.audit;
   const sampler = new ResultSampler({ rows, bytes });
   sampler.begin(res.fields.map((f) => ({ name: f.name, type: pgTypeName(f.dataTypeID) })));
   for (const row of res.rows as (string | null)[][]) sampler.row(row);
-  await t.broker.store.recordSample(select!.id, sampler.finish()!);
+  expect(await t.broker.store.getSample(select!.id)).toEqual(sampler.finish());
 });
 afterAll(async () => {
   await t?.stop();

@@ -11,6 +11,7 @@
 // rewritten (datarow.ts); all other rows are forwarded as they came. Extended protocol: Execute sends
 // no RowDescription, so each statement's and portal's description (from Describe, with the formats
 // Bind asked for) is kept, and a Describe is added before an Execute whose result was never described.
+import { PgResultTap } from '../../audit/pg-sample.js';
 import type net from 'node:net';
 import { serialize } from 'pg-protocol';
 import type { BrokerSession } from '../../session.js';
@@ -51,8 +52,9 @@ export class Relay implements ScanTarget {
   private readonly statements = new Map<string, Prepared>();
   private readonly portals = new Map<string, Portal>();
   private readonly results: ResultMasking;
-  /** SEAM (result samples): onResultRow() gets rows only while true; false keeps unmasked rows unread. */
+  /** Result samples (what the client saw, after masking): onResultRow() gets rows only while true. */
   private tapRows = false;
+  private readonly sample: PgResultTap;
   private readonly denials = new Map<string, Denial>();
   private denialSeq = 0;
   private busy = false;
@@ -72,6 +74,8 @@ export class Relay implements ScanTarget {
   ) {
     this.framer = new Framer(opts.maxMessageBytes);
     this.results = new ResultMasking(opts.masking ?? null);
+    this.sample = new PgResultTap(session.sampling);
+    this.tapRows = this.sample.enabled;
     this.up = new UpstreamScanner(this);
   }
 
@@ -81,7 +85,9 @@ export class Relay implements ScanTarget {
    * Bind's result formats applied to a described statement). Rows belong to the statement at the head of
    * `pending`. Called only while `tapRows` is true.
    */
-  private onResultRow(desc: RowDescription, row: Buffer): void {}
+  private onResultRow(desc: RowDescription, row: Buffer): void {
+    this.sample.row(row, desc);
+  }
 
   /** Whether the upstream is still working on something the client sent. */
   get inFlight(): boolean {
@@ -323,7 +329,8 @@ export class Relay implements ScanTarget {
       const head = this.pending[0];
       if (head && (head.kind === 'query' || head.kind === 'execute')) head.rows++;
       const r = this.active();
-      return r !== null && (r.plan !== null || this.tapRows);
+      // Once the sample is full, unmasked rows go back to being forwarded without a look.
+      return r !== null && (r.plan !== null || (this.tapRows && this.sample.wants));
     }
     if (type === 'd') return this.active()?.copy != null;
     return INSPECT.has(type);
@@ -445,12 +452,13 @@ export class Relay implements ScanTarget {
   }
 
   private finish(p: { record: number | null; started: number; rows: number; tags: string[]; error: string | null }): void {
+    const sample = this.sample.take(); // first: rows seen belong to this statement, recorded or not
     if (p.record === null) return;
     const tag = p.tags.length ? p.tags.join('; ') : null;
     let rows: number | null = p.rows;
     const last = p.tags[p.tags.length - 1];
     const affected = last ? /^(?:INSERT \d+|UPDATE|DELETE|MERGE|COPY|MOVE|FETCH|SELECT) (\d+)$/.exec(last) : null;
     if (affected && !last!.startsWith('SELECT') && !last!.startsWith('FETCH')) rows = p.tags.reduce((n, t) => n + Number(/ (\d+)$/.exec(t)?.[1] ?? 0), 0);
-    this.session.complete(p.record, { durationMs: performance.now() - p.started, tag, rows, error: p.error });
+    this.session.complete(p.record, { durationMs: performance.now() - p.started, tag, rows, error: p.error }, sample);
   }
 }
