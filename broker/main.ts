@@ -9,6 +9,7 @@ import { buildHttp } from './http/server.js';
 import { createLoginGuard, createVerifier, LocalIssuer, RevocationService } from './identity/index.js';
 import { startPostgresEngine, type PostgresEngine } from './engines/postgres/index.js';
 import { checkMysqlTarget, MYSQL_ER, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
+import { mysqlResultSets } from './engines/mysql/masking.js';
 import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
 import { MaskingPolicy } from './masking/index.js';
 import { BrokerSession } from './session.js';
@@ -172,6 +173,15 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
           // LOAD DATA LOCAL INFILE is `admin`: offer it to clients only if a rule could let one run.
           localInfile: config.default !== 'deny' || config.rules.some((r) => r.action !== 'deny' && (!r.kinds || r.kinds.includes('admin'))),
           log: sessionLog,
+          // Masking: each session's rules (null: none apply to it), applied to result rows (engines/mysql/masking.ts).
+          ...(masking
+            ? {
+                resultSets: (s: BrokerSession) => {
+                  const rules = masking.forSession(s.identity, s.target.name);
+                  return rules ? mysqlResultSets(rules) : null;
+                },
+              }
+            : {}),
         },
         config.listen.mysql,
       ));

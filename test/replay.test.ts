@@ -14,6 +14,8 @@ const ADMIN = 'replay-admin-token-0123456789';
 const RULES = `
 admin_token: "${ADMIN}"
 audit: { sample_rows: 2, sample_bytes: 1000 }
+masking:
+  - { columns: ["jit_rp_t.note"], with: redact }
 rules:
   - { id: hold, tables: ["jit_rp_*"], kinds: [ddl, destructive], action: review, timeout: 30s }
   - { id: reads, kinds: [read], action: allow }
@@ -96,7 +98,9 @@ describe('jit replay', () => {
     expect(out).toMatch(/ {2}client {3}127\.0\.0\.1:\d+ {2}application replay-test {2}user ci {2}TLS\n/);
 
     expect(out).toMatch(/\n#1 {2}\+\d+\.\d{3}s {2}allow {2}rule reads {2}read\n {4}SELECT id, name, note FROM jit_rp_t ORDER BY id\n {2}→ SELECT 3 {2}3 rows {2}\S+ ms\n/);
-    expect(out).toContain(['    id | name  | note', '    ---+-------+------', '    1  | alice | first', '    2  | bob   | NULL', '    … 1 more row\n'].join('\n'));
+    // The masked column is shown as the client saw it: redacted (NULL stays NULL).
+    expect(out).toContain(['    id | name  | note', '    ---+-------+-----', '    1  | alice | ****', '    2  | bob   | NULL', '    … 1 more row\n'].join('\n'));
+    expect(out).not.toMatch(/\| first/);
 
     expect(out).toMatch(/\n#2 {2}\+\d+\.\d{3}s {2}review {2}rule hold {2}destructive\n {4}DROP TABLE jit_rp_drop\n/);
     expect(out).toMatch(new RegExp(`  approval ${drop.id} \\(rule hold\\): approved by api:alice at \\S+ \\S+ \\[\\+\\d+\\.\\d{3}s\\], \\d+\\.\\ds after the request \\(reason: planned cleanup\\)\\n  → DROP TABLE  \\S+ ms\\n`));
@@ -119,7 +123,7 @@ describe('jit replay', () => {
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as ReplayEvent);
     expect(events.map((e) => e.type)).toEqual(['session-start', 'statement', 'result', 'statement', 'approval', 'result', 'statement', 'statement', 'approval', 'session-end']);
     expect(events[0]).toMatchObject({ type: 'session-start', session: sessionId, identity: { subject: 'ci:replayer', build: 'build-replay', actors: [] }, client: { application: 'replay-test', tls: true, user: 'ci' } });
-    expect(events[2]).toMatchObject({ type: 'result', tag: 'SELECT 3', rows: 3, error: null, sample: { columns: [{ name: 'id', type: 'int4' }, { name: 'name', type: 'text' }, { name: 'note', type: 'text' }], rows: [['1', 'alice', 'first'], ['2', 'bob', null]], truncated: true } });
+    expect(events[2]).toMatchObject({ type: 'result', tag: 'SELECT 3', rows: 3, error: null, sample: { columns: [{ name: 'id', type: 'int4' }, { name: 'name', type: 'text' }, { name: 'note', type: 'text' }], rows: [['1', 'alice', '****'], ['2', 'bob', null]], truncated: true } });
     expect(events[4]).toMatchObject({ type: 'approval', approvalId: drop.id, state: 'approved', decidedBy: 'api:alice', reason: 'planned cleanup', reused: false });
     expect(events[6]).toMatchObject({ type: 'statement', decision: 'deny', ruleId: null });
     expect(events[8]).toMatchObject({ type: 'approval', approvalId: truncate.id, state: 'denied', decidedBy: 'U123', reason: 'not now' });
