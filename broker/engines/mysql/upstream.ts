@@ -9,10 +9,9 @@ import { PacketFramer, PacketIO } from './framing.js';
 import {
   CAP, COM, command, handshakeResponsePayload, packet, PacketReader, readErr, readOk, sslRequestPayload, UTF8MB4_GENERAL_CI,
 } from './protocol.js';
+import { connectTcp, UpstreamError } from '../upstream-net.js';
 
-export class UpstreamError extends Error {
-  override name = 'UpstreamError';
-}
+export { UpstreamError };
 
 export interface MysqlTargetUrl {
   host: string;
@@ -82,25 +81,6 @@ export function cachingSha2Token(password: string, scramble: Buffer): Buffer {
 
 const isLoopbackHost = (h: string) => h === 'localhost' || h === '::1' || h.startsWith('127.');
 
-function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new UpstreamError(`timed out after ${timeoutMs} ms connecting to ${host}:${port}`));
-    }, timeoutMs);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.setNoDelay(true);
-      s.setKeepAlive(true, 30_000);
-      resolve(s);
-    });
-    s.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new UpstreamError(`cannot connect to ${host}:${port}: ${e.message}`));
-    });
-  });
-}
 
 function upstreamErr(payload: Buffer, what: string): UpstreamError {
   const e = readErr(payload);

@@ -7,6 +7,7 @@ import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import sasl from 'pg/lib/crypto/sasl.js';
 import { parse as parseUrl } from 'pg-connection-string';
 import { createHash } from 'node:crypto';
+import { connectTcp, UpstreamError } from '../upstream-net.js';
 
 export interface Upstream {
   socket: net.Socket;
@@ -19,9 +20,7 @@ export interface Upstream {
   ssl: boolean;
 }
 
-export class UpstreamError extends Error {
-  override name = 'UpstreamError';
-}
+export { UpstreamError };
 
 interface Target {
   host: string;
@@ -45,25 +44,6 @@ export function parseUpstreamUrl(url: string): Target {
   };
 }
 
-function connectTcp(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host, port });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new UpstreamError(`timed out after ${timeoutMs} ms connecting to ${host}:${port}`));
-    }, timeoutMs);
-    s.once('connect', () => {
-      clearTimeout(timer);
-      s.setNoDelay(true);
-      s.setKeepAlive(true, 30_000);
-      resolve(s);
-    });
-    s.once('error', (e) => {
-      clearTimeout(timer);
-      reject(new UpstreamError(`cannot connect to ${host}:${port}: ${e.message}`));
-    });
-  });
-}
 
 async function negotiateTls(s: net.Socket, t: Target): Promise<net.Socket> {
   if (!t.ssl) return s;
