@@ -12,9 +12,7 @@ import { outcome, Responses, type Outcome, type Pending, type Prepared } from '.
 import type { ResultSetHook } from './results.js';
 import { UpstreamScanner } from './scanner.js';
 import { confineTo, parseKill, quoteIdent, quoteString } from './scope.js';
-
-/** While a statement waits for a slow answer (held for review), the client is still read up to this many bytes. */
-const HOLD_BACKLOG = 1024 * 1024;
+import { HOLD_BACKLOG, runInOrder } from '../in-order.js';
 
 /** What the engine does with a KILL of a broker connection id (see index.ts). */
 export type KillPlan = { allowed: false; message: string } | { allowed: true; self: boolean; run: () => Promise<void> };
@@ -139,29 +137,16 @@ export class Relay {
     this.client.cork();
     this.upstream.cork();
     try {
-      for (let m = this.framer.next(); m && !this.ended; m = this.framer.next()) {
-        const wait = this.handle(m);
-        if (wait) {
-          // Usually the audit write commits within this turn: keep batching. A slow answer (held for
-          // review) flushes what came before; reading goes on, to notice a hang-up, up to HOLD_BACKLOG.
-          let slow = false;
-          const timer = setImmediate(() => {
-            slow = true;
-            this.holding = true;
-            this.upstream.uncork();
-            this.client.uncork();
-            if (this.framer.buffered > HOLD_BACKLOG) this.client.pause();
-          });
-          await wait;
-          clearImmediate(timer);
-          if (slow) {
-            this.holding = false;
-            if (!this.upstream.writableNeedDrain) this.client.resume();
-            this.upstream.cork();
-            this.client.cork();
-          }
-        }
-      }
+      await runInOrder<Message>({
+        client: this.client,
+        upstream: this.upstream,
+        next: () => this.framer.next(),
+        ended: () => this.ended,
+        buffered: () => this.framer.buffered,
+        handle: (m) => this.handle(m),
+        holding: (h) => (this.holding = h),
+        flushClientWhileHolding: true,
+      });
     } catch (e) {
       this.fail(e as Error);
     } finally {

@@ -23,13 +23,9 @@ import { BodyReader, errorResponse, readErrorFields } from './messages.js';
 import { ResultMasking, NOTHING, type ActiveResult, type Pending, type Portal, type Prepared } from './results.js';
 import { bindResultFormats, NO_COLUMNS, parseRowDescription, type RowDescription } from './row-description.js';
 import { UpstreamScanner, type ScanTarget } from './scanner.js';
+import { HOLD_BACKLOG, runInOrder } from '../in-order.js';
 
 const POISON = 'JITBROKER_REFUSED_';
-/**
- * While a statement waits for a slow answer (held for review), the client is still read, so that a
- * client hanging up is noticed (its session then cancels the request), up to this many bytes buffered.
- */
-const HOLD_BACKLOG = 1024 * 1024;
 
 interface Denial {
   message: string;
@@ -170,28 +166,16 @@ export class Relay implements ScanTarget {
     this.client.cork();
     this.upstream.cork();
     try {
-      for (let f = this.framer.next(); f && !this.ended; f = this.framer.next()) {
-        const wait = this.handle(f);
-        if (wait) {
-          // Usually the audit write commits within this turn of the event loop: keep batching. Only a
-          // slow answer (a statement held for review) flushes what came before; reading goes on (to
-          // notice a hang-up) only until HOLD_BACKLOG bytes wait behind the held statement.
-          let slow = false;
-          const timer = setImmediate(() => {
-            slow = true;
-            this.holding = true;
-            this.upstream.uncork();
-            if (this.framer.buffered > HOLD_BACKLOG) this.client.pause();
-          });
-          await wait;
-          clearImmediate(timer);
-          if (slow) {
-            this.holding = false;
-            if (!this.upstream.writableNeedDrain) this.client.resume();
-            this.upstream.cork();
-          }
-        }
-      }
+      await runInOrder<Frame>({
+        client: this.client,
+        upstream: this.upstream,
+        next: () => this.framer.next(),
+        ended: () => this.ended,
+        buffered: () => this.framer.buffered,
+        handle: (f) => this.handle(f),
+        holding: (h) => (this.holding = h),
+        flushClientWhileHolding: false,
+      });
     } catch (e) {
       this.fail(e as Error);
     } finally {
