@@ -18,26 +18,55 @@ export interface InOrderHost<M> {
   buffered(): number;
   /** Handle one message; a promise when it must wait (its audit record, or a decision). */
   handle(m: M): Promise<void> | null;
-  /** Told when a wait turns out slow (true) and when it ends (false). */
-  holding(h: boolean): void;
+  /** What handle() threw: the connection ends. */
+  fail(e: Error): void;
   /** Also flush the client while holding (an engine that answers the client itself). */
   flushClientWhileHolding: boolean;
 }
 
-/**
- * Run the host's messages until none is left. Usually an audit write commits within this turn of the
- * event loop, so batching goes on; only a slow answer (a statement held for review) flushes what came
- * before, and reading goes on (to notice a hang-up) only until HOLD_BACKLOG bytes wait behind it.
- * Throws what handle() throws; the caller uncorks in its own `finally`.
- */
-export async function runInOrder<M>(h: InOrderHost<M>): Promise<void> {
-  for (let m = h.next(); m && !h.ended(); m = h.next()) {
-    const wait = h.handle(m);
-    if (!wait) continue;
+export class InOrder<M> {
+  private busy = false;
+  private holding = false;
+
+  constructor(private readonly h: InOrderHost<M>) {}
+
+  /** Client bytes arrived: stop reading if too much waits behind a held statement, and handle what is whole. */
+  received(): void {
+    if (this.holding && this.h.buffered() > HOLD_BACKLOG) this.h.client.pause();
+    void this.pump();
+  }
+
+  /**
+   * Handle messages until none is left. Usually an audit write commits within this turn of the event
+   * loop, so batching goes on; only a slow answer (a statement held for review) flushes what came before,
+   * and reading goes on (to notice a hang-up) only until HOLD_BACKLOG bytes wait behind it.
+   */
+  async pump(): Promise<void> {
+    const h = this.h;
+    if (this.busy || h.ended()) return;
+    this.busy = true;
+    h.client.cork();
+    h.upstream.cork();
+    try {
+      for (let m = h.next(); m && !h.ended(); m = h.next()) {
+        const wait = h.handle(m);
+        if (wait) await this.hold(wait);
+      }
+    } catch (e) {
+      h.fail(e as Error);
+    } finally {
+      this.busy = false;
+      h.upstream.uncork();
+      h.client.uncork();
+    }
+  }
+
+  private async hold(wait: Promise<void>): Promise<void> {
+    const h = this.h;
     let slow = false;
     const timer = setImmediate(() => {
       slow = true;
-      h.holding(true);
+      this.holding = true;
       h.upstream.uncork();
       if (h.flushClientWhileHolding) h.client.uncork();
       if (h.buffered() > HOLD_BACKLOG) h.client.pause();
@@ -45,7 +74,7 @@ export async function runInOrder<M>(h: InOrderHost<M>): Promise<void> {
     await wait;
     clearImmediate(timer);
     if (slow) {
-      h.holding(false);
+      this.holding = false;
       if (!h.upstream.writableNeedDrain) h.client.resume();
       h.upstream.cork();
       if (h.flushClientWhileHolding) h.client.cork();

@@ -12,7 +12,7 @@ import { outcome, Responses, type Outcome, type Pending, type Prepared } from '.
 import type { ResultSetHook } from './results.js';
 import { UpstreamScanner } from './scanner.js';
 import { confineTo, parseKill, quoteIdent, quoteString } from './scope.js';
-import { HOLD_BACKLOG, runInOrder } from '../in-order.js';
+import { InOrder } from '../in-order.js';
 
 /** What the engine does with a KILL of a broker connection id (see index.ts). */
 export type KillPlan = { allowed: false; message: string } | { allowed: true; self: boolean; run: () => Promise<void> };
@@ -43,9 +43,9 @@ export class Relay {
   /** MariaDB's statement id 0xffffffff means "the one prepared last". */
   private lastPrepared: Prepared | null = null;
   private readonly confine: ReturnType<typeof confineTo>;
-  private busy = false;
   private ended = false;
-  private holding = false;
+  /** Client messages, strictly in order (holds behind a statement awaiting its decision). */
+  private readonly order: InOrder<Message>;
   /** The server asked for a LOCAL INFILE: the client's packets are file data up to an empty one. */
   private infile = false;
   /** Sequence id an answer to the command being handled takes (a client waiting on a command expects 1). */
@@ -61,6 +61,16 @@ export class Relay {
     private readonly onEnd: (reason: string, error?: Error) => void,
   ) {
     this.framer = new PacketFramer(opts.maxMessageBytes);
+    this.order = new InOrder<Message>({
+      client,
+      upstream,
+      next: () => this.framer.next(),
+      ended: () => this.ended,
+      buffered: () => this.framer.buffered,
+      handle: (m) => this.handle(m),
+      fail: (e) => this.fail(e),
+      flushClientWhileHolding: true,
+    });
     this.confine = confineTo(opts.targetName, opts.database);
     this.responses = new Responses({
       finish: (o) => this.finish(o),
@@ -79,8 +89,7 @@ export class Relay {
   start(initial?: Buffer): void {
     this.client.on('data', (chunk: Buffer) => {
       this.framer.push(chunk);
-      if (this.holding && this.framer.buffered > HOLD_BACKLOG) this.client.pause();
-      void this.pump();
+      this.order.received();
     });
     this.upstream.on('data', (chunk: Buffer) => {
       try {
@@ -96,7 +105,7 @@ export class Relay {
     this.client.resume();
     if (initial?.length) {
       this.framer.push(initial);
-      void this.pump();
+      void this.order.pump();
     }
   }
 
@@ -129,31 +138,6 @@ export class Relay {
     if (this.ended) return;
     this.ended = true;
     this.responses.abandon(reason);
-  }
-
-  private async pump(): Promise<void> {
-    if (this.busy || this.ended) return;
-    this.busy = true;
-    this.client.cork();
-    this.upstream.cork();
-    try {
-      await runInOrder<Message>({
-        client: this.client,
-        upstream: this.upstream,
-        next: () => this.framer.next(),
-        ended: () => this.ended,
-        buffered: () => this.framer.buffered,
-        handle: (m) => this.handle(m),
-        holding: (h) => (this.holding = h),
-        flushClientWhileHolding: true,
-      });
-    } catch (e) {
-      this.fail(e as Error);
-    } finally {
-      this.busy = false;
-      this.upstream.uncork();
-      this.client.uncork();
-    }
   }
 
   /** Queue an expected response (or send the broker's own answer when nothing is ahead of it). */

@@ -15,7 +15,6 @@ import { PgResultTap } from '../../audit/pg-sample.js';
 import type net from 'node:net';
 import { serialize } from 'pg-protocol';
 import type { BrokerSession } from '../../session.js';
-import type { Decision } from '../../types.js';
 import { rewriteCopyData, rewriteDataRow } from './datarow.js';
 import { Framer, type Frame } from './framing.js';
 import type { PgMasking } from './masking.js';
@@ -23,7 +22,7 @@ import { BodyReader, errorResponse, readErrorFields } from './messages.js';
 import { ResultMasking, NOTHING, type ActiveResult, type Pending, type Portal, type Prepared } from './results.js';
 import { bindResultFormats, NO_COLUMNS, parseRowDescription, type RowDescription } from './row-description.js';
 import { UpstreamScanner, type ScanTarget } from './scanner.js';
-import { HOLD_BACKLOG, runInOrder } from '../in-order.js';
+import { InOrder } from '../in-order.js';
 
 const POISON = 'JITBROKER_REFUSED_';
 
@@ -53,10 +52,9 @@ export class Relay implements ScanTarget {
   private readonly sample: PgResultTap;
   private readonly denials = new Map<string, Denial>();
   private denialSeq = 0;
-  private busy = false;
   private ended = false;
-  /** A statement is waiting for a slow answer: see HOLD_BACKLOG. */
-  private holding = false;
+  /** Client messages, strictly in order (holds behind a statement awaiting its decision). */
+  private readonly order: InOrder<Frame>;
   /** Transaction status from the last ReadyForQuery: I (idle), T (in a block), E (failed block). */
   txStatus = 'I';
   private up: UpstreamScanner;
@@ -65,10 +63,20 @@ export class Relay implements ScanTarget {
     private readonly client: net.Socket,
     private readonly upstream: net.Socket,
     private readonly session: BrokerSession,
-    private readonly opts: RelayOptions,
+    opts: RelayOptions,
     private readonly onEnd: (reason: string, error?: Error) => void,
   ) {
     this.framer = new Framer(opts.maxMessageBytes);
+    this.order = new InOrder<Frame>({
+      client,
+      upstream,
+      next: () => this.framer.next(),
+      ended: () => this.ended,
+      buffered: () => this.framer.buffered,
+      handle: (f) => this.handle(f),
+      fail: (e) => this.fail(e),
+      flushClientWhileHolding: false,
+    });
     this.results = new ResultMasking(opts.masking ?? null);
     this.sample = new PgResultTap(session.sampling);
     this.tapRows = this.sample.enabled;
@@ -97,8 +105,7 @@ export class Relay implements ScanTarget {
       } catch (e) {
         return this.fail(e as Error);
       }
-      if (this.holding && this.framer.buffered > HOLD_BACKLOG) this.client.pause();
-      void this.pump();
+      this.order.received();
     });
     this.upstream.on('data', (chunk: Buffer) => {
       // One write for what one read turns into (runs and rewritten rows), not one per piece.
@@ -117,7 +124,7 @@ export class Relay implements ScanTarget {
     this.client.resume();
     if (initial?.length) {
       this.framer.push(initial);
-      void this.pump();
+      void this.order.pump();
     }
   }
 
@@ -157,32 +164,6 @@ export class Relay implements ScanTarget {
   /** The connection is closing: relay nothing more either way (without calling onEnd back). */
   stop(): void {
     this.ended = true;
-  }
-
-  /** Handle client messages strictly in order; a statement awaiting its decision holds the ones after it. */
-  private async pump(): Promise<void> {
-    if (this.busy || this.ended) return;
-    this.busy = true;
-    this.client.cork();
-    this.upstream.cork();
-    try {
-      await runInOrder<Frame>({
-        client: this.client,
-        upstream: this.upstream,
-        next: () => this.framer.next(),
-        ended: () => this.ended,
-        buffered: () => this.framer.buffered,
-        handle: (f) => this.handle(f),
-        holding: (h) => (this.holding = h),
-        flushClientWhileHolding: false,
-      });
-    } catch (e) {
-      this.fail(e as Error);
-    } finally {
-      this.busy = false;
-      this.upstream.uncork();
-      this.client.uncork();
-    }
   }
 
   /** Returns a promise only when the message must wait (for its audit record or decision). */
