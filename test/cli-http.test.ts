@@ -1,4 +1,6 @@
 // The `jit` command and the HTTP listener, as a user runs them against a live broker.
+import net from 'node:net';
+import tls from 'node:tls';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -98,6 +100,30 @@ describe('http listener', () => {
 });
 
 describe('shutdown', () => {
+  it('also tells a client that is still logging in, instead of leaving it hanging', async () => {
+    const b = await startTestBroker();
+    const tlsSocket = await new Promise<import('node:tls').TLSSocket>((resolve, reject) => {
+      const raw = net.connect(b.port, b.host, () => raw.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])));
+      raw.once('data', () => {
+        const s = tls.connect({ socket: raw, rejectUnauthorized: false }, () => resolve(s));
+      });
+      raw.once('error', reject);
+    });
+    const startup = Buffer.from('\0\0\0\0\0\x03\0\0user\0ci\0database\0app\0\0', 'latin1');
+    startup.writeInt32BE(startup.length, 0);
+    const chunks: Buffer[] = [];
+    const asked = new Promise<void>((resolve) => tlsSocket.on('data', (d: Buffer) => (chunks.push(d), resolve())));
+    const gone = new Promise<void>((resolve) => tlsSocket.on('close', () => resolve()));
+    tlsSocket.write(startup);
+    await asked; // the broker asked for the password; the client never sends it
+    await b.broker.postgres!.close('maintenance window');
+    await gone;
+    const answer = Buffer.concat(chunks).toString('latin1');
+    expect(answer).toContain('57P01');
+    expect(answer).toContain('maintenance window');
+    await b.stop();
+  });
+
   it('tells connected clients, and records the end of their sessions', async () => {
     const b = await startTestBroker();
     const c = new pg.Client(b.pgConfig(await b.token({ build: 'build-shutdown' })));

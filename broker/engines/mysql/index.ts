@@ -7,7 +7,7 @@
 // and issuer when the token has no build — mapped to the upstream connection; a held statement is withdrawn.
 // Any other id answers ER_NO_SUCH_THREAD. Both are recorded. A KILL never reaches the server with a
 // client's id (it would name an unrelated server thread).
-import net from 'node:net';
+import { listenTcp } from '../listener.js';
 import type { Identity } from '../../types.js';
 import { MysqlConnection, type ConnectionHooks, type MysqlEngineDeps } from './connection.js';
 import { ER } from './protocol.js';
@@ -84,25 +84,18 @@ export async function startMysqlEngine(deps: MysqlEngineDeps, listen: { host: st
     },
   };
 
-  const server = net.createServer((socket) => {
+  const listener = await listenTcp(listen, (socket) => {
     const id = nextId();
     const c = new MysqlConnection(socket, id, deps, hooks);
     byId.set(id, c);
     starting.add(c);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => resolve());
-  });
-  const addr = server.address() as net.AddressInfo;
 
   return {
-    address: { host: addr.address, port: addr.port },
+    address: listener.address,
     connections: live,
     async close(reason = 'the broker is shutting down') {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...live, ...starting].map((c) => c.terminate(ER.SERVER_SHUTDOWN, `jit-broker: ${reason}`)));
-      await closed;
+      await listener.close(() => Promise.all([...live, ...starting].map((c) => c.terminate(ER.SERVER_SHUTDOWN, `jit-broker: ${reason}`))));
     },
   };
 }

@@ -135,7 +135,7 @@ export class PostgresConnection {
       if (code === CANCEL_REQUEST) {
         if (f.body.length >= 12) this.hooks.cancel({ pid: f.body.readInt32BE(4), secret: f.body.readInt32BE(8) });
         this.socket.destroy();
-        this.closed = true;
+        void this.close('cancel request'); // no session: this only lets the engine forget the connection
         return;
       }
       if (code >> 16 !== 3) throw new ProtocolError(`unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
@@ -205,7 +205,9 @@ export class PostgresConnection {
       return this.refuse('08006', `jit-broker could not reach target "${target.name}": ${(e as Error).message}`);
     }
     if (this.closed) {
+      // The client left (or the broker shut down) during the login: a session opened meanwhile ends too.
       this.upstream.socket.destroy();
+      await this.session.close('client disconnected during login');
       return;
     }
     this.hooks.register(this);

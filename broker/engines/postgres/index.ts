@@ -1,6 +1,6 @@
 // The PostgreSQL engine: a listener that speaks the wire protocol to clients and relays to targets.
-import net from 'node:net';
 import type { Target } from '../../types.js';
+import { listenTcp } from '../listener.js';
 import { PgCatalog } from './catalog.js';
 import { PostgresConnection, type CancelKey, type PostgresEngineDeps } from './connection.js';
 import { cancelUpstream } from './upstream.js';
@@ -17,6 +17,8 @@ export interface PostgresEngine {
 
 export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { host: string; port: number }): Promise<PostgresEngine> {
   const live = new Set<PostgresConnection>();
+  /** Accepted and not yet logged in (or refused): ended too at shutdown. */
+  const starting = new Set<PostgresConnection>();
   const byKey = new Map<string, PostgresConnection>();
   const keyOf = (k: CancelKey) => `${k.pid}:${k.secret}`;
   const catalogs = new Map<string, PgCatalog>();
@@ -28,10 +30,12 @@ export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { ho
       return c;
     },
     register: (c: PostgresConnection) => {
+      starting.delete(c);
       live.add(c);
       byKey.set(keyOf(c.key), c);
     },
     unregister: (c: PostgresConnection) => {
+      starting.delete(c);
       live.delete(c);
       byKey.delete(keyOf(c.key));
     },
@@ -47,22 +51,16 @@ export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { ho
     },
   };
 
-  const server = net.createServer((socket) => {
-    new PostgresConnection(socket, deps, hooks);
+  const listener = await listenTcp(listen, (socket) => {
+    starting.add(new PostgresConnection(socket, deps, hooks));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => resolve());
-  });
-  const addr = server.address() as net.AddressInfo;
 
   return {
-    address: { host: addr.address, port: addr.port },
+    address: listener.address,
     connections: live,
     async close(reason = 'the broker is shutting down') {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...live].map((c) => c.terminate('57P01', `jit-broker: ${reason}`)));
-      await closed;
+      // Clients still logging in are told too, not left to finish against a closing broker.
+      await listener.close(() => Promise.all([...live, ...starting].map((c) => c.terminate('57P01', `jit-broker: ${reason}`))));
       for (const c of catalogs.values()) c.close();
     },
   };
