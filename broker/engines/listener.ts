@@ -1,5 +1,26 @@
-// The TCP listener both engines accept clients on.
+// What both engines share at the edge: the TCP listener, what they are given, and who counts as loopback.
 import net from 'node:net';
+import type tls from 'node:tls';
+import type { BrokerSession } from '../session.js';
+import type { ClientInfo, Identity, Target } from '../types.js';
+
+/** What main.ts gives every engine (each engine's deps extend it). */
+export interface EngineDeps {
+  /** Targets this engine serves, by the database name a client asks for. */
+  targets: ReadonlyMap<string, Target>;
+  /** Verify the token a client sent as its password; throws an error whose message says which check failed. */
+  verify: (token: string) => Promise<Identity>;
+  openSession: (identity: Identity, target: Target, client: ClientInfo) => Promise<BrokerSession>;
+  tls: tls.SecureContext | null;
+  /** `loopback`: clients on 127.0.0.0/8 and ::1 may log in without TLS. */
+  plaintext: 'never' | 'loopback';
+  maxMessageBytes: number;
+}
+
+/** A client address on the loopback network (IPv4, IPv6, or IPv4-mapped). */
+export function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
 
 export interface Listener {
   address: { host: string; port: number };

@@ -11,17 +11,9 @@ import {
 import { Relay, type KillPlan } from './relay.js';
 import type { ResultSetHook } from './results.js';
 import { connectUpstream, killUpstream, parseMysqlUrl, type MysqlUpstream } from './upstream.js';
+import { isLoopback, type EngineDeps } from '../listener.js';
 
-export interface MysqlEngineDeps {
-  /** Targets this engine serves, by the database name a client asks for. */
-  targets: ReadonlyMap<string, Target>;
-  /** Verify the token a client sent as its password; throws an error whose message says which check failed. */
-  verify: (token: string) => Promise<Identity>;
-  openSession: (identity: Identity, target: Target, client: ClientInfo) => Promise<BrokerSession>;
-  tls: tls.SecureContext | null;
-  /** `loopback`: clients on 127.0.0.0/8 and ::1 may log in without TLS. */
-  plaintext: 'never' | 'loopback';
-  maxMessageBytes: number;
+export interface MysqlEngineDeps extends EngineDeps {
   /**
    * Offer CLIENT_LOCAL_FILES: only when some rule could let a LOAD DATA LOCAL INFILE (`admin`) run; each
    * such statement is decided by policy like any other.
@@ -48,10 +40,6 @@ export interface ConnectionHooks {
 const HANDSHAKE_LIMIT = 64 * 1024;
 /** A client has this long to send its handshake response and password (MySQL's connect_timeout). */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
-
-export function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
-}
 
 /** SQLSTATEs of the session core's login refusals, mapped to MySQL error numbers. */
 const refusalCode = (sqlstate: string): ErrorCode => (sqlstate === '42501' ? ER.DBACCESS_DENIED : ER.ACCESS_DENIED);

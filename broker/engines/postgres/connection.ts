@@ -15,17 +15,9 @@ import type { PgCatalog } from './catalog.js';
 import { PgMasking } from './masking.js';
 import { Relay } from './relay.js';
 import { cancelUpstream, connectUpstream, type Upstream } from './upstream.js';
+import { isLoopback, type EngineDeps } from '../listener.js';
 
-export interface PostgresEngineDeps {
-  /** Targets this engine serves, by the database name a client asks for. */
-  targets: ReadonlyMap<string, Target>;
-  /** Verify the token a client sent as its password; throws an error whose message says which check failed. */
-  verify: (token: string) => Promise<Identity>;
-  openSession: (identity: Identity, target: Target, client: ClientInfo) => Promise<BrokerSession>;
-  tls: tls.SecureContext | null;
-  /** `loopback`: clients on 127.0.0.0/8 and ::1 may log in without TLS. */
-  plaintext: 'never' | 'loopback';
-  maxMessageBytes: number;
+export interface PostgresEngineDeps extends EngineDeps {
   /** Why a startup parameter the client sent may not be passed upstream, or null when it may. */
   startupSettingProblem: (name: string, value: string) => string | null;
   log: (msg: string, fields?: Record<string, unknown>) => void;
@@ -40,10 +32,6 @@ const STARTUP_LIMIT = 10_000;
 export interface CancelKey {
   pid: number;
   secret: number;
-}
-
-export function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 export class PostgresConnection {
