@@ -1,29 +1,13 @@
 // Approval requests as JSON (HTTP API, `jit approvals --json`): dates as ISO 8601 strings.
-import type { ApprovalRequest, ApprovalState, ReviewSettings } from './types.js';
-import type { Kind } from '../types.js';
+import type { ApprovalRequest } from './types.js';
 
-export interface ApprovalJson {
-  id: string;
-  target: string;
-  sessionId: string;
-  statementId: number | null;
-  subject: string;
-  build: string | null;
-  claims: Record<string, unknown>;
-  actors: string[];
-  sql: string;
-  kinds: Kind[];
-  ruleId: string | null;
-  settings: ReviewSettings;
+/** An ApprovalRequest with its dates as ISO 8601 strings (derived, so the two never drift apart). */
+export type ApprovalJson = Omit<ApprovalRequest, 'requestedAt' | 'expiresAt' | 'decidedAt' | 'approvals'> & {
   requestedAt: string;
   expiresAt: string;
-  state: ApprovalState;
-  approvals: { by: string; at: string }[];
-  decidedBy: string | null;
   decidedAt: string | null;
-  reason: string | null;
-  message: { channel: string; ts: string } | null;
-}
+  approvals: { by: string; at: string }[];
+};
 
 export function approvalToJson(r: ApprovalRequest): ApprovalJson {
   return {
