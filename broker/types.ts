@@ -1,4 +1,5 @@
 // Shared vocabulary of the broker: every module speaks these types, none imports another's internals.
+import type { FunctionRef } from './catalog/types.js';
 import type { ReviewSettings } from './approvals/types.js';
 
 /** What a statement does, least to most severe (order matters: see KIND_SEVERITY). */
@@ -40,6 +41,13 @@ export interface ClassifiedStatement {
   kinds: Kind[];
   /** Tables it touches, lower-cased, schema-qualified where written so. */
   tables: string[];
+  /**
+   * Functions it calls by name (user functions and built-ins alike), for policy to resolve against the
+   * target's catalog (broker/catalog): a name means what the database says it is, not what it looks like.
+   */
+  calls?: FunctionRef[];
+  /** Operator names it uses (PostgreSQL), resolved the same way: a user-defined operator runs a function. */
+  operators?: string[];
 }
 
 export interface Classification {
