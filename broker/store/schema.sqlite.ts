@@ -153,3 +153,34 @@ export const tokenUses = sqliteTable('token_uses', {
 export type SessionRow = typeof sessions.$inferSelect;
 export type StatementRow = typeof statements.$inferSelect;
 export type ApprovalRow = typeof approvals.$inferSelect;
+
+/**
+ * Logins the broker refused (bad token, unknown target, TLS required, ...): one row each, kept for
+ * `audit.login_retention`. What the token claimed is decoded without trusting it; the token itself is
+ * never stored. Accepted logins are the `sessions` table.
+ */
+export const refusedLogins = sqliteTable(
+  'refused_logins',
+  {
+    id: integer('id').primaryKey(),
+    at: integer('at', { mode: 'timestamp_ms' }).notNull(),
+    engine: text('engine').$type<'postgres' | 'mysql'>().notNull(),
+    /** The target (database name) the client asked for, as it asked; null when it named none. */
+    target: text('target'),
+    clientAddress: text('client_address').notNull(),
+    clientPort: integer('client_port').notNull(),
+    clientApplication: text('client_application'),
+    dbUser: text('db_user'),
+    tls: integer('tls', { mode: 'boolean' }).notNull(),
+    /** A short code (`expired`, `audience`, `unknown_target`, ...); `message` is what the client was told. */
+    reason: text('reason').notNull(),
+    message: text('message').notNull(),
+    /** Unverified claims of the token, when one was sent and could be decoded. */
+    issuer: text('issuer'),
+    subject: text('subject'),
+    tokenId: text('token_id'),
+    build: text('build'),
+  },
+  (t) => [index('refused_logins_at_idx').on(t.at)],
+);
+export type RefusedLoginRow = typeof refusedLogins.$inferSelect;
