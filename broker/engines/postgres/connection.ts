@@ -36,6 +36,7 @@ export interface CancelKey {
 
 export class PostgresConnection {
   private socket: net.Socket;
+  /** Startup-phase messages, then (typed) the password message: one framer, so no byte a client sent early is lost. */
   private readonly framer = new Framer(STARTUP_LIMIT, true);
   private session: BrokerSession | null = null;
   private upstream: Upstream | null = null;
@@ -217,24 +218,29 @@ export class PostgresConnection {
   /** Bytes a pipelining client sent after its password, before the relay took over. */
   private leftover: Buffer | undefined;
 
+  /** The password message: it may have come with the startup packet, in the same read, already framed. */
   private readPassword(): Promise<string> {
+    this.framer.startup = false; // from here on, messages have a type byte
     return new Promise((resolve, reject) => {
-      const framer = new Framer(STARTUP_LIMIT);
-      const onData = (chunk: Buffer) => {
+      const take = () => {
         try {
-          framer.push(chunk);
-          const m = framer.next();
+          const m = this.framer.next();
           if (!m) return;
           this.socket.removeListener('data', onData);
           this.socket.pause(); // until the relay listens: nothing may be read and dropped meanwhile
-          if (framer.buffered) this.leftover = chunk.subarray(chunk.length - framer.buffered);
+          if (this.framer.buffered) this.leftover = this.framer.rest();
           if (m.type !== 'p') throw new ProtocolError(`expected a password message, got '${m.type}'`);
           resolve(new BodyReader(m.body).cstring());
         } catch (e) {
           reject(e as Error);
         }
       };
+      const onData = (chunk: Buffer) => {
+        this.framer.push(chunk);
+        take();
+      };
       this.socket.on('data', onData);
+      take();
     });
   }
 

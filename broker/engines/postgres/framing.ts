@@ -37,6 +37,14 @@ export class Framer {
     return this.buf.length - this.pos;
   }
 
+  /** The bytes received and not yet returned as a message, taken out of the framer. */
+  rest(): Buffer {
+    const rest = this.buf.subarray(this.pos);
+    this.buf = Buffer.alloc(0);
+    this.pos = 0;
+    return rest;
+  }
+
   next(): Frame | null {
     const head = this.startup ? 4 : 5;
     const avail = this.buf.length - this.pos;
