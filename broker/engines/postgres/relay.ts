@@ -4,7 +4,9 @@
 // A refused statement is replaced upstream by a "poison" statement that fails to parse. The real server
 // then errors at exactly the right point of the pipeline, discards until Sync, aborts an open transaction
 // block and reports its true transaction status — so client and server always agree. The relay rewrites
-// that one ErrorResponse into the broker's refusal.
+// that one ErrorResponse into the broker's refusal: the refusal rides on the pending entry of the message it
+// replaced, so it is the error that answers that very message, however many answers (ReadyForQuery of
+// earlier queries and Syncs, other refusals) are still in flight before it.
 //
 // Masking (masking.ts) works on the upstream side: each RowDescription is resolved to column origins
 // (waiting for the catalog when it must), and the DataRows of a result set with something to mask are
@@ -19,17 +21,12 @@ import { rewriteCopyData, rewriteDataRow } from './datarow.js';
 import { Framer, type Frame } from './framing.js';
 import type { PgMasking } from './masking.js';
 import { BodyReader, errorResponse, readErrorFields } from './messages.js';
-import { ResultMasking, NOTHING, type ActiveResult, type Pending, type Portal, type Prepared } from './results.js';
+import { ResultMasking, NOTHING, type ActiveResult, type Pending, type Portal, type Prepared, type Refusal } from './results.js';
 import { bindResultFormats, NO_COLUMNS, parseRowDescription, type RowDescription } from './row-description.js';
 import { UpstreamScanner, type ScanTarget } from './scanner.js';
 import { InOrder } from '../in-order.js';
 
 const POISON = 'JITBROKER_REFUSED_';
-
-interface Denial {
-  message: string;
-  code: string;
-}
 
 export interface RelayOptions {
   maxMessageBytes: number;
@@ -50,8 +47,8 @@ export class Relay implements ScanTarget {
   /** Result samples (what the client saw, after masking): onResultRow() gets rows only while true. */
   private tapRows = false;
   private readonly sample: PgResultTap;
-  private readonly denials = new Map<string, Denial>();
-  private denialSeq = 0;
+  /** Numbers the poison statements of this connection. */
+  private refused = 0;
   private ended = false;
   /** Client messages, strictly in order (holds behind a statement awaiting its decision). */
   private readonly order: InOrder<Frame>;
@@ -178,8 +175,9 @@ export class Relay implements ScanTarget {
             this.pending.push({ kind: 'query', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt, result: null });
             this.toUpstream(f.raw);
           } else {
-            this.pending.push({ kind: 'query', record: null, started: 0, rows: 0, tags: [], error: null, exempt: true, result: null });
-            this.toUpstream(serialize.query(this.poison(a.message, a.reason)));
+            const refusal = this.refusal(a.message, a.reason);
+            this.pending.push({ kind: 'query', record: null, started: 0, rows: 0, tags: [], error: null, exempt: true, result: null, refusal });
+            this.toUpstream(serialize.query(refusal.tag));
           }
         });
       }
@@ -189,13 +187,15 @@ export class Relay implements ScanTarget {
         const sql = r.cstring();
         const exempt = this.results.exempt(sql);
         return this.session.admit({ sql, protocol: 'parse', confine: this.results.confine(sql, exempt) }).then((a) => {
-          this.pending.push({ kind: 'parse' });
           if (a.ok) {
+            this.pending.push({ kind: 'parse' });
             this.statements.set(name, { sql, decision: a.decision, exempt, described: false, result: null });
             this.toUpstream(f.raw);
           } else {
+            const refusal = this.refusal(a.message, a.reason);
+            this.pending.push({ kind: 'parse', refusal });
             this.statements.delete(name);
-            this.toUpstream(serialize.parse({ name, text: this.poison(a.message, a.reason) }));
+            this.toUpstream(serialize.parse({ name, text: refusal.tag }));
           }
         });
       }
@@ -232,8 +232,9 @@ export class Relay implements ScanTarget {
             this.toUpstream(f.raw);
           } else {
             // Not recorded ⇒ not run: make the server fail here, as a refused Parse would.
-            this.pending.push({ kind: 'parse' });
-            this.toUpstream(serialize.parse({ name: '', text: this.poison(a.message, a.reason) }));
+            const refusal = this.refusal(a.message, a.reason);
+            this.pending.push({ kind: 'parse', refusal });
+            this.toUpstream(serialize.parse({ name: '', text: refusal.tag }));
           }
         });
       }
@@ -272,11 +273,9 @@ export class Relay implements ScanTarget {
     }
   }
 
-  /** A statement text that fails to parse upstream, tagged so its error can be recognised and rewritten. */
-  private poison(message: string, reason: 'policy' | 'audit'): string {
-    const tag = `${POISON}${++this.denialSeq}`;
-    this.denials.set(tag, { message, code: reason === 'audit' ? '58030' : '42501' });
-    return tag;
+  /** A refusal, with the statement text sent upstream in its place: it fails to parse, naming its tag. */
+  private refusal(message: string, reason: 'policy' | 'audit'): Refusal {
+    return { tag: `${POISON}${++this.refused}`, message, code: reason === 'audit' ? '58030' : '42501' };
   }
 
   // ---- upstream side, called by the scanner ----
@@ -385,7 +384,6 @@ export class Relay implements ScanTarget {
           this.pending.shift();
           if (head.kind === 'query') this.finish(head);
         }
-        this.denials.clear();
         return null;
       default:
         return null;
@@ -393,11 +391,12 @@ export class Relay implements ScanTarget {
   }
 
   private onError(body: Buffer): Buffer | null {
-    const fields = readErrorFields(body);
-    const text = fields.get('M') ?? 'error';
-    const tag = text.includes(POISON) ? /JITBROKER_REFUSED_\d+/.exec(text)?.[0] : undefined;
-    const denial = tag ? this.denials.get(tag) : undefined;
+    const text = readErrorFields(body).get('M') ?? 'error';
     const head = this.pending[0];
+    // The answer to a poison statement: the error at its place in the stream, naming its tag (anything else
+    // there, a server shutting down say, goes to the client as it is).
+    const refusal = head && 'refusal' in head ? head.refusal : undefined;
+    const denial = refusal && text.includes(refusal.tag) ? refusal : undefined;
     if (head && (head.kind === 'query' || head.kind === 'execute')) head.error = denial ? denial.message : text;
     if (head && head.kind !== 'query') {
       // Extended protocol: the server now skips everything up to Sync.

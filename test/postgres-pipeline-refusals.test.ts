@@ -1,0 +1,216 @@
+// Refusals inside a pipeline: whatever is still in flight before a refused statement (answers to earlier
+// queries, Syncs, other refusals, an open transaction), its error reaches the client as the broker's
+// 42501 naming the rule — never as the server's syntax error about the statement sent in its place.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { serialize } from 'pg-protocol';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import type { BackendMessage } from 'pg-protocol/dist/messages.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { direct, psqlEnv, run, startTestBroker, type TestBroker } from './support/broker.js';
+
+const RULES = `
+rules:
+  - id: no-wipe
+    kinds: [destructive]
+    action: deny
+    message: "wiping tables is not allowed through the broker"
+  - { id: day-to-day, kinds: [read, write], action: allow }
+default: deny
+`;
+const REFUSAL = "jit-broker: wiping tables is not allowed through the broker (rule 'no-wipe')";
+
+let t: TestBroker;
+let dir: string;
+beforeAll(async () => {
+  t = await startTestBroker(RULES);
+  dir = mkdtempSync(join(tmpdir(), 'jit-pipeline-'));
+  await direct((c) => c.query('DROP TABLE IF EXISTS jit_pipe; CREATE TABLE jit_pipe (id int); INSERT INTO jit_pipe VALUES (1), (2)'));
+});
+afterAll(async () => {
+  await t?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  await direct((c) => c.query('DROP TABLE IF EXISTS jit_pipe'));
+});
+
+const ids = () => direct(async (c) => (await c.query('SELECT id FROM jit_pipe ORDER BY id')).rows.map((r: { id: number }) => r.id));
+
+/**
+ * Log in over TLS, send `batch` in one write, and collect the answers up to the `readies`-th ReadyForQuery
+ * after it. Messages come back as short strings: `E:<code>:<message>`, `Z:<status>`, `D:<fields>`, `C:<tag>`, or the name.
+ */
+async function pipeline(token: string, batch: Buffer[], readies: number): Promise<string[]> {
+  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const raw = new net.Socket();
+    raw.connect(t.port, t.host, () => raw.write(serialize.requestSsl()));
+    raw.once('data', (d: Buffer) => {
+      if (d.toString() !== 'S') return reject(new Error('no TLS'));
+      const s = tls.connect({ socket: raw, rejectUnauthorized: false }, () => resolve(s));
+    });
+    raw.once('error', reject);
+  });
+  const parser = new Parser();
+  const messages: BackendMessage[] = [];
+  let ready = 0;
+  const done = new Promise<void>((resolve, reject) => {
+    socket.on('close', () => reject(new Error(`connection closed after ${messages.map((m) => m.name).join(', ')}`)));
+    socket.on('data', (d: Buffer) =>
+      parser.parse(d, (m) => {
+        messages.push(m);
+        if (m.name === 'authenticationCleartextPassword') socket.write(serialize.password(token));
+        if (m.name === 'readyForQuery' && ++ready === 1) socket.write(Buffer.concat(batch)); // all in one write
+        if (m.name === 'readyForQuery' && ready === readies + 1) resolve();
+      }),
+    );
+  });
+  socket.write(serialize.startup({ user: 'ci', database: 'app' }));
+  await done;
+  socket.end(serialize.end());
+  return messages.slice(messages.findIndex((m) => m.name === 'readyForQuery') + 1).map(show);
+}
+
+function show(m: BackendMessage): string {
+  const f = m as unknown as { code: string; message: string; status: string; fields: unknown[]; text: string };
+  switch (m.name) {
+    case 'error':
+      return `E:${f.code}:${f.message}`;
+    case 'readyForQuery':
+      return `Z:${f.status}`;
+    case 'dataRow':
+      return `D:${f.fields.join(',')}`;
+    case 'commandComplete':
+      return `C:${f.text}`;
+    default:
+      return m.name;
+  }
+}
+
+const q = (sql: string) => serialize.query(sql);
+/** Parse, Bind, Execute of an unnamed statement (no Sync). */
+const pbe = (sql: string) => [serialize.parse({ text: sql }), serialize.bind(), serialize.execute()];
+const sync = serialize.sync();
+const DENIED = `E:42501:${REFUSAL}`;
+
+describe('simple protocol, several queries in one write', () => {
+  it('a refusal after an allowed query is the 42501 refusal, not the syntax error of what was sent in its place', async () => {
+    const out = await pipeline(await t.token({ build: 'build-pipe-simple' }), [q('SELECT 1'), q('DELETE FROM jit_pipe')], 2);
+    expect(out).toEqual(['rowDescription', 'D:1', 'C:SELECT 1', 'Z:I', DENIED, 'Z:I']);
+    expect(await ids()).toEqual([1, 2]);
+    const [s] = await t.broker.store.listSessions({ build: 'build-pipe-simple' });
+    const st = await t.broker.store.listStatements(s!.id);
+    expect(st.map((x) => [x.sql, x.decision, x.ruleId])).toEqual([
+      ['SELECT 1', 'allow', 'day-to-day'],
+      ['DELETE FROM jit_pipe', 'deny', 'no-wipe'],
+    ]);
+  });
+
+  it('several refusals pipelined, interleaved with allowed queries, each get their own refusal', async () => {
+    const out = await pipeline(
+      await t.token(),
+      [q('DELETE FROM jit_pipe'), q('SELECT 2'), q('TRUNCATE jit_pipe'), q('DROP TABLE jit_pipe'), q('SELECT 3'), q('DELETE FROM jit_pipe')],
+      6,
+    );
+    expect(out).toEqual([
+      DENIED, 'Z:I',
+      'rowDescription', 'D:2', 'C:SELECT 1', 'Z:I',
+      DENIED, 'Z:I',
+      DENIED, 'Z:I',
+      'rowDescription', 'D:3', 'C:SELECT 1', 'Z:I',
+      DENIED, 'Z:I',
+    ]);
+    expect(await ids()).toEqual([1, 2]);
+  });
+
+  it('inside a transaction block: refused, then the block is aborted on both sides and COMMIT rolls back', async () => {
+    const out = await pipeline(
+      await t.token(),
+      [q('BEGIN'), q("INSERT INTO jit_pipe VALUES (3)"), q('DELETE FROM jit_pipe'), q('SELECT 1'), q('DELETE FROM jit_pipe'), q('COMMIT')],
+      6,
+    );
+    expect(out).toEqual([
+      'C:BEGIN', 'Z:T',
+      'C:INSERT 0 1', 'Z:T',
+      DENIED, 'Z:E',
+      'E:25P02:current transaction is aborted, commands ignored until end of transaction block', 'Z:E',
+      DENIED, 'Z:E',
+      'C:ROLLBACK', 'Z:I',
+    ]);
+    expect(await ids()).toEqual([1, 2]);
+  });
+
+  it('a statement that merely names the poison tag is not taken for a refusal', async () => {
+    const out = await pipeline(await t.token(), [q('DELETE FROM jit_pipe'), q('SELECT JITBROKER_REFUSED_1')], 2);
+    expect(out[0]).toBe(DENIED);
+    expect(out[2]).toMatch(/^E:42703:column "jitbroker_refused_1" does not exist/);
+  });
+});
+
+describe('extended protocol, several Syncs in one write', () => {
+  it('a refused Parse after a Sync whose answers are still in flight', async () => {
+    const out = await pipeline(await t.token({ build: 'build-pipe-ext' }), [...pbe('SELECT 1'), sync, ...pbe('DELETE FROM jit_pipe'), sync], 2);
+    expect(out).toEqual(['parseComplete', 'bindComplete', 'D:1', 'C:SELECT 1', 'Z:I', DENIED, 'Z:I']);
+    expect(await ids()).toEqual([1, 2]);
+  });
+
+  it('refusals in several Sync groups, interleaved with allowed ones; the rest of a refused group is skipped', async () => {
+    const out = await pipeline(
+      await t.token(),
+      [
+        ...pbe('DELETE FROM jit_pipe'), sync,
+        ...pbe('SELECT 2'), ...pbe('TRUNCATE jit_pipe'), ...pbe('SELECT 3'), sync,
+        sync,
+        ...pbe('SELECT 4'), sync,
+        ...pbe('DROP TABLE jit_pipe'), sync,
+      ],
+      5,
+    );
+    expect(out).toEqual([
+      DENIED, 'Z:I',
+      'parseComplete', 'bindComplete', 'D:2', 'C:SELECT 1', DENIED, 'Z:I',
+      'Z:I',
+      'parseComplete', 'bindComplete', 'D:4', 'C:SELECT 1', 'Z:I',
+      DENIED, 'Z:I',
+    ]);
+    expect(await ids()).toEqual([1, 2]);
+  });
+
+  it('simple and extended mixed in one write, inside a transaction block', async () => {
+    const out = await pipeline(
+      await t.token(),
+      [q('BEGIN'), ...pbe('INSERT INTO jit_pipe VALUES (4)'), sync, ...pbe('DELETE FROM jit_pipe'), sync, q('DELETE FROM jit_pipe'), q('COMMIT')],
+      5,
+    );
+    expect(out).toEqual([
+      'C:BEGIN', 'Z:T',
+      'parseComplete', 'bindComplete', 'C:INSERT 0 1', 'Z:T',
+      DENIED, 'Z:E',
+      DENIED, 'Z:E',
+      'C:ROLLBACK', 'Z:I',
+    ]);
+    expect(await ids()).toEqual([1, 2]);
+  });
+});
+
+describe('pgbench pipeline mode', () => {
+  it('the refused statement of a \\startpipeline … \\endpipeline script fails with the 42501 refusal', async () => {
+    const script = join(dir, 'pipeline.sql');
+    const lines = ['BEGIN;', '\\startpipeline', 'SELECT 1;', 'INSERT INTO jit_pipe VALUES (5);', '\\endpipeline',
+      '\\startpipeline', 'SELECT 2;', 'DELETE FROM jit_pipe;', 'SELECT 3;', 'DELETE FROM jit_pipe;', '\\endpipeline', 'END;'];
+    writeFileSync(script, `${lines.join('\n')}\n`);
+    const r = await run('pgbench', ['-n', '-M', 'extended', '-t', '1', '-f', script], psqlEnv(t, await t.token({ build: 'build-pgbench-pipe' })));
+    const output = r.stdout + r.stderr;
+    expect(r.code).not.toBe(0);
+    // pgbench ends the client at the refusal, showing the broker's error as a server's.
+    expect(r.stderr).toContain(`query 0: ERROR:  ${REFUSAL}`);
+    expect(output).not.toContain('JITBROKER_REFUSED');
+    expect(output).not.toContain('syntax error');
+    expect(await ids()).toEqual([1, 2]);
+    const [s] = await t.broker.store.listSessions({ build: 'build-pgbench-pipe' });
+    const denied = (await t.broker.store.listStatements(s!.id)).filter((x) => x.decision === 'deny');
+    // Both DELETEs reached the broker (the server then skipped the second, after the first one's error).
+    expect(denied.map((x) => [x.sql, x.ruleId])).toEqual([['DELETE FROM jit_pipe;', 'no-wipe'], ['DELETE FROM jit_pipe;', 'no-wipe']]);
+  });
+});
