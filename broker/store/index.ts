@@ -119,6 +119,41 @@ export interface SessionFilter {
   limit?: number;
   /** true: only sessions not yet ended; false: only ended ones; absent: both. */
   open?: boolean;
+  /** Only sessions started at or after this time. */
+  since?: Date;
+}
+
+/** A login the broker refused (see broker/audit/logins.ts); the token itself is never part of it. */
+export interface NewRefusedLogin {
+  at: Date;
+  engine: 'postgres' | 'mysql';
+  /** The target (database name) the client asked for, null when it named none. */
+  target: string | null;
+  clientAddress: string;
+  clientPort: number;
+  clientApplication: string | null;
+  dbUser: string | null;
+  tls: boolean;
+  /** A short code: a token check (`expired`, `audience`, `used`, ...) or `tls_required`, `unknown_target`, ... */
+  reason: string;
+  /** What the client was told. */
+  message: string;
+  /** Claims of the token decoded without trusting it (null when none was sent or it did not decode). */
+  issuer: string | null;
+  subject: string | null;
+  tokenId: string | null;
+  build: string | null;
+}
+
+export interface RefusedLogin extends NewRefusedLogin {
+  id: number;
+}
+
+export interface RefusedLoginFilter {
+  /** Only refusals at or after this time. */
+  since?: Date;
+  /** Newest ones only; all when absent. */
+  limit?: number;
 }
 
 export interface Store {
@@ -180,6 +215,12 @@ export interface Store {
   setTokenUseSession(jti: string, sessionId: string): Promise<void>;
   /** Deletes uses of tokens that expired before `before`; returns how many. */
   pruneTokenUses(before: Date): Promise<number>;
+  /** Records a refused login. */
+  recordRefusedLogin(r: NewRefusedLogin): Promise<void>;
+  /** Refused logins matching the filter, newest first. */
+  listRefusedLogins(filter?: RefusedLoginFilter): Promise<RefusedLogin[]>;
+  /** Deletes refused logins recorded before `before` (audit.login_retention); returns how many. */
+  pruneRefusedLogins(before: Date): Promise<number>;
   /** Resolves when the store can serve queries (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -17,7 +17,9 @@ import {
   newSessionId,
   normalizeSessionIdPrefix,
   type NewSession,
+  type NewRefusedLogin,
   type NewRevocation,
+  type RefusedLoginFilter,
   type NewStatement,
   type RevocationFilter,
   type TokenUse,
@@ -28,6 +30,7 @@ import {
 } from './index.js';
 import { sessions, statements, type SessionRow } from './schema.sqlite.js';
 import { SqliteApprovals } from './sqlite-approvals.js';
+import { SqliteLogins } from './sqlite-logins.js';
 import { SqliteRevocations } from './sqlite-revocations.js';
 import { SqliteSamples, type EncodedSample } from './sqlite-samples.js';
 
@@ -150,6 +153,7 @@ export class SqliteStore implements Store {
   private readonly approvals: SqliteApprovals;
   private readonly revocations: SqliteRevocations;
   private readonly samples: SqliteSamples;
+  private readonly logins: SqliteLogins;
 
   constructor(
     /** The underlying connection, for diagnostics and tests; the broker itself never needs it. */
@@ -158,6 +162,7 @@ export class SqliteStore implements Store {
   ) {
     this.approvals = new SqliteApprovals(db, () => this.flush());
     this.revocations = new SqliteRevocations(db);
+    this.logins = new SqliteLogins(db);
     const samples = (this.samples = new SqliteSamples(client, db, () => this.flush()));
     const hot = prepareHotPath(client);
     this.batchTx = client.transaction((records: PendingRecord[], completes: PendingComplete[]): BatchResult => {
@@ -327,6 +332,7 @@ export class SqliteStore implements Store {
     if (filter.target !== undefined) where.push(eq(sessions.target, filter.target));
     if (filter.open === true) where.push(isNull(sessions.endedAt));
     if (filter.open === false) where.push(isNotNull(sessions.endedAt));
+    if (filter.since !== undefined) where.push(gte(sessions.startedAt, filter.since));
     const query = this.db
       .select()
       .from(sessions)
@@ -386,6 +392,11 @@ export class SqliteStore implements Store {
   claimTokenUse = (u: TokenUse) => this.revocations.claimUse(u);
   setTokenUseSession = (jti: string, sessionId: string) => this.revocations.setUseSession(jti, sessionId);
   pruneTokenUses = (before: Date) => this.revocations.pruneUses(before);
+
+  // Refused logins: see sqlite-logins.ts.
+  recordRefusedLogin = (r: NewRefusedLogin) => this.logins.record(r);
+  listRefusedLogins = (f?: RefusedLoginFilter) => this.logins.list(f);
+  pruneRefusedLogins = (before: Date) => this.logins.prune(before);
 
   async ping(): Promise<void> {
     this.client.prepare('SELECT 1').get();
