@@ -227,6 +227,8 @@ const schema = z
         sample_rows: z.number().int().min(0).default(100),
         /** At most this many bytes of values per statement; 0 keeps no sample. Default 65536. */
         sample_bytes: z.number().int().min(0).max(16 * 1024 * 1024).default(65536),
+        /** Refused logins are kept this long (pruned at start and hourly). Default 30 days. */
+        login_retention: duration.refine((s) => s > 0, 'login_retention must be longer than 0s').default(30 * 86400),
       })
       .prefault({}),
     /** Bearer token for the admin HTTP API (`jit` commands that go through the broker). */

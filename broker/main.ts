@@ -5,6 +5,7 @@ import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { Approvals } from './approvals/index.js';
 import type { Config } from './config.js';
+import { startLoginAudit } from './audit/logins.js';
 import { buildHttp } from './http/server.js';
 import { createLoginGuard, createVerifier, LocalIssuer, RevocationService } from './identity/index.js';
 import { startPostgresEngine, type PostgresEngine } from './engines/postgres/index.js';
@@ -98,6 +99,14 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       isRevoked: (id) => revocations.isRevoked(id),
     });
     const login = await createLoginGuard({ verifier, store, singleUse: config.identity.single_use, log: (msg, fields) => log.warn(fields ?? {}, msg) });
+    // Every refused login is recorded (what its token claims, decoded untrusted; never the token) and logged.
+    const loginAudit = await startLoginAudit({
+      store,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+      retentionSeconds: config.audit.login_retention,
+      buildTemplate: (iss) => config.identity.issuers.find((i) => i.issuer === iss)?.build,
+    });
+    closers.push(async () => loginAudit.close());
     const tls = await loadTls(config.tls, config.data_dir);
     if (tls.generated) log.info({ cert: tls.certFile }, 'generated a self-signed TLS certificate');
 
@@ -131,6 +140,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         {
           targets: pgTargets,
           verify: (token) => login.verify(token),
+          loginRefused: (refusal, token) => loginAudit.refused(refusal, token),
           openSession: async (identity, target, client) => {
             const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i) }, identity, target, client);
             await login.opened(identity, s.id);
@@ -166,6 +176,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         {
           targets: myTargets,
           verify: (token) => login.verify(token),
+          loginRefused: (refusal, token) => loginAudit.refused(refusal, token),
           openSession,
           tls: tls.context,
           plaintext: config.tls.plaintext,

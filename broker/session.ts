@@ -33,6 +33,8 @@ export class SessionRefusedError extends Error {
     /** SQLSTATE (engines that speak another protocol map it). */
     readonly code: string,
     message: string,
+    /** For the record of the refused login. */
+    readonly reason: 'target_limit' | 'revoked',
   ) {
     super(message);
   }
@@ -60,10 +62,10 @@ export class BrokerSession {
     const limit = identityTargets(identity);
     if (limit && !limit.includes(target.name)) {
       const which = limit.length ? `limited to target${limit.length > 1 ? 's' : ''} ${limit.map((t) => `'${t}'`).join(', ')}` : 'limited by a malformed target claim';
-      throw new SessionRefusedError('42501', `jit-broker: the token is ${which}; it cannot log in to '${target.name}'`);
+      throw new SessionRefusedError('42501', `jit-broker: the token is ${which}; it cannot log in to '${target.name}'`, 'target_limit');
     }
     const revoked = deps.revoked?.(identity);
-    if (revoked) throw new SessionRefusedError('28P01', `jit-broker: token refused: ${revoked}`);
+    if (revoked) throw new SessionRefusedError('28P01', `jit-broker: token refused: ${revoked}`, 'revoked');
     const id = await deps.store.createSession({ target: target.name, engine: target.engine, identity, client, startedAt: new Date() });
     return new BrokerSession(deps, id, identity, target, client);
   }

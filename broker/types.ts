@@ -48,6 +48,11 @@ export interface ClassifiedStatement {
   calls?: FunctionRef[];
   /** Operator names it uses (PostgreSQL), resolved the same way: a user-defined operator runs a function. */
   operators?: string[];
+  /**
+   * Why it has the kinds it has, when its text does not show it (a function the catalog says writes, a view
+   * read through, a catalog that could not be read): added to a refusal's message.
+   */
+  reason?: string;
 }
 
 export interface Classification {

@@ -9,6 +9,11 @@ export interface FunctionRef {
   name: string;
   /** Number of arguments written, or null when the parser cannot tell (MySQL). */
   args: number | null;
+  /**
+   * Only possibly a call: PostgreSQL's attribute notation (`t.f` is `f(t)` when t has no column f). Resolved like
+   * any call, but a name the catalog does not know is a column, not an unresolved call.
+   */
+  maybe?: boolean;
 }
 
 /** One function of the catalog (an overload: PostgreSQL has several per name). */
@@ -28,8 +33,14 @@ export interface CatalogFunction {
   language: string;
   /** MySQL's SQL_DATA_ACCESS (`NO SQL`, `CONTAINS SQL`, `READS SQL DATA`, `MODIFIES SQL DATA`); null elsewhere. */
   dataAccess: string | null;
-  /** The body, for languages whose body the classifier reads (sql, plpgsql; MySQL routines); else null. */
+  /**
+   * The body, for languages whose body the classifier reads (sql, plpgsql; MySQL routines); else null.
+   * PostgreSQL: the whole `CREATE FUNCTION` statement as pg_get_functiondef() prints it (PL/pgSQL compiles
+   * from that, with its parameters; a `BEGIN ATOMIC` body has no prosrc).
+   */
   body: string | null;
+  /** OIDs of other functions calling it runs besides its body: an aggregate's support functions (PostgreSQL). */
+  runs?: number[];
 }
 
 /** One view (or materialized view) and what reading it reads and calls, recursively through views of views. */

@@ -1,6 +1,7 @@
 // What both engines share at the edge: the TCP listener, what they are given, and who counts as loopback.
 import net from 'node:net';
 import type tls from 'node:tls';
+import type { LoginRefusal } from '../audit/logins.js';
 import type { BrokerSession } from '../session.js';
 import type { ClientInfo, Identity, Target } from '../types.js';
 
@@ -10,6 +11,8 @@ export interface EngineDeps {
   targets: ReadonlyMap<string, Target>;
   /** Verify the token a client sent as its password; throws an error whose message says which check failed. */
   verify: (token: string) => Promise<Identity>;
+  /** A login refused (bad token, unknown target, TLS required, ...), to record and log; `token`: the password sent, if any, to decode (never to keep). */
+  loginRefused?: (refusal: LoginRefusal, token?: string) => void;
   openSession: (identity: Identity, target: Target, client: ClientInfo) => Promise<BrokerSession>;
   tls: tls.SecureContext | null;
   /** `loopback`: clients on 127.0.0.0/8 and ::1 may log in without TLS. */

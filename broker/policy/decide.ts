@@ -139,7 +139,10 @@ export function decideStatement(policy: PolicyConfig, identity: Identity, target
   const kind = mostSevere(st.kinds);
   const rule = policy.rules.find((r) => ruleMatches(r, identity, target, st));
   const action = rule ? rule.action : policy.default;
-  return { action, ruleId: rule?.id ?? null, message: describe(action, rule?.id ?? null, kind, rule?.message), kinds: [...st.kinds] };
+  const message = describe(action, rule?.id ?? null, kind, rule?.message);
+  // Why the statement is of its kind, when its text does not show it (a function the catalog says writes).
+  const why = st.reason && action !== 'allow' ? `${message}: ${st.reason}` : message;
+  return { action, ruleId: rule?.id ?? null, message: why, kinds: [...st.kinds] };
 }
 
 /** Decide a whole SQL string: the strictest statement's decision stands for all (one refused ⇒ none runs). */

@@ -1,6 +1,7 @@
 // One client connection: greeting, TLS, token login, the broker's own upstream login, then the relay.
 import type net from 'node:net';
 import tls from 'node:tls';
+import { refusalReason, type LoginRefusalReason } from '../../audit/logins.js';
 import { SessionRefusedError, type BrokerSession } from '../../session.js';
 import type { ClientInfo, Identity, Target } from '../../types.js';
 import { PacketIO } from './framing.js';
@@ -102,25 +103,6 @@ export class MysqlConnection {
     this.socket.write(greeting({ version: this.hooks.version(), connectionId: this.id, scramble, capabilities: offered }));
     const hello = await readHello(this.phase, offered, this.deps.tls ? (early) => this.upgrade(early) : null);
     const address = this.socket.remoteAddress ?? '';
-    if (!this.phase.secure && !(this.deps.plaintext === 'loopback' && isLoopback(address))) {
-      return this.refuse(ER.SECURE_TRANSPORT_REQUIRED, 'jit-broker requires TLS: connect with SSL (mariadb/mysql: the default, or --ssl; mysql2: the ssl option); the password is a token and is never sent in clear');
-    }
-    let name = hello.database;
-    if (!name) {
-      const only = [...this.deps.targets.keys()];
-      if (only.length !== 1) return this.refuse(ER.BAD_DB, `jit-broker: no database given: name one of the targets (${only.join(', ')}) as the database`);
-      name = only[0]!;
-    }
-    const target = this.deps.targets.get(name);
-    if (!target) return this.refuse(ER.BAD_DB, `jit-broker: Unknown database '${name}': it is not a target of this broker; use one of: ${[...this.deps.targets.keys()].join(', ')}`);
-    const password = await readPassword(this.phase, hello, scramble);
-    clearTimeout(this.handshakeTimer);
-    let identity: Identity;
-    try {
-      identity = await this.deps.verify(password);
-    } catch (e) {
-      return this.refuse(ER.ACCESS_DENIED, `jit-broker: ${(e as Error).message}`);
-    }
     const client: ClientInfo = {
       address,
       port: this.socket.remotePort ?? 0,
@@ -128,12 +110,35 @@ export class MysqlConnection {
       user: hello.user || null,
       tls: this.phase.secure,
     };
+    const refuseLogin = (reason: LoginRefusalReason, code: ErrorCode, message: string, token?: string) => {
+      this.deps.loginRefused?.({ engine: 'mysql', target: hello.database || null, client, reason, message }, token);
+      this.refuse(code, message);
+    };
+    if (!this.phase.secure && !(this.deps.plaintext === 'loopback' && isLoopback(address))) {
+      return refuseLogin('tls_required', ER.SECURE_TRANSPORT_REQUIRED, 'jit-broker requires TLS: connect with SSL (mariadb/mysql: the default, or --ssl; mysql2: the ssl option); the password is a token and is never sent in clear');
+    }
+    let name = hello.database;
+    if (!name) {
+      const only = [...this.deps.targets.keys()];
+      if (only.length !== 1) return refuseLogin('unknown_target', ER.BAD_DB, `jit-broker: no database given: name one of the targets (${only.join(', ')}) as the database`);
+      name = only[0]!;
+    }
+    const target = this.deps.targets.get(name);
+    if (!target) return refuseLogin('unknown_target', ER.BAD_DB, `jit-broker: Unknown database '${name}': it is not a target of this broker; use one of: ${[...this.deps.targets.keys()].join(', ')}`);
+    const password = await readPassword(this.phase, hello, scramble);
+    clearTimeout(this.handshakeTimer);
+    let identity: Identity;
+    try {
+      identity = await this.deps.verify(password);
+    } catch (e) {
+      return refuseLogin(refusalReason(e), ER.ACCESS_DENIED, `jit-broker: ${(e as Error).message}`, password);
+    }
     try {
       this.session = await this.deps.openSession(identity, target, client);
     } catch (e) {
-      if (e instanceof SessionRefusedError) return this.refuse(refusalCode(e.code), e.message);
+      if (e instanceof SessionRefusedError) return refuseLogin(e.reason, refusalCode(e.code), e.message, password);
       this.deps.log('session could not be recorded', { error: String(e) });
-      return this.refuse(ER.UNKNOWN_ERROR, 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator');
+      return refuseLogin('audit_unavailable', ER.UNKNOWN_ERROR, 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator', password);
     }
     try {
       this.upstream = await connectUpstream(target.upstream, {

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { randomInt } from 'node:crypto';
+import { refusalReason, type LoginRefusalReason } from '../../audit/logins.js';
 import { SessionRefusedError, type BrokerSession } from '../../session.js';
 import type { ClientInfo, Identity, Target } from '../../types.js';
 import { Framer, type Frame } from './framing.js';
@@ -149,30 +150,6 @@ export class PostgresConnection {
     const unsupported = Object.keys(params).filter((k) => k.startsWith('_pq_.'));
     if (minor > 0 || unsupported.length) this.socket.write(negotiateProtocolVersion(PROTOCOL_3_0, unsupported));
     const address = this.socket.remoteAddress ?? '';
-    if (!this.tlsUsed() && !(this.deps.plaintext === 'loopback' && isLoopback(address))) {
-      return this.refuse('28000', 'jit-broker requires TLS: connect with sslmode=require (the password is a token and is never sent in clear)');
-    }
-    if (params.replication && params.replication !== 'false') {
-      return this.refuse('28000', 'jit-broker does not relay replication connections');
-    }
-    const database = params.database ?? params.user ?? '';
-    const target = this.deps.targets.get(database);
-    if (!target) {
-      return this.refuse('3D000', `"${database}" is not a target of this broker: set dbname to one of the configured target names`);
-    }
-    const forwarded = Object.fromEntries(Object.entries(params).filter(([k]) => FORWARDED_PARAMS.has(k)));
-    for (const [k, v] of Object.entries(forwarded)) {
-      const problem = this.deps.startupSettingProblem(k, v);
-      if (problem) return this.refuse('0A000', `jit-broker: ${problem}`);
-    }
-    this.socket.write(authenticationCleartextPassword());
-    const password = await this.readPassword();
-    let identity: Identity;
-    try {
-      identity = await this.deps.verify(password);
-    } catch (e) {
-      return this.refuse('28P01', (e as Error).message);
-    }
     const client: ClientInfo = {
       address,
       port: this.socket.remotePort ?? 0,
@@ -180,12 +157,41 @@ export class PostgresConnection {
       user: params.user ?? null,
       tls: this.tlsUsed(),
     };
+    const asked = params.database ?? params.user ?? null;
+    const refuseLogin = (reason: LoginRefusalReason, code: string, message: string, token?: string) => {
+      this.deps.loginRefused?.({ engine: 'postgres', target: asked, client, reason, message }, token);
+      this.refuse(code, message);
+    };
+    if (!this.tlsUsed() && !(this.deps.plaintext === 'loopback' && isLoopback(address))) {
+      return refuseLogin('tls_required', '28000', 'jit-broker requires TLS: connect with sslmode=require (the password is a token and is never sent in clear)');
+    }
+    if (params.replication && params.replication !== 'false') {
+      return refuseLogin('replication', '28000', 'jit-broker does not relay replication connections');
+    }
+    const database = asked ?? '';
+    const target = this.deps.targets.get(database);
+    if (!target) {
+      return refuseLogin('unknown_target', '3D000', `"${database}" is not a target of this broker: set dbname to one of the configured target names`);
+    }
+    const forwarded = Object.fromEntries(Object.entries(params).filter(([k]) => FORWARDED_PARAMS.has(k)));
+    for (const [k, v] of Object.entries(forwarded)) {
+      const problem = this.deps.startupSettingProblem(k, v);
+      if (problem) return refuseLogin('startup_parameter', '0A000', `jit-broker: ${problem}`);
+    }
+    this.socket.write(authenticationCleartextPassword());
+    const password = await this.readPassword();
+    let identity: Identity;
+    try {
+      identity = await this.deps.verify(password);
+    } catch (e) {
+      return refuseLogin(refusalReason(e), '28P01', (e as Error).message, password);
+    }
     try {
       this.session = await this.deps.openSession(identity, target, client);
     } catch (e) {
-      if (e instanceof SessionRefusedError) return this.refuse(e.code, e.message);
+      if (e instanceof SessionRefusedError) return refuseLogin(e.reason, e.code, e.message, password);
       this.deps.log('session could not be recorded', { error: String(e) });
-      return this.refuse('58030', 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator');
+      return refuseLogin('audit_unavailable', '58030', 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator', password);
     }
     try {
       this.upstream = await connectUpstream(target.upstream, forwarded);
