@@ -10,6 +10,7 @@ import { ApiError, registerApprovalCommands } from './cli-approvals.js';
 import { registerRevokeCommands } from './cli-revoke.js';
 import { registerTokenExchange } from './cli-token.js';
 import { registerReplayCommand } from './cli-replay.js';
+import { registerLoginsCommand } from './cli-logins.js';
 
 const program = new Command('jit')
   .description('jit-broker: just-in-time database access for CI pipelines and the agents they spawn')
@@ -247,6 +248,7 @@ program
 registerApprovalCommands(program, config);
 registerRevokeCommands(program, config);
 registerReplayCommand(program, config);
+registerLoginsCommand(program, config);
 
 program.parseAsync().catch((e: unknown) => {
   const msg = e instanceof ConfigError || e instanceof InvalidArgumentError ? e.message : e instanceof Error ? `jit: ${e.message}` : String(e);

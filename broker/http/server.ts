@@ -10,6 +10,7 @@ import type { RevocationService } from '../identity/revocation.js';
 import { revocationsApi } from './api-revocations.js';
 import { oauthTokenRoute } from './oauth-token.js';
 import { sessionsApi } from './api-sessions.js';
+import { loginsApi } from './api-logins.js';
 
 export interface HttpDeps {
   issuer: LocalIssuer | null;
@@ -18,7 +19,7 @@ export interface HttpDeps {
   logger: boolean | object;
   /** Served under /api/approvals when given. */
   approvals?: Approvals;
-  /** Served under /api/sessions when given (sessions, statements, replay events). */
+  /** Served under /api/sessions (sessions, statements, replay events) and /api/logins when given. */
   store?: Store;
   /** Bearer token of the admin API; null or absent: the admin API answers 503. */
   adminToken?: string | null;
@@ -67,5 +68,6 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   if (deps.revocations) await app.register(revocationsApi, { prefix: '/api/revocations', revocations: deps.revocations, adminToken: deps.adminToken ?? null });
   if (deps.approvals) await app.register(approvalsApi, { prefix: '/api/approvals', approvals: deps.approvals, adminToken: deps.adminToken ?? null });
   if (deps.store) await app.register(sessionsApi, { prefix: '/api/sessions', store: deps.store, adminToken: deps.adminToken ?? null });
+  if (deps.store) await app.register(loginsApi, { prefix: '/api/logins', store: deps.store, adminToken: deps.adminToken ?? null });
   return app;
 }
