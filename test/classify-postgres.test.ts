@@ -536,7 +536,7 @@ describe('literal-normalised cache', () => {
     const shaped = classifyPostgresShaped('SELECT abalance FROM pgbench_accounts WHERE aid = 98765;');
     expect(shaped.cacheByText).toBe(false); // answered by shape, not parsed
     expect(shaped.classification).toEqual({
-      statements: [{ sql: 'SELECT abalance FROM pgbench_accounts WHERE aid = 98765', kinds: ['read'], tables: ['pgbench_accounts'] }],
+      statements: [{ sql: 'SELECT abalance FROM pgbench_accounts WHERE aid = 98765', kinds: ['read'], tables: ['pgbench_accounts'], operators: ['='] }],
     });
     // Seen a second time, the same answer is kept by text.
     const again = classify('postgres', 'SELECT abalance FROM pgbench_accounts WHERE aid = 98765;');

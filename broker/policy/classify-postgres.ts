@@ -10,15 +10,23 @@
 // of the statement is not a table; the name is kept if the same name is also written schema-qualified.
 // DROP INDEX / SEQUENCE / VIEW / … list the dropped object's name (what a `tables` rule would match);
 // DROP TRIGGER / RULE / POLICY … ON t, COMMENT ON COLUMN t.c list t. DROP SCHEMA lists nothing.
+//
+// Function calls and operators are recorded as written (`calls`, `operators`) wherever they run when the
+// statement runs, for policy to resolve against the target's catalog (pg-catalog.ts): a name means what the
+// database says it is. Not where they only get stored: a function's or view's or rule's or trigger's or policy's
+// or table's definition (CREATE FUNCTION / VIEW / RULE / TRIGGER / POLICY / DOMAIN / TABLE); those bodies still
+// count by their text, as before. Attribute notation (`t.f`, `(t).f`, which is `f(t)` when t has no column f)
+// is recorded as a possible call.
 import { loadModule, parseSync } from 'libpg-query';
+import type { FunctionRef } from '../catalog/types.js';
 import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { KINDS } from '../types.js';
 import { doBlockEffect, functionBodyEffect } from './classify-plpgsql.js';
-import { found, isNode, list, merge, names, node, type Found, type Node } from './pg-ast.js';
+import { found, isNode, list, merge, names, node, refKey, type Found, type Node } from './pg-ast.js';
 import { callEffect, isAdminFunction, setValue, settingKinds } from './pg-functions.js';
 import {
   ADMIN_OBJECTS, definesAdminFunction, explainExecutes, FILE_OPTIONS, hasOption, isStatementKey, kindsByType, objectTable,
-  onlySafeSelects, SENSITIVE_RELATIONS, SERVER_ROLES, targetNames,
+  onlySafeSelects, runsIn, SENSITIVE_RELATIONS, SERVER_ROLES, targetNames,
 } from './pg-nodes.js';
 import { unrestricted } from './pg-where.js';
 
@@ -42,7 +50,14 @@ interface Ctx {
   /** The top-level statement's text and body: PL/pgSQL compiles from text. */
   text: string;
   top: Node;
+  /** Whether what is walked runs when the statement runs (false inside a stored definition): calls are recorded. */
+  run: boolean;
 }
+
+/** Statements that store expressions and queries for later instead of running them. */
+const STORES = new Set([
+  'CreateFunctionStmt', 'ViewStmt', 'RuleStmt', 'CreateTrigStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'CreateDomainStmt', 'CreateStmt',
+]);
 
 const EMPTY: ReadonlySet<string> = new Set();
 
@@ -92,6 +107,10 @@ function walk(v: unknown, ctx: Ctx): void {
     if (k === 'withClause') continue;
     if (k === 'RangeVar' && isNode(x)) addRelation(x, inner, true);
     else if (k === 'FuncCall' && isNode(x)) call(x, inner);
+    else if (inner.run && (k === 'A_Expr' || k === 'SubLink' || k === 'SortBy' || k === 'ColumnRef' || k === 'A_Indirection' || k === 'CaseExpr') && isNode(x)) {
+      runsIn(k, x, inner.out);
+      walk(x, inner);
+    }
     else if (k === 'ObjectWithArgs' && isNode(x)) {
       // Renaming, moving, re-owning or granting a server-file function is admin: it would hide or hand it out.
       const name = names(x.objname)?.pop()?.toLowerCase();
@@ -106,8 +125,18 @@ function call(fc: Node, ctx: Ctx): void {
   const e = callEffect(fc);
   add(ctx, ...e.kinds);
   for (const t of e.tables) ctx.out.tables.add(t);
-  for (const sql of e.sql) merge(ctx.out, subClassify(sql, ctx.depth + 1));
+  for (const sql of e.sql) merge(ctx.out, subClassify(sql, ctx.depth + 1), ctx.run ? 'all' : 'effects');
+  if (ctx.run) {
+    const parts = names(fc.funcname);
+    const name = parts?.[parts.length - 1];
+    // A name that is not a plain list of strings cannot be resolved: an empty name never is (unknown).
+    addCall(ctx, { schema: parts && parts.length > 1 ? parts[parts.length - 2]! : null, name: name ?? '', args: list(fc.args).length });
+  }
   walk(fc, ctx);
+}
+
+function addCall(ctx: Ctx, ref: FunctionRef): void {
+  ctx.out.calls.set(refKey(ref), ref);
 }
 
 /** Add the kinds of one statement node and walk what it contains. */
@@ -141,11 +170,13 @@ function statement(type: string, s: Node, ctx: Ctx): void {
     }
     case 'ExplainStmt':
       if (!explainExecutes(s.options)) {
-        // Planned, never run: a read of the tables it plans.
+        // Planned, never run: a read of the tables it plans. But the planner evaluates immutable and stable
+        // calls with constant arguments (folding, estimates): its calls count, for the catalog to judge.
         add(ctx, 'read');
         const plan: Ctx = { ...ctx, out: found(), cteRefs: new Set() };
         walk(s.query, plan);
-        for (const t of plan.out.tables) ctx.out.tables.add(t);
+        plan.out.kinds.clear();
+        merge(ctx.out, plan.out);
         return;
       }
       break; // with ANALYZE it executes: the walked statement decides
@@ -183,7 +214,7 @@ function statement(type: string, s: Node, ctx: Ctx): void {
     case 'CreateFunctionStmt':
       add(ctx, 'ddl');
       if (s !== ctx.top) add(ctx, 'unknown');
-      else merge(ctx.out, functionBodyEffect(s, ctx.text, ctx.depth, subClassify));
+      else merge(ctx.out, functionBodyEffect(s, ctx.text, ctx.depth, subClassify), 'effects'); // the body does not run now
       break;
     case 'DropStmt': {
       add(ctx, 'destructive');
@@ -249,13 +280,13 @@ function statement(type: string, s: Node, ctx: Ctx): void {
     default:
       add(ctx, ...kindsByType(type));
   }
-  walk(s, ctx);
+  walk(s, STORES.has(type) && ctx.run ? { ...ctx, run: false } : ctx);
 }
 
 /** Kinds and tables of one top-level statement node. */
 function classifyNode(stmt: Node, text: string, depth: number): Found {
   const [type, body] = Object.entries(stmt)[0] ?? ['', {}];
-  const ctx: Ctx = { out: found(), ctes: EMPTY, cteRefs: new Set(), depth, text, top: node(body) ?? {} };
+  const ctx: Ctx = { out: found(), ctes: EMPTY, cteRefs: new Set(), depth, text, top: node(body) ?? {}, run: true };
   try {
     if (isStatementKey(type) && isNode(body)) statement(type, body, ctx);
   } catch {
@@ -294,8 +325,11 @@ function classifyText(sql: string, depth: number): Parsed {
     const start = s.stmt_location ?? 0;
     const text = bytes.subarray(start, s.stmt_len ? start + s.stmt_len : bytes.length).toString('utf8').trim();
     nodes.push(s.stmt);
-    const { kinds, tables } = classifyNode(s.stmt, text, depth);
-    return { sql: text, kinds: bySeverity(kinds), tables: [...tables] };
+    const f = classifyNode(s.stmt, text, depth);
+    const st: ClassifiedStatement = { sql: text, kinds: bySeverity(f.kinds), tables: [...f.tables] };
+    if (f.calls.size) st.calls = [...f.calls.values()];
+    if (f.operators.size) st.operators = [...f.operators];
+    return st;
   });
   return { classification: { statements }, nodes };
 }
@@ -307,6 +341,8 @@ function subClassify(sql: string, depth: number): Found {
   for (const st of classification.statements) {
     for (const k of st.kinds) out.kinds.add(k);
     for (const t of st.tables) out.tables.add(t);
+    for (const r of st.calls ?? []) out.calls.set(refKey(r), r);
+    for (const o of st.operators ?? []) out.operators.add(o);
   }
   if (classification.error && out.kinds.size === 0) out.kinds.add('unknown');
   return out;
@@ -339,3 +375,30 @@ export function classifyPostgresForCache(sql: string): { classification: Classif
   return { classification, literalIndependent };
 }
 
+/**
+ * What calling a function runs, from its definition as pg_get_functiondef() prints it (pg-catalog.ts): the kinds,
+ * tables, calls and operators of its body (SQL, BEGIN ATOMIC or PL/pgSQL, read as a CREATE FUNCTION's body is),
+ * of its parameters' defaults and of its SET clauses — not the CREATE itself. `unknown` if it is not one.
+ */
+export function functionDefinitionEffect(def: string): Found {
+  const out = found();
+  let s: Node | undefined;
+  try {
+    const stmts = list(node(parseSync(def))?.stmts);
+    s = stmts.length === 1 ? node(node(node(stmts[0])?.stmt)?.CreateFunctionStmt) : undefined;
+  } catch {
+    s = undefined;
+  }
+  if (!s) {
+    out.kinds.add('unknown');
+    return out;
+  }
+  const ctx: Ctx = { out, ctes: EMPTY, cteRefs: new Set(), depth: 1, text: def, top: s, run: true };
+  try {
+    merge(out, functionBodyEffect(s, def, 1, subClassify));
+    walk([s.sql_body, s.parameters, s.options], ctx);
+  } catch {
+    out.kinds.add('unknown');
+  }
+  return out;
+}

@@ -1,5 +1,6 @@
 // Small helpers over libpg-query's JSON parse tree, shared by the PostgreSQL classifier's modules.
 // The JSON leaves out zero values: `{ ival: {} }` is 0, `{ boolval: {} }` is false, `{ sval: {} }` is ''.
+import type { FunctionRef } from '../catalog/types.js';
 import type { Kind } from '../types.js';
 
 /** A parse-tree object: libpg-query's JSON, read without trusting its shape. */
@@ -66,19 +67,31 @@ export function literalString(v: unknown): string | null {
   return null;
 }
 
-/** What a nested analysis found: kinds and tables, merged into the enclosing statement's. */
+/** What a nested analysis found: kinds, tables, and the calls and operators it runs, merged into the enclosing statement's. */
 export interface Found {
   kinds: Set<Kind>;
   tables: Set<string>;
+  /** Function calls that run, by `schema|name|args` (see refKey). */
+  calls: Map<string, FunctionRef>;
+  /** Operator names used where they run. */
+  operators: Set<string>;
 }
 
 export function found(): Found {
-  return { kinds: new Set(), tables: new Set() };
+  return { kinds: new Set(), tables: new Set(), calls: new Map(), operators: new Set() };
 }
 
-export function merge(into: Found, from: Found): void {
+export function refKey(r: FunctionRef): string {
+  return `${r.schema ?? ''}|${r.name}|${r.args ?? ''}${r.maybe ? '?' : ''}`;
+}
+
+/** Merge everything; `what: 'effects'` leaves calls and operators out (a body that does not run now). */
+export function merge(into: Found, from: Found, what: 'all' | 'effects' = 'all'): void {
   for (const k of from.kinds) into.kinds.add(k);
   for (const t of from.tables) into.tables.add(t);
+  if (what === 'effects') return;
+  for (const [key, r] of from.calls) into.calls.set(key, r);
+  for (const o of from.operators) into.operators.add(o);
 }
 
 /** Classify SQL text found inside a statement (a function body, an EXECUTE literal) one level deeper. */

@@ -1,13 +1,17 @@
 // Second-level cache for PostgreSQL: by literal-normalised text, for statements whose classification provably
 // does not depend on their literals (see pg-literal-key.ts for the key, classifyPostgresForCache for the rule).
-import type { Classification, Kind } from '../types.js';
+import type { FunctionRef } from '../catalog/types.js';
+import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { classifyPostgresForCache } from './classify-postgres.js';
 import { Lru } from './lru.js';
 import { pgLiteralKey } from './pg-literal-key.js';
 
+/** What a literal variant shares with the statement that was parsed: literals change no call, operator or arity. */
 interface Shape {
   kinds: readonly Kind[];
   tables: readonly string[];
+  calls: readonly FunctionRef[] | undefined;
+  operators: readonly string[] | undefined;
 }
 
 const shapes = new Lru<string, Shape>(5000);
@@ -26,13 +30,18 @@ export function classifyPostgresShaped(sql: string): { classification: Classific
   if (key && shape) {
     const again = seenOnce.get(sql);
     if (again) return { classification: again, cacheByText: true };
-    const classification = { statements: [{ sql: key.sql, kinds: [...shape.kinds], tables: [...shape.tables] }] };
+    const st: ClassifiedStatement = { sql: key.sql, kinds: [...shape.kinds], tables: [...shape.tables] };
+    if (shape.calls) st.calls = shape.calls.map((r) => ({ ...r }));
+    if (shape.operators) st.operators = [...shape.operators];
+    const classification = { statements: [st] };
     seenOnce.set(sql, classification);
     return { classification, cacheByText: false };
   }
   const { classification, literalIndependent } = classifyPostgresForCache(sql);
   const st = classification.statements[0];
   // The key's statement text must be the parser's, or a hit would report a different `sql` than a parse.
-  if (key && literalIndependent && st && st.sql === key.sql) shapes.set(key.key, { kinds: [...st.kinds], tables: [...st.tables] });
+  if (key && literalIndependent && st && st.sql === key.sql) {
+    shapes.set(key.key, { kinds: [...st.kinds], tables: [...st.tables], calls: st.calls?.map((r) => ({ ...r })), operators: st.operators && [...st.operators] });
+  }
   return { classification, cacheByText: true };
 }

@@ -1,7 +1,7 @@
 // Tables and small helpers for the PostgreSQL classifier: which statement node is which kind, how EXPLAIN,
 // DROP/COMMENT objects, DML targets and file_fdw options are read, and the normalised-cache eligibility walk.
 import type { Kind } from '../types.js';
-import { isNode, list, listNames, names, node, sval } from './pg-ast.js';
+import { isNode, list, listNames, names, node, refKey, sval, type Found, type Node } from './pg-ast.js';
 import { isAdminFunction, isSafeFunction } from './pg-functions.js';
 
 export const PRIVILEGE_NODES = new Set([
@@ -133,4 +133,30 @@ export function definesAdminFunction(arg: unknown): boolean {
   const parts = names(node(a?.TypeName)?.names ?? node(a?.List)?.items) ?? [];
   const name = parts[parts.length - 1] ?? sval(a);
   return name !== undefined && isAdminFunction(name.toLowerCase());
+}
+
+/**
+ * Operators and possible calls of one expression node that runs, recorded in `out` for the catalog to resolve:
+ * A_Expr / SubLink / SortBy operators, the `=` of `CASE x WHEN y`, and attribute notation — `t.f` or `(t).f`
+ * is the call `f(t)` when t has no column f, so the last name of a qualified column reference may be a call.
+ */
+export function runsIn(k: string, x: Node, out: Found): void {
+  const op = (v: unknown) => {
+    const parts = names(v);
+    // OPERATOR(pg_catalog.=) is the built-in one: nobody else can create operators there.
+    if (parts?.length && !(parts.length > 1 && parts[parts.length - 2] === 'pg_catalog')) out.operators.add(parts[parts.length - 1]!);
+  };
+  const maybe = (name: string | undefined) => {
+    if (!name) return;
+    const ref = { schema: null, name, args: 1, maybe: true };
+    out.calls.set(refKey(ref), ref);
+  };
+  if (k === 'A_Expr') op(x.name);
+  else if (k === 'SubLink') op(x.operName);
+  else if (k === 'SortBy') op(x.useOp);
+  else if (k === 'CaseExpr' && x.arg !== undefined) out.operators.add('=');
+  else if (k === 'ColumnRef') {
+    const fields = list(x.fields);
+    if (fields.length > 1) maybe(sval(fields[fields.length - 1]));
+  } else if (k === 'A_Indirection') for (const i of list(x.indirection)) maybe(sval(i));
 }
