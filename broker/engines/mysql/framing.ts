@@ -13,11 +13,35 @@ export interface Message {
   raw: Buffer;
 }
 
+/**
+ * A message larger than the framer accepts, read to its end (and dropped): the answer to it starts at
+ * lastSeq + 1, after the last of its packets — not after the one whose header showed it was too large.
+ */
+export class MessageTooLarge extends ProtocolError {
+  constructor(
+    readonly size: number,
+    readonly lastSeq: number,
+    readonly limit: number,
+  ) {
+    super(`a message of ${size} bytes is larger than the ${limit} the broker accepts`, ER.NET_PACKET_TOO_LARGE);
+  }
+}
+
 export class PacketFramer {
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
+  /** A message too large, being read past: its size so far, its last packet's sequence id, bytes left of that packet. */
+  private skipping: { size: number; lastSeq: number; left: number; last: boolean } | null = null;
 
-  constructor(private readonly maxMessage: number) {}
+  /**
+   * `skipOversized`: a message over `maxMessage` is read to its end without being kept, then MessageTooLarge
+   * is thrown (the peer can then be answered in sequence, and reads its answer: one closed on while it is
+   * still writing may never see it). Otherwise the error comes at once, at the header that shows it.
+   */
+  constructor(
+    private readonly maxMessage: number,
+    private readonly skipOversized = false,
+  ) {}
 
   push(chunk: Buffer): void {
     if (this.pos >= this.buf.length) this.buf = chunk;
@@ -39,6 +63,7 @@ export class PacketFramer {
   }
 
   next(): Message | null {
+    if (this.skipping) return this.skip();
     const buf = this.buf;
     let p = this.pos;
     let total = 0;
@@ -55,7 +80,11 @@ export class PacketFramer {
       lastSeq = s;
       total += len;
       if (total > this.maxMessage) {
-        throw new ProtocolError(`a message of more than ${this.maxMessage} bytes is larger than the broker accepts`, ER.NET_PACKET_TOO_LARGE);
+        if (!this.skipOversized) throw new ProtocolError(`a message of more than ${this.maxMessage} bytes is larger than the broker accepts`, ER.NET_PACKET_TOO_LARGE);
+        // Drop what came of it so far (its whole earlier packets, this packet's header), and read past the rest.
+        this.skipping = { size: total, lastSeq: s, left: len, last: len < MAX_PACKET };
+        this.pos = p + 4;
+        return this.skip();
       }
       if (buf.length - p - 4 < len) return null;
       p += 4 + len;
@@ -78,11 +107,36 @@ export class PacketFramer {
     this.pos = p;
     return { seq, lastSeq, payload, raw };
   }
+
+  /** Go on dropping an oversized message; at its end, throw MessageTooLarge. */
+  private skip(): null {
+    const k = this.skipping!;
+    for (;;) {
+      const n = Math.min(k.left, this.buf.length - this.pos);
+      this.pos += n;
+      k.left -= n;
+      if (k.left > 0) return null;
+      if (k.last) {
+        this.skipping = null;
+        throw new MessageTooLarge(k.size, k.lastSeq, this.maxMessage);
+      }
+      if (this.buf.length - this.pos < 4) return null;
+      const len = this.buf.readUIntLE(this.pos, 3);
+      const s = this.buf[this.pos + 3]!;
+      if (s !== ((k.lastSeq + 1) & 0xff)) throw new ProtocolError(`packet sequence ${s} after ${k.lastSeq} inside one message`, ER.NET_PACKETS_OUT_OF_ORDER);
+      k.lastSeq = s;
+      k.size += len;
+      k.left = len;
+      k.last = len < MAX_PACKET;
+      this.pos += 4;
+    }
+  }
 }
 
 /**
  * Reads whole messages off a socket one at a time, for the handshakes (before a relay takes over).
- * Errors and a closed socket reject the pending and every later read.
+ * Errors and a closed socket reject the pending and every later read; a message over `maxMessage` is
+ * read to its end first (MessageTooLarge), so that the refusal can follow it in sequence.
  */
 export class PacketIO {
   private framer: PacketFramer;
@@ -101,7 +155,7 @@ export class PacketIO {
     private readonly where: string,
     maxMessage: number,
   ) {
-    this.framer = new PacketFramer(maxMessage);
+    this.framer = new PacketFramer(maxMessage, true);
     this.attach(socket);
   }
 

@@ -5,7 +5,7 @@
 //   - mysql_clear_password when the client starts with it, or (plaintext loopback) after an AuthSwitchRequest.
 import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
-import type { Message, PacketIO } from './framing.js';
+import { MessageTooLarge, type Message, type PacketIO } from './framing.js';
 import {
   authMoreDataPayload, authSwitchPayload, CAP, ER, greetingPayload, packet, PacketReader, ProtocolError, STATUS,
   UTF8MB4_GENERAL_CI, type ErrorCode,
@@ -88,9 +88,26 @@ function parseResponse(payload: Buffer, offered: number): ClientHello {
 
 export interface ConnectionPhase {
   io: PacketIO;
-  /** Sequence id of the last packet received: the next one the broker sends is lastSeq + 1. */
+  /** Sequence id of the last packet of the exchange (the client's, or the broker's own): the next one the broker sends is lastSeq + 1. */
   lastSeq: number;
   secure: boolean;
+}
+
+/**
+ * The client's next message. One larger than a login may be (a password that is no token) is refused
+ * with ER_ACCESS_DENIED, answered after its last packet: the refusal is sent at phase.lastSeq + 1.
+ */
+async function read(phase: ConnectionPhase): Promise<Message> {
+  try {
+    return await phase.io.read();
+  } catch (e) {
+    if (!(e instanceof MessageTooLarge)) throw e;
+    phase.lastSeq = e.lastSeq;
+    throw new HandshakeRefusal(
+      ER.ACCESS_DENIED,
+      `jit-broker: the login message is ${e.size} bytes, more than the ${e.limit} the broker reads: the password must be a jit-broker token`,
+    );
+  }
 }
 
 /**
@@ -98,7 +115,7 @@ export interface ConnectionPhase {
  * `upgrade` wraps the socket (with any bytes already read after the SSLRequest) into a TLS server socket.
  */
 export async function readHello(phase: ConnectionPhase, offered: number, upgrade: ((early: Buffer) => tls.TLSSocket) | null): Promise<ClientHello> {
-  let m = await phase.io.read();
+  let m = await read(phase);
   phase.lastSeq = m.lastSeq;
   if (m.seq !== 1) throw new ProtocolError(`the handshake response has sequence id ${m.seq}, not 1`, ER.NET_PACKETS_OUT_OF_ORDER);
   const flags = m.payload.length >= 4 ? m.payload.readUInt32LE(0) : 0;
@@ -107,7 +124,7 @@ export async function readHello(phase: ConnectionPhase, offered: number, upgrade
     phase.io.detach();
     phase.io.attach(upgrade(phase.io.buffered()));
     phase.secure = true;
-    m = await phase.io.read();
+    m = await read(phase);
     phase.lastSeq = m.lastSeq;
     if (m.seq !== 2) throw new ProtocolError(`the handshake response has sequence id ${m.seq}, not 2`, ER.NET_PACKETS_OUT_OF_ORDER);
   }
@@ -115,10 +132,12 @@ export async function readHello(phase: ConnectionPhase, offered: number, upgrade
 }
 
 async function exchange(phase: ConnectionPhase, payload: Buffer): Promise<Message> {
-  phase.io.socket.write(packet(phase.lastSeq + 1, payload));
-  const m = await phase.io.read();
-  if (m.seq !== ((phase.lastSeq + 2) & 0xff)) throw new ProtocolError(`auth packet with sequence id ${m.seq}`, ER.NET_PACKETS_OUT_OF_ORDER);
+  const sent = phase.lastSeq + 1;
+  phase.io.socket.write(packet(sent, payload));
+  phase.lastSeq = sent;
+  const m = await read(phase);
   phase.lastSeq = m.lastSeq;
+  if (m.seq !== ((sent + 1) & 0xff)) throw new ProtocolError(`auth packet with sequence id ${m.seq}, not ${(sent + 1) & 0xff}`, ER.NET_PACKETS_OUT_OF_ORDER);
   return m;
 }
 
