@@ -176,6 +176,12 @@ const schema = z
         postgres: hostPort.nullable().default({ host: '127.0.0.1', port: 6432 }),
         mysql: hostPort.nullable().default({ host: '127.0.0.1', port: 6033 }),
         http: hostPort.nullable().default({ host: '127.0.0.1', port: 8080 }),
+        /** Database listeners: from accept to the end of authentication; past it the client is closed. */
+        login_timeout: duration.refine((s) => s > 0, 'login_timeout must be longer than 0s').default(10),
+        /** Database listeners: connections still logging in; past it new ones are refused at once. */
+        max_logins: z.number().int().min(1).default(256),
+        /** Database listeners: connections of any kind; past it new ones are refused at once. */
+        max_clients: z.number().int().min(1).default(2000),
       })
       .prefault({}),
     tls: z

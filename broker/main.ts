@@ -133,6 +133,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       policy,
       exemptRules: config.rules.filter((r) => r.exempt_masking).map((r) => r.id),
     });
+    // Login deadline and connection caps, per database listener.
+    const limits = { loginTimeoutMs: config.listen.login_timeout * 1000, maxLogins: config.listen.max_logins, maxClients: config.listen.max_clients };
     let postgres: PostgresEngine | null = null;
     if (config.listen.postgres) {
       const pgTargets = new Map([...targets].filter(([, t]) => t.engine === 'postgres'));
@@ -150,6 +152,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
           tls: tls.context,
           plaintext: config.tls.plaintext,
           maxMessageBytes: 256 * 1024 * 1024,
+          limits,
           startupSettingProblem,
           log: sessionLog,
           masking,
@@ -181,6 +184,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
           tls: tls.context,
           plaintext: config.tls.plaintext,
           maxMessageBytes: 256 * 1024 * 1024,
+          limits,
           // LOAD DATA LOCAL INFILE is `admin`: offer it to clients only if a rule could let one run.
           localInfile: config.default !== 'deny' || config.rules.some((r) => r.action !== 'deny' && (!r.kinds || r.kinds.includes('admin'))),
           log: sessionLog,

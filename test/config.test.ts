@@ -64,6 +64,9 @@ describe('embedded default', () => {
       postgres: { host: '127.0.0.1', port: 6432 },
       mysql: { host: '127.0.0.1', port: 6033 },
       http: { host: '127.0.0.1', port: 8080 },
+      login_timeout: 10,
+      max_logins: 256,
+      max_clients: 2000,
     });
     expect(c.admin_token).toBeUndefined();
   });
@@ -293,14 +296,22 @@ describe('durations', () => {
 describe('listeners', () => {
   it('`listen.x: null` turns a listener off, the others keep their defaults', () => {
     const c = parse(`${MIN}listen: { mysql: null, http: null }`);
-    expect(c.listen).toEqual({ postgres: { host: '127.0.0.1', port: 6432 }, mysql: null, http: null });
+    expect(c.listen).toMatchObject({ postgres: { host: '127.0.0.1', port: 6432 }, mysql: null, http: null });
     // No http listener: the dev issuer's `iss` falls back to the default URL.
     expect(c.identity.local_issuer_url).toBe('http://127.0.0.1:8080');
   });
 
   it('host:port, IPv6 in brackets, and port 0 (let the OS choose)', () => {
     const c = parse(`${MIN}listen: { postgres: "0.0.0.0:5433", mysql: "[::1]:3307", http: "localhost:0" }`);
-    expect(c.listen).toEqual({ postgres: { host: '0.0.0.0', port: 5433 }, mysql: { host: '::1', port: 3307 }, http: { host: 'localhost', port: 0 } });
+    expect(c.listen).toMatchObject({ postgres: { host: '0.0.0.0', port: 5433 }, mysql: { host: '::1', port: 3307 }, http: { host: 'localhost', port: 0 } });
+  });
+
+  it('login_timeout (a duration), max_logins and max_clients bound the database listeners; nonsense is refused', () => {
+    const c = parse(`${MIN}listen: { login_timeout: 1500ms, max_logins: 8, max_clients: 100 }`);
+    expect(c.listen).toMatchObject({ login_timeout: 1.5, max_logins: 8, max_clients: 100 });
+    expect(problems(`${MIN}listen: { login_timeout: 0s }`)[0]).toMatch(/^listen\.login_timeout: login_timeout must be longer than 0s/);
+    expect(problems(`${MIN}listen: { max_logins: 0 }`)[0]).toMatch(/^listen\.max_logins: /);
+    expect(problems(`${MIN}listen: { max_clients: 2.5 }`)[0]).toMatch(/^listen\.max_clients: /);
   });
 
   it('the dev issuer URL follows the http listener (IPv6 bracketed) unless set', () => {

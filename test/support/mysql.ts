@@ -40,12 +40,13 @@ export interface MysqlTestBroker {
   stop(): Promise<void>;
 }
 
-export async function startMysqlBroker(yaml = MYSQL_RULES, opts: { plaintext?: boolean } = {}): Promise<MysqlTestBroker> {
+/** `opts.listen`: extra keys of the `listen` map, as YAML flow entries (`login_timeout: 1s, max_logins: 4`). */
+export async function startMysqlBroker(yaml = MYSQL_RULES, opts: { plaintext?: boolean; listen?: string } = {}): Promise<MysqlTestBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'jit-mysql-test-'));
   const text = `
 data_dir: .jit
 store: sqlite:.jit/jit.db
-listen: { postgres: 127.0.0.1:0, mysql: 127.0.0.1:0, http: 127.0.0.1:0 }
+listen: { postgres: 127.0.0.1:0, mysql: 127.0.0.1:0, http: 127.0.0.1:0${opts.listen ? `, ${opts.listen}` : ''} }
 tls: { plaintext: ${opts.plaintext ? 'loopback' : 'never'} }
 identity: { local_issuer_url: "http://jit-broker.test" }
 targets:

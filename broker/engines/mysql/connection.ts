@@ -12,7 +12,7 @@ import {
 import { Relay, type KillPlan } from './relay.js';
 import type { ResultSetHook } from './results.js';
 import { connectUpstream, killUpstream, parseMysqlUrl, type MysqlUpstream } from './upstream.js';
-import { isLoopback, type EngineDeps } from '../listener.js';
+import { isLoopback, type EngineDeps, type Login } from '../listener.js';
 
 export interface MysqlEngineDeps extends EngineDeps {
   /**
@@ -39,8 +39,6 @@ export interface ConnectionHooks {
 
 /** Handshake packets are small; a bigger one is not a client. */
 const HANDSHAKE_LIMIT = 64 * 1024;
-/** A client has this long to send its handshake response and password (MySQL's connect_timeout). */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** SQLSTATEs of the session core's login refusals, mapped to MySQL error numbers. */
 const refusalCode = (sqlstate: string): ErrorCode => (sqlstate === '42501' ? ER.DBACCESS_DENIED : ER.ACCESS_DENIED);
@@ -53,20 +51,22 @@ export class MysqlConnection {
   private relay: Relay | null = null;
   private closed = false;
   private ending: Promise<void> = Promise.resolve();
-  private handshakeTimer: NodeJS.Timeout | undefined;
+  /** Between the SSL request and the end of the TLS handshake. */
+  private tlsPending = false;
 
   constructor(
     raw: net.Socket,
     readonly id: number,
     private readonly deps: MysqlEngineDeps,
     private readonly hooks: ConnectionHooks,
+    /** The listener's login deadline (MySQL's connect_timeout) and slot: done once the token is verified. */
+    private readonly slot: Login,
   ) {
     this.socket = raw;
     raw.setNoDelay(true);
     raw.on('error', () => void this.close('client connection error'));
     raw.on('close', () => void this.close(this.relay ? 'client disconnected' : 'client disconnected during the handshake'));
     this.phase = { io: new PacketIO(raw, 'the client', HANDSHAKE_LIMIT), lastSeq: 0, secure: false };
-    this.handshakeTimer = setTimeout(() => this.refuse(ER.HANDSHAKE_ERROR, 'jit-broker: the handshake took too long'), HANDSHAKE_TIMEOUT_MS);
     this.login().catch((e: unknown) => {
       if (e instanceof HandshakeRefusal) return this.refuse(e.code, e.message);
       if (e instanceof ProtocolError) return this.refuse(e.code, `jit-broker: protocol violation: ${e.message}`);
@@ -86,11 +86,21 @@ export class MysqlConnection {
     return this.session?.target ?? null;
   }
 
+  /** The listener's login deadline passed. */
+  loginExpired(message: string): void {
+    if (!this.tlsPending) return this.refuse(ER.HANDSHAKE_ERROR, message);
+    // Mid-TLS-handshake nothing can be said to the client (and an end() would wait for the handshake): just close.
+    this.socket.destroy();
+    void this.close(`refused: ${message}`);
+  }
+
   private upgrade(early: Buffer): tls.TLSSocket {
     const raw = this.socket;
     // The TLS ClientHello may have come in the same read as the SSL request: give it back to the socket.
     if (early.length) raw.unshift(early);
     const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: this.deps.tls! });
+    this.tlsPending = true;
+    secure.once('secure', () => (this.tlsPending = false));
     secure.on('error', () => void this.close('TLS error'));
     secure.on('close', () => void this.close(this.relay ? 'client disconnected' : 'client disconnected during the handshake'));
     this.socket = secure;
@@ -126,13 +136,14 @@ export class MysqlConnection {
     const target = this.deps.targets.get(name);
     if (!target) return refuseLogin('unknown_target', ER.BAD_DB, `jit-broker: Unknown database '${name}': it is not a target of this broker; use one of: ${[...this.deps.targets.keys()].join(', ')}`);
     const password = await readPassword(this.phase, hello, scramble);
-    clearTimeout(this.handshakeTimer);
     let identity: Identity;
     try {
       identity = await this.deps.verify(password);
     } catch (e) {
       return refuseLogin(refusalReason(e), ER.ACCESS_DENIED, `jit-broker: ${(e as Error).message}`, password);
     }
+    if (this.closed) return; // the login deadline passed, or the client left, while the token was checked
+    this.slot.done();
     try {
       this.session = await this.deps.openSession(identity, target, client);
     } catch (e) {
@@ -215,7 +226,6 @@ export class MysqlConnection {
   close(reason: string): Promise<void> {
     if (this.closed) return this.ending;
     this.closed = true;
-    clearTimeout(this.handshakeTimer);
     const abandoned = this.relay?.inFlight ?? false;
     this.relay?.stop(reason);
     this.hooks.unregister(this);

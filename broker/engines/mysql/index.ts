@@ -10,7 +10,7 @@
 import { listenTcp } from '../listener.js';
 import type { Identity } from '../../types.js';
 import { MysqlConnection, type ConnectionHooks, type MysqlEngineDeps } from './connection.js';
-import { ER } from './protocol.js';
+import { ER, errPacket } from './protocol.js';
 import type { KillPlan } from './relay.js';
 import { probeVersion } from './upstream.js';
 
@@ -84,11 +84,16 @@ export async function startMysqlEngine(deps: MysqlEngineDeps, listen: { host: st
     },
   };
 
-  const listener = await listenTcp(listen, (socket) => {
-    const id = nextId();
-    const c = new MysqlConnection(socket, id, deps, hooks);
-    byId.set(id, c);
-    starting.add(c);
+  const listener = await listenTcp(listen, deps, {
+    accept: (socket, login) => {
+      const id = nextId();
+      const c = new MysqlConnection(socket, id, deps, hooks, login);
+      byId.set(id, c);
+      starting.add(c);
+      return c;
+    },
+    // In place of the greeting, as a server at max_connections answers.
+    refusal: (message) => errPacket(0, ER.CON_COUNT_ERROR, message),
   });
 
   return {

@@ -68,6 +68,7 @@ export const commandName = (cmd: number): string => `${COMMAND_NAMES[cmd] ?? 'co
 
 /** Error numbers and their SQLSTATEs, as MySQL sends them. */
 export const ER = {
+  CON_COUNT_ERROR: [1040, '08004'],
   HANDSHAKE_ERROR: [1043, '08S01'],
   ACCESS_DENIED: [1045, '28000'],
   DBACCESS_DENIED: [1044, '42000'],

@@ -16,7 +16,7 @@ import type { PgCatalog } from './catalog.js';
 import { PgMasking } from './masking.js';
 import { Relay } from './relay.js';
 import { cancelUpstream, connectUpstream, type Upstream } from './upstream.js';
-import { isLoopback, type EngineDeps } from '../listener.js';
+import { isLoopback, type EngineDeps, type Login } from '../listener.js';
 
 export interface PostgresEngineDeps extends EngineDeps {
   /** Why a startup parameter the client sent may not be passed upstream, or null when it may. */
@@ -45,6 +45,8 @@ export class PostgresConnection {
   private closed = false;
   readonly key: CancelKey = { pid: randomInt(1, 2 ** 31 - 1), secret: randomInt(0, 2 ** 31 - 1) };
   private readonly tlsUsed: () => boolean;
+  /** Between `S` and the end of the TLS handshake. */
+  private tlsPending = false;
 
   constructor(
     raw: net.Socket,
@@ -56,6 +58,8 @@ export class PostgresConnection {
       /** The target's catalog (column origins for masking), shared by its connections. */
       catalog: (target: Target) => PgCatalog;
     },
+    /** The listener's login deadline and slot: done once the token is verified. */
+    private readonly slot: Login,
   ) {
     this.socket = raw;
     this.tlsUsed = () => this.socket instanceof tls.TLSSocket;
@@ -90,6 +94,14 @@ export class PostgresConnection {
     if (!this.session?.holding) return false;
     void this.session.withdraw('the client cancelled the statement');
     return true;
+  }
+
+  /** The listener's login deadline passed (Postgres's own wording is "canceling authentication due to timeout"). */
+  loginExpired(message: string): void {
+    if (!this.tlsPending) return this.refuse('57014', message);
+    // Mid-TLS-handshake nothing can be said to the client (and an end() would wait for the handshake): just close.
+    this.socket.destroy();
+    void this.close(`refused: ${message}`);
   }
 
   private listenStartup(): void {
@@ -138,6 +150,8 @@ export class PostgresConnection {
   private upgrade(onData: (b: Buffer) => void): void {
     if (!this.deps.tls) return;
     const secure = new tls.TLSSocket(this.socket, { isServer: true, secureContext: this.deps.tls });
+    this.tlsPending = true;
+    secure.once('secure', () => (this.tlsPending = false));
     secure.on('error', () => void this.close('TLS error'));
     secure.on('close', () => void this.close(this.relay ? 'client disconnected' : 'client disconnected during startup'));
     this.socket = secure;
@@ -186,6 +200,8 @@ export class PostgresConnection {
     } catch (e) {
       return refuseLogin(refusalReason(e), '28P01', (e as Error).message, password);
     }
+    if (this.closed) return; // the login deadline passed, or the client left, while the token was checked
+    this.slot.done();
     try {
       this.session = await this.deps.openSession(identity, target, client);
     } catch (e) {

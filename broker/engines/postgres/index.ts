@@ -3,6 +3,7 @@ import type { Target } from '../../types.js';
 import { listenTcp } from '../listener.js';
 import { PgCatalog } from './catalog.js';
 import { PostgresConnection, type CancelKey, type PostgresEngineDeps } from './connection.js';
+import { errorResponse } from './messages.js';
 import { cancelUpstream } from './upstream.js';
 
 export type { PostgresEngineDeps } from './connection.js';
@@ -51,8 +52,14 @@ export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { ho
     },
   };
 
-  const listener = await listenTcp(listen, (socket) => {
-    starting.add(new PostgresConnection(socket, deps, hooks));
+  const listener = await listenTcp(listen, deps, {
+    accept: (socket, login) => {
+      const c = new PostgresConnection(socket, deps, hooks, login);
+      starting.add(c);
+      return c;
+    },
+    // 53300 too_many_connections, as the server says it (libpq, asked for TLS, reports only "an error response during SSL exchange").
+    refusal: (message) => errorResponse({ severity: 'FATAL', code: '53300', message }),
   });
 
   return {
