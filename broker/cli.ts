@@ -5,12 +5,22 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, duration, loadConfig, type Config } from './config.js';
 import type { ApprovalRequest } from './approvals/types.js';
 import type { SessionSummary, StatementRecord, Store } from './store/index.js';
-import { formatTable } from './cli-format.js';
+import { formatTable, wrapText } from './cli-format.js';
 import { ApiError, registerApprovalCommands } from './cli-approvals.js';
 import { registerRevokeCommands } from './cli-revoke.js';
 import { registerTokenExchange } from './cli-token.js';
 import { registerReplayCommand } from './cli-replay.js';
 import { registerLoginsCommand } from './cli-logins.js';
+
+// A reader that goes away early (`jit … | head`) is not an error: stop writing and exit quietly. Nothing
+// more can be said on a closed stderr either, so writes there are dropped (a running broker goes on).
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(process.exitCode ?? 0);
+});
+process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
 
 const program = new Command('jit')
   .description('jit-broker: just-in-time database access for CI pipelines and the agents they spawn')
@@ -207,8 +217,9 @@ program
   .command('session')
   .description("one session's statements, in order, with decisions and outcomes")
   .argument('<id>', 'session id (a unique prefix is enough)')
+  .option('--wide', 'each statement on one line, SQL and errors whole (default: wrapped, long ones cut)')
   .option('--json', 'machine-readable output')
-  .action(async (id: string, o: { json?: boolean }) => {
+  .action(async (id: string, o: { wide?: boolean; json?: boolean }) => {
     const store = await openStore(config().store);
     try {
       const s = await store.getSession(id);
@@ -230,16 +241,26 @@ program
         return void process.stdout.write(`${JSON.stringify({ session: sessionJson(s), statements: st }, null, 2)}\n`);
       }
       process.stdout.write(`session ${s.id}: ${s.subject} build=${s.build ?? '-'} target=${s.target} from ${s.clientAddress} ${when(s.startedAt)} → ${s.endedAt ? `${when(s.endedAt)} (${s.endReason})` : 'open'}\n\n`);
+      // Default: SQL wrapped at 80 columns and errors at 60, up to 4 lines each; --wide: one line, whole.
+      let cut = false;
+      const cell = (text: string, width: number) => {
+        const flat = text.replace(/\s+/g, ' ');
+        if (o.wide) return flat;
+        const w = wrapText(flat, width, 4);
+        cut ||= w.cut;
+        return w.text;
+      };
       process.stdout.write(
         formatTable(
           ['#', 'DECISION', 'RULE', 'KINDS', 'SQL', 'RESULT', 'MS', ...(approvals.size ? ['APPROVAL'] : [])],
           statements.map((x) => [
-            String(x.seq), x.decision, x.ruleId ?? '(default)', x.kinds.join(','), x.sql.replace(/\s+/g, ' ').slice(0, 80),
-            x.error ? `error: ${x.error.slice(0, 60)}` : (x.tag ?? ''), x.durationMs === null ? '' : x.durationMs.toFixed(1),
+            String(x.seq), x.decision, x.ruleId ?? '(default)', x.kinds.join(','), cell(x.sql, 80),
+            x.error ? cell(`error: ${x.error}`, 60) : (x.tag ?? ''), x.durationMs === null ? '' : x.durationMs.toFixed(1),
             ...(approvals.size ? [approvalCell(approval(x))] : []),
           ]),
         ),
       );
+      if (cut) process.stdout.write('\n(long SQL or errors were cut, ending in …: --wide or --json shows them whole)\n');
     } finally {
       await store.close();
     }
