@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { GENERATE } from './admin-token.js';
 import { isGroupApprover } from './approvals/approvers.js';
 import { BUILTIN_DETECTORS, patternProblem } from './masking/detectors.js';
 import { MASKERS } from './masking/maskers.js';
@@ -237,8 +238,15 @@ const schema = z
         login_retention: duration.refine((s) => s > 0, 'login_retention must be longer than 0s').default(30 * 86400),
       })
       .prefault({}),
-    /** Bearer token for the admin HTTP API (`jit` commands that go through the broker). */
-    admin_token: z.string().min(16).optional(),
+    /**
+     * Bearer token for the admin HTTP API (`jit` commands that go through the broker), 16+ characters; or
+     * `generate`: a random one kept in <data_dir>/admin.token (0600), which the `jit` commands run with
+     * the same config read themselves; the admin API then answers loopback clients only.
+     */
+    admin_token: z
+      .string()
+      .refine((s) => s === GENERATE || s.length >= 16, 'admin_token is 16+ characters, or `generate` (a random one kept in <data_dir>/admin.token)')
+      .optional(),
     slack: slack.optional(),
   })
   .superRefine((c, ctx) => {

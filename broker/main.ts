@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
+import { adminTokenFile, GENERATE, loadOrCreateAdminToken } from './admin-token.js';
 import { Approvals } from './approvals/index.js';
 import type { Config } from './config.js';
 import { startLoginAudit } from './audit/logins.js';
@@ -84,8 +85,12 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     closers.push(() => approvals.close('the broker is shutting down'));
     const staleApprovals = await approvals.recoverStale('broker restarted');
     if (staleApprovals.length) log.warn({ approvals: staleApprovals.map((r) => r.id) }, 'cancelled approval requests left pending by an earlier broker process');
+    // `admin_token: generate`: a random credential under data_dir, for the `jit` commands run beside the broker.
+    const generatedAdminToken = config.admin_token === GENERATE;
+    const adminToken = generatedAdminToken ? loadOrCreateAdminToken(config.data_dir) : (config.admin_token ?? null);
+    if (generatedAdminToken) log.info({ file: adminTokenFile(config.data_dir) }, 'admin API token kept under data_dir (admin_token: generate): jit approvals / approve / deny read it; the admin API answers loopback clients only');
     // Nobody could ever decide a request without the admin API or Slack: refuse reviews at once (fail closed).
-    const canDecide = Boolean(config.admin_token || config.slack);
+    const canDecide = Boolean(adminToken || config.slack);
     if (!canDecide && (config.default === 'review' || config.rules.some((r) => r.action === 'review')))
       log.warn('rules with action: review refuse their statements: set admin_token (jit approve / the HTTP API) or slack to decide them');
 
@@ -212,7 +217,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         issuer,
         approvals,
         store,
-        adminToken: config.admin_token ?? null,
+        adminToken,
+        adminLoopbackOnly: generatedAdminToken,
         revocations,
         exchange: issuer && config.identity.exchange.enabled ? {
           issuer, verifier, audience: config.identity.audience, targets: [...targets.keys()], defaultTtl: config.identity.default_ttl,

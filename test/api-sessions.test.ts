@@ -50,6 +50,22 @@ describe('authentication', () => {
       await off.close();
     }
   });
+
+  it('with a generated admin token (adminLoopbackOnly), a client from another address is refused even with the token', async () => {
+    const local = await buildHttp({ issuer: null, ready: async () => {}, logger: false, store, adminToken: ADMIN, adminLoopbackOnly: true });
+    try {
+      const ask = (remoteAddress: string) => local.inject({ method: 'GET', url: '/api/sessions', remoteAddress, headers: { authorization: `Bearer ${ADMIN}` } });
+      const remote = await ask('10.0.0.7');
+      expect(remote.statusCode).toBe(403);
+      expect(remote.json()).toEqual({ error: expect.stringContaining('accepts from loopback only: set admin_token in its config') });
+      expect((await ask('127.0.0.1')).statusCode).toBe(200);
+      expect((await ask('::1')).statusCode).toBe(200);
+      // Only the admin API: health and the rest answer everyone.
+      expect((await local.inject({ method: 'GET', url: '/healthz', remoteAddress: '10.0.0.7' })).statusCode).toBe(200);
+    } finally {
+      await local.close();
+    }
+  });
 });
 
 describe('GET /api/sessions', () => {

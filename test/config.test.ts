@@ -237,7 +237,7 @@ describe('errors name the key path at fault', () => {
     ['issuer jwks_uri', `${MIN}identity: { issuers: [{ issuer: x, audience: y, jwks_uri: "not a url" }] }`, /^identity\.issuers\[0\]\.jwks_uri: /],
     ['issuer audience', `${MIN}identity: { issuers: [{ issuer: x, audience: [] }] }`, /^identity\.issuers\[0\]\.audience: /],
     ['default', `${MIN}default: maybe`, /^default: .*"allow"\|"deny"\|"review"/],
-    ['admin_token too short', `${MIN}admin_token: short`, /^admin_token: .*16/],
+    ['admin_token too short', `${MIN}admin_token: short`, /^admin_token: .*16\+ characters, or `generate`/],
     ['targets missing', 'default: deny', /^targets: /],
     ['not a mapping', '- a\n- b', /^\(top level\): .*object/],
   ];

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Approvals } from '../approvals/index.js';
 import type { LocalIssuer } from '../identity/index.js';
 import type { Store } from '../store/index.js';
+import { isLoopback } from '../engines/listener.js';
 import { approvalsApi } from './api-approvals.js';
 import type { ExchangeOptions } from '../identity/exchange.js';
 import type { RevocationService } from '../identity/revocation.js';
@@ -23,6 +24,8 @@ export interface HttpDeps {
   store?: Store;
   /** Bearer token of the admin API; null or absent: the admin API answers 503. */
   adminToken?: string | null;
+  /** The admin API (/api/…) answers loopback clients only, 403 otherwise: for a token generated under data_dir. */
+  adminLoopbackOnly?: boolean;
   /** RFC 8693 token exchange at POST /oauth/token (with `issuer`); null: answered `unauthorized_client`. */
   exchange?: ExchangeOptions | null;
   /** Served under /api/revocations (admin token) when given. */
@@ -64,6 +67,15 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       token_endpoint_auth_methods_supported: ['none'],
     }));
     await app.register(oauthTokenRoute, { exchange: deps.exchange ?? null, log: deps.log });
+  }
+  // Before the admin API's plugins are registered, so that it runs ahead of their token checks.
+  if (deps.adminLoopbackOnly) {
+    app.addHook('onRequest', async (req, reply) => {
+      if (!req.url.startsWith('/api/') || isLoopback(req.socket.remoteAddress ?? '')) return;
+      await reply.code(403).send({
+        error: 'this broker generated its admin token (admin_token: generate), which it accepts from loopback only: set admin_token in its config to use the admin API from elsewhere',
+      });
+    });
   }
   if (deps.revocations) await app.register(revocationsApi, { prefix: '/api/revocations', revocations: deps.revocations, adminToken: deps.adminToken ?? null });
   if (deps.approvals) await app.register(approvalsApi, { prefix: '/api/approvals', approvals: deps.approvals, adminToken: deps.adminToken ?? null });
