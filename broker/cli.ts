@@ -60,6 +60,9 @@ function parseClaim(kv: string): [string, unknown] {
   return [kv.slice(0, i), value];
 }
 
+/** Whether held statements are decided from a shell: review rules, an admin token, no Slack. */
+const reviews = (c: Config) => Boolean(c.admin_token) && !c.slack && (c.default === 'review' || c.rules.some((r) => r.action === 'review'));
+
 program
   .command('start')
   .description('run the broker: listeners for clients, the HTTP API, the dev issuer')
@@ -69,7 +72,8 @@ program
     const { postgres, http } = broker.addresses;
     process.stderr.write(
       `jit-broker ready: postgres ${postgres ?? 'off'}, http ${http ?? 'off'}, targets ${[...broker.targets.keys()].join(', ')}\n` +
-        (broker.issuer ? `  try: PGPASSWORD=$(npx jit token --build build-123) psql "host=${broker.config.listen.postgres?.host ?? '127.0.0.1'} port=${broker.config.listen.postgres?.port ?? 6432} dbname=${[...broker.targets.keys()][0] ?? 'app'} user=ci sslmode=require"\n` : ''),
+        (broker.issuer ? `  try: PGPASSWORD=$(npx jit token --build build-123) psql "host=${broker.config.listen.postgres?.host ?? '127.0.0.1'} port=${broker.config.listen.postgres?.port ?? 6432} dbname=${[...broker.targets.keys()][0] ?? 'app'} user=ci sslmode=require"\n` : '') +
+        (reviews(broker.config) ? '  statements held for approval: npx jit approvals, then npx jit approve ID or npx jit deny ID --reason "…"\n' : ''),
     );
     let stopping = false;
     const stop = (signal: string) => {

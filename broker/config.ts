@@ -293,7 +293,11 @@ export interface Config extends Omit<Parsed, 'tls' | 'identity'> {
   identity: Parsed['identity'] & { local_issuer_url: string };
 }
 
-/** The embedded default: SQLite under .jit/, the dev issuer, the demo target, reads and writes allowed. */
+/**
+ * The embedded default: SQLite under .jit/, the dev issuer, the demo target; reads and writes allowed,
+ * destructive statements held for approval (decided with `jit approve` / `jit deny`, through an admin
+ * token generated under .jit/), everything else denied; the demo's personal data masked.
+ */
 export const EMBEDDED_DEFAULT = `
 store: sqlite:.jit/jit.db
 listen:
@@ -306,7 +310,13 @@ targets:
   app: { engine: postgres, upstream: "\${JIT_DEMO_UPSTREAM:-demo}" }
 rules:
   - { id: day-to-day, kinds: [read, write], action: allow }
+  - { id: destructive-needs-approval, targets: [app], kinds: [destructive], action: review, timeout: 10m }
 default: deny
+masking:
+  - { columns: ["*.email"], with: email }
+  - { columns: ["*.card_number"], with: partial, keep_last: 4 }
+  - { columns: ["*.phone"], with: partial, keep_last: 4 }
+admin_token: "\${JIT_ADMIN_TOKEN:-generate}"
 `;
 
 /** `${VAR}` and `${VAR:-fallback}`; `$${` escapes. A missing variable without fallback is an error. */

@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 describe('embedded default', () => {
-  it('is used when there is no file: SQLite under .jit in the cwd, dev issuer, target app on the demo, default deny', async () => {
+  it('is used when there is no file: SQLite under .jit in the cwd, dev issuer, target app on the demo, destructive held, default deny, demo data masked', async () => {
     const dir = await mkdtemp(join(tmp, 'empty-'));
     process.chdir(dir);
     const c = loadConfig(undefined, {});
@@ -58,7 +58,15 @@ describe('embedded default', () => {
     expect(c.identity.local_issuer_url).toBe('http://127.0.0.1:8080');
     expect(c.targets).toEqual({ app: { engine: 'postgres', upstream: 'demo' } });
     expect(c.default).toBe('deny');
-    expect(c.rules).toEqual([{ id: 'day-to-day', kinds: ['read', 'write'], action: 'allow' }]);
+    expect(c.rules).toEqual([
+      { id: 'day-to-day', kinds: ['read', 'write'], action: 'allow' },
+      { id: 'destructive-needs-approval', targets: ['app'], kinds: ['destructive'], action: 'review', timeout: 600 },
+    ]);
+    expect(c.masking.rules).toEqual([
+      { columns: ['*.email'], with: 'email' },
+      { columns: ['*.card_number'], with: 'partial', keep_last: 4 },
+      { columns: ['*.phone'], with: 'partial', keep_last: 4 },
+    ]);
     expect(c.tls).toEqual({ cert: null, key: null, plaintext: 'loopback' });
     expect(c.listen).toEqual({
       postgres: { host: '127.0.0.1', port: 6432 },
@@ -68,7 +76,15 @@ describe('embedded default', () => {
       max_logins: 256,
       max_clients: 2000,
     });
-    expect(c.admin_token).toBeUndefined();
+    // Generated under data_dir at the broker's first start, read there by `jit approve`.
+    expect(c.admin_token).toBe('generate');
+  });
+
+  it('takes its admin token from JIT_ADMIN_TOKEN when it is set, as the `jit` commands do', async () => {
+    const dir = await mkdtemp(join(tmp, 'empty-'));
+    process.chdir(dir);
+    expect(loadConfig(undefined, { JIT_ADMIN_TOKEN: 'from-the-environment-0123' }).admin_token).toBe('from-the-environment-0123');
+    expect(loadConfig(undefined, { JIT_ADMIN_TOKEN: '' }).admin_token).toBe('generate');
   });
 
   it('points target app at JIT_DEMO_UPSTREAM when it is set', async () => {
