@@ -12,6 +12,7 @@ import { createLoginGuard, createVerifier, LocalIssuer, RevocationService } from
 import { startPostgresEngine, type PostgresEngine } from './engines/postgres/index.js';
 import { checkMysqlTarget, MYSQL_ER, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
 import { mysqlResultSets } from './engines/mysql/masking.js';
+import { checkTargetPrivileges } from './engines/upstream-privileges.js';
 import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
 import { MaskingPolicy } from './masking/index.js';
 import { BrokerSession } from './session.js';
@@ -33,6 +34,8 @@ export interface Broker {
   /** Where each listener really listens (ports chosen by the OS when configured as 0). */
   addresses: { postgres: string | null; mysql: string | null; http: string | null };
   targets: ReadonlyMap<string, Target>;
+  /** Settles once every target's upstream account has been checked for more than least privilege (findings: /readyz warnings, logged at warn). */
+  privilegeChecks: Promise<void>;
   close(reason?: string): Promise<void>;
 }
 
@@ -210,6 +213,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       log.info({ address: `${my.address.host}:${my.address.port}` }, 'mysql listener ready');
     }
 
+    /** What /readyz reports beside readiness: upstream accounts with more than least privilege. */
+    const warnings: string[] = [];
     let http: FastifyInstance | null = null;
     let httpAddress: string | null = null;
     if (config.listen.http) {
@@ -226,6 +231,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         } : null,
         log: (msg, fields) => log.info(fields ?? {}, msg),
         logger: false,
+        warnings: () => warnings,
         ready: async () => {
           await store.ping();
           if (config.listen.postgres && !postgres) throw new Error('the postgres listener is not running');
@@ -239,6 +245,17 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       log.info({ address: httpAddress }, 'http listener ready');
     }
 
+    // After start, never blocking or failing it: an account with more than least privilege (or one that
+    // cannot be checked) is a warning. The demo database is skipped: it is a throwaway.
+    const privilegeChecks = Promise.all(
+      [...targets.values()].filter((t) => config.targets[t.name]?.upstream !== 'demo').map(async (t) => {
+        const warning = await checkTargetPrivileges(t);
+        if (!warning) return;
+        warnings.push(warning);
+        log.warn({ target: t.name }, warning);
+      }),
+    ).then(() => {});
+
     return {
       config,
       store,
@@ -249,6 +266,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       mysql,
       http,
       targets,
+      privilegeChecks,
       addresses: {
         postgres: postgres ? `${postgres.address.host}:${postgres.address.port}` : null,
         mysql: mysql ? `${mysql.address.host}:${mysql.address.port}` : null,

@@ -17,6 +17,8 @@ export interface HttpDeps {
   issuer: LocalIssuer | null;
   /** Throws when the broker cannot serve (store unreachable, a listener down). */
   ready: () => Promise<void>;
+  /** Reported by /readyz beside readiness, which they do not affect (an upstream account with too much privilege). */
+  warnings?: () => readonly string[];
   logger: boolean | object;
   /** Served under /api/approvals when given. */
   approvals?: Approvals;
@@ -44,9 +46,9 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   app.get('/readyz', async (_req, reply) => {
     try {
       await deps.ready();
-      return { status: 'ready' };
+      return { status: 'ready', warnings: deps.warnings?.() ?? [] };
     } catch (e) {
-      return reply.code(503).send({ status: 'not ready', error: (e as Error).message });
+      return reply.code(503).send({ status: 'not ready', error: (e as Error).message, warnings: deps.warnings?.() ?? [] });
     }
   });
 
