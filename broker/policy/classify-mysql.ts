@@ -20,7 +20,7 @@ function classifyPiece(piece: Piece, depth: number): Verdict {
     text: (sql) => {
       if (depth >= MAX_DEPTH) return opaque();
       const c = classifyText(sql, depth + 1);
-      const v = merge(...c.statements.map((s) => ({ kinds: s.kinds, tables: s.tables })));
+      const v = merge(...c.statements.map((s) => ({ kinds: s.kinds, tables: s.tables, calls: s.calls })));
       if (c.statements.length === 0) return unparsed('an empty prepared statement');
       return c.error ? { ...v, error: c.error } : v;
     },
@@ -55,14 +55,17 @@ function classifyText(sql: string, depth: number): Classification {
       if (!v) memo.set(piece.text, (v = classifyPiece(piece, depth)));
       error ??= v.error;
       const kinds = [...new Set(v.kinds)].sort((a, b) => severity(a) - severity(b));
-      out.push({ sql: piece.text, kinds: kinds.length ? kinds : ['unknown'], tables: [...new Set(v.tables)] });
+      const st: ClassifiedStatement = { sql: piece.text, kinds: kinds.length ? kinds : ['unknown'], tables: [...new Set(v.tables)] };
+      if (v.calls?.length) st.calls = v.calls;
+      out.push(st);
     }
     if (rest) {
       error ??= lexed.error;
       out.push({ sql: rest.text, kinds: ['unknown'], tables: [] });
     }
     for (const st of out) {
-      const k = `${st.kinds.join(',')}|${[...st.tables].sort().join(',')}`;
+      const calls = (st.calls ?? []).map((r) => `${r.schema ?? ''}.${r.name}/${r.args ?? ''}`);
+      const k = `${st.kinds.join(',')}|${[...st.tables].sort().join(',')}|${calls.sort().join(',')}`;
       // The first reading lists every statement; the others add only what would be decided differently.
       if (n === 0 || !seen.has(k)) statements.push(st);
       seen.add(k);

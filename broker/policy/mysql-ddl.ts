@@ -2,6 +2,7 @@
 // the parser is asked only for the tables a CREATE TABLE … SELECT or a view reads.
 import type { Kind } from '../types.js';
 import type { Token } from './mysql-lexer.js';
+import { callsIn } from './mysql-calls.js';
 import { closing, parseTokens } from './mysql-parse.js';
 import {
   findWord, isPunct, isWord, merge, nameAt, nameList, opaque, skipIfExists, splitDepth0, unparsed, verdict, W, type Ctx,
@@ -103,7 +104,10 @@ function createTable(ts: Token[], p: Prefix): Verdict {
     // the PostgreSQL classifier, so one rule means the same on both).
     const parsed = parseTokens(p.orReplace ? [ts[0]!, ...ts.slice(p.at)] : ts);
     if (typeof parsed === 'string') return unparsed(parsed);
-    return verdict(['write', ...extra], [...tables, ...parsed.tables]);
+    // The query runs, so do the functions it calls: those after the column definitions, if any.
+    const from = isPunct(ts[n.next], '(') && !isWord(ts[n.next + 1], 'SELECT', 'WITH') && !isPunct(ts[n.next + 1], '(') ? closing(ts, n.next) + 1 : n.next;
+    const v = verdict(['write', ...extra], [...tables, ...parsed.tables]);
+    return from > 0 ? merge(v, { kinds: [], tables: [], calls: callsIn(ts.slice(from)) }) : unparsed('CREATE TABLE … SELECT it cannot read');
   }
   return verdict(['ddl', ...extra], tables);
 }

@@ -3,6 +3,7 @@
 import type { Kind } from '../types.js';
 import type { Token } from './mysql-lexer.js';
 import { classifyAlter, classifyCreate, classifyDrop, classifyRename, classifyTruncate } from './mysql-ddl.js';
+import { callsIn } from './mysql-calls.js';
 import { closing, fromNames, parseTokens, unrestricted, type Parsed } from './mysql-parse.js';
 import { classifySet } from './mysql-set.js';
 import {
@@ -233,8 +234,13 @@ function dispatch(ts: Token[], ctx: Ctx): Verdict {
   }
 }
 
+/** Statements that evaluate expressions when they run, so the functions they name are called (CALL stays unknown). */
+const CALLING_VERBS = new Set(['SELECT', '(', 'WITH', 'VALUES', 'INSERT', 'REPLACE', 'UPDATE', 'DELETE', 'DO', 'RETURN', 'SET', 'SHOW', 'HANDLER', 'LOAD']);
+
 /** Classify one statement given as tokens. */
 export function classifyTokens(ts: Token[], ctx: Ctx): Verdict {
   if (ts.length === 0) return unparsed('empty statement');
-  return merge(dispatch(ts, ctx), verdict(tripwires(ts)));
+  const v = merge(dispatch(ts, ctx), verdict(tripwires(ts)));
+  const verb = W(ts[0]) ?? (isPunct(ts[0], '(') ? '(' : '');
+  return CALLING_VERBS.has(verb) && !isPunct(ts[1], ':') ? merge(v, { kinds: [], tables: [], calls: callsIn(ts) }) : v;
 }

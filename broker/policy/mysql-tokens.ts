@@ -1,4 +1,5 @@
 // Small helpers shared by the MySQL statement handlers: reading words and names off a token list, and verdicts.
+import type { FunctionRef } from '../catalog/types.js';
 import type { Kind } from '../types.js';
 import type { Token } from './mysql-lexer.js';
 
@@ -6,6 +7,8 @@ import type { Token } from './mysql-lexer.js';
 export interface Verdict {
   kinds: Kind[];
   tables: string[];
+  /** Functions it calls that are not certainly built-ins (mysql-calls.ts), for the catalog to judge. */
+  calls?: FunctionRef[];
   error?: string;
 }
 
@@ -23,9 +26,18 @@ export const opaque = (): Verdict => ({ kinds: ['unknown'], tables: [] });
 /** Unknown because it could not be parsed. */
 export const unparsed = (error: string): Verdict => ({ kinds: ['unknown'], tables: [], error });
 
+/** Function calls of several lists as one, without repeats. */
+export function mergeCalls(lists: readonly (readonly FunctionRef[] | undefined)[]): FunctionRef[] {
+  const out = new Map<string, FunctionRef>();
+  for (const list of lists) for (const r of list ?? []) out.set(`${r.schema ?? ''}\0${r.name}\0${r.args ?? ''}`, r);
+  return [...out.values()];
+}
+
 export function merge(...vs: Verdict[]): Verdict {
   const error = vs.find((v) => v.error)?.error;
-  const out = verdict([...new Set(vs.flatMap((v) => v.kinds))], vs.flatMap((v) => v.tables));
+  const out: Verdict = verdict([...new Set(vs.flatMap((v) => v.kinds))], vs.flatMap((v) => v.tables));
+  const calls = mergeCalls(vs.map((v) => v.calls));
+  if (calls.length) out.calls = calls;
   return error ? { ...out, error } : out;
 }
 
