@@ -22,6 +22,32 @@ export interface Upstream {
 
 export { UpstreamError };
 
+/** The server refused the broker's login with an ErrorResponse: its SQLSTATE tells a bad setting from a bad password. */
+export class UpstreamRefusal extends UpstreamError {
+  constructor(
+    message: string,
+    readonly code: string,
+    /** The server's own message, without the broker's words around it. */
+    readonly serverMessage: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The StartupMessage, parameters in the order given (the server applies settings in order: a later one wins).
+ * Not pg-protocol's serializer: it appends client_encoding=UTF8 after them, which would override the client's.
+ */
+export function startupMessage(params: [string, string][]): Buffer {
+  const parts: Buffer[] = [Buffer.alloc(8)];
+  for (const [k, v] of params) parts.push(Buffer.from(`${k}\0${v}\0`, 'utf8'));
+  parts.push(Buffer.from([0]));
+  const out = Buffer.concat(parts);
+  out.writeInt32BE(out.length, 0);
+  out.writeInt32BE(196608, 4); // protocol 3.0
+  return out;
+}
+
 interface Target {
   host: string;
   port: number;
@@ -63,8 +89,13 @@ async function negotiateTls(s: net.Socket, t: Target): Promise<net.Socket> {
   });
 }
 
-/** Open, authenticate (trust, cleartext, md5, SCRAM-SHA-256) and wait for ReadyForQuery. */
-export async function connectUpstream(url: string, params: Record<string, string>, timeoutMs = 10_000): Promise<Upstream> {
+/**
+ * Open, authenticate (trust, cleartext, md5, SCRAM-SHA-256) and wait for ReadyForQuery. `settings` are the
+ * client's session settings, already vetted, sent in order as startup parameters (client_encoding is UTF8
+ * unless one of them says otherwise); the user and database are the target's.
+ */
+export async function connectUpstream(url: string, settings: [string, string][] | Record<string, string>, timeoutMs = 10_000): Promise<Upstream> {
+  const ordered = Array.isArray(settings) ? settings : Object.entries(settings);
   const t = parseUpstreamUrl(url);
   const raw = await connectTcp(t.host, t.port, timeoutMs);
   let socket: net.Socket;
@@ -130,8 +161,10 @@ export async function connectUpstream(url: string, params: Record<string, string
           secretKey = k.secretKey;
           return;
         }
-        case 'error':
-          throw new UpstreamError(`the upstream refused the broker's login: ${(m as unknown as Error).message}`);
+        case 'error': {
+          const e = m as unknown as { message: string; code?: string };
+          throw new UpstreamRefusal(`the upstream refused the broker's login: ${e.message}`, e.code ?? '', e.message);
+        }
         case 'readyForQuery':
           settled = true;
           clearTimeout(timer);
@@ -156,7 +189,8 @@ export async function connectUpstream(url: string, params: Record<string, string
     socket.on('data', onData);
     socket.once('error', fail);
     socket.once('close', onClose);
-    socket.write(serialize.startup({ ...params, user: t.user, database: t.database }));
+    const encoding: [string, string][] = ordered.some(([k]) => k.toLowerCase() === 'client_encoding') ? [] : [['client_encoding', 'UTF8']];
+    socket.write(startupMessage([['user', t.user], ['database', t.database], ...encoding, ...ordered]));
   });
 }
 
