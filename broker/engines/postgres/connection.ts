@@ -15,20 +15,27 @@ import type { MaskingPolicy } from '../../masking/index.js';
 import type { PgCatalog } from './catalog.js';
 import { PgMasking } from './masking.js';
 import { Relay } from './relay.js';
-import { cancelUpstream, connectUpstream, type Upstream } from './upstream.js';
+import { startupSettings, StartupSettingsError, type StartupSetting } from './startup-settings.js';
+import { cancelUpstream, connectUpstream, UpstreamRefusal, type Upstream } from './upstream.js';
 import { isLoopback, type EngineDeps, type Login } from '../listener.js';
 
 export interface PostgresEngineDeps extends EngineDeps {
-  /** Why a startup parameter the client sent may not be passed upstream, or null when it may. */
-  startupSettingProblem: (name: string, value: string) => string | null;
+  /** Why a setting the client asks for at connect (`from`: its `options` switch) may not be passed upstream, or null when it may. */
+  startupSettingProblem: (name: string, value: string, from?: string | null) => string | null;
   log: (msg: string, fields?: Record<string, unknown>) => void;
   /** Result masking rules; null or absent: nothing is masked. */
   masking?: MaskingPolicy | null;
 }
 
-/** Startup parameters passed upstream; anything else (notably `options`, which can set a role) is dropped. */
-const FORWARDED_PARAMS = new Set(['application_name', 'client_encoding', 'DateStyle', 'TimeZone', 'extra_float_digits', 'IntervalStyle']);
 const STARTUP_LIMIT = 10_000;
+
+/**
+ * The server refused the login over a setting the client asked for (an unknown name: 42704, a bad value: 22023,
+ * one its user may not set: 42501 "permission denied to set parameter"): the client's to fix, not the operator's.
+ */
+function settingRejected(e: UpstreamRefusal): boolean {
+  return e.code.startsWith('22') || e.code === '42704' || (e.code === '42501' && /\bparameter\b/.test(e.serverMessage));
+}
 
 export interface CancelKey {
   pid: number;
@@ -164,10 +171,20 @@ export class PostgresConnection {
     const unsupported = Object.keys(params).filter((k) => k.startsWith('_pq_.'));
     if (minor > 0 || unsupported.length) this.socket.write(negotiateProtocolVersion(PROTOCOL_3_0, unsupported));
     const address = this.socket.remoteAddress ?? '';
+    // Every setting the client asks for (its own parameters and its `options`' -c switches); vetted below.
+    let settings: StartupSetting[] = [];
+    let malformed: StartupSettingsError | null = null;
+    try {
+      settings = startupSettings(params);
+    } catch (e) {
+      if (!(e instanceof StartupSettingsError)) throw e;
+      malformed = e;
+    }
+    const application = settings.filter((s) => s.name.toLowerCase() === 'application_name').at(-1)?.value ?? params.application_name;
     const client: ClientInfo = {
       address,
       port: this.socket.remotePort ?? 0,
-      application: params.application_name || null,
+      application: application || null,
       user: params.user ?? null,
       tls: this.tlsUsed(),
     };
@@ -187,9 +204,9 @@ export class PostgresConnection {
     if (!target) {
       return refuseLogin('unknown_target', '3D000', `"${database}" is not a target of this broker: set dbname to one of the configured target names`);
     }
-    const forwarded = Object.fromEntries(Object.entries(params).filter(([k]) => FORWARDED_PARAMS.has(k)));
-    for (const [k, v] of Object.entries(forwarded)) {
-      const problem = this.deps.startupSettingProblem(k, v);
+    if (malformed) return refuseLogin('startup_parameter', malformed.code, `jit-broker: ${malformed.message}`);
+    for (const s of settings) {
+      const problem = this.deps.startupSettingProblem(s.name, s.value, s.from);
       if (problem) return refuseLogin('startup_parameter', '0A000', `jit-broker: ${problem}`);
     }
     this.socket.write(authenticationCleartextPassword());
@@ -210,9 +227,12 @@ export class PostgresConnection {
       return refuseLogin('audit_unavailable', '58030', 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator', password);
     }
     try {
-      this.upstream = await connectUpstream(target.upstream, forwarded);
+      this.upstream = await connectUpstream(target.upstream, settings.map((s): [string, string] => [s.name, s.value]));
     } catch (e) {
       this.deps.log('upstream connect failed', { target: target.name, error: String(e) });
+      if (e instanceof UpstreamRefusal && settings.length && settingRejected(e)) {
+        return this.refuse(e.code, `jit-broker: target "${target.name}" refused a setting this connection asks for: ${e.serverMessage}`);
+      }
       return this.refuse('08006', `jit-broker could not reach target "${target.name}": ${(e as Error).message}`);
     }
     if (this.closed) {

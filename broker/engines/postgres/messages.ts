@@ -96,10 +96,10 @@ export class ProtocolError extends Error {
   override name = 'ProtocolError';
 }
 
-/** StartupMessage parameters: pairs of C strings ending in an empty one. */
+/** StartupMessage parameters: pairs of C strings ending in an empty one (any name, `__proto__` too, is a key). */
 export function readStartupParams(body: Buffer): Record<string, string> {
   const r = new BodyReader(body);
-  const params: Record<string, string> = {};
+  const params = Object.create(null) as Record<string, string>;
   for (let guard = 0; guard < 64; guard++) {
     const key = r.cstring();
     if (key === '') return params;
