@@ -1,0 +1,315 @@
+// A PostgreSQL classification refined against the target's catalog: what its calls, operators and views really do.
+//
+// The classifier judges built-ins by name (pg-functions.ts: admin, set_config, query_to_xml, …; those rules still
+// apply); it cannot know what `f()`, `lower(1)` or `SELECT * FROM v` runs on a given database. Here each call is
+// resolved the way the server could resolve it, conservatively:
+//   - `s.f(…)`: the functions named f in schema s; `f(…)`: the functions named f in EVERY schema (a session can
+//     change its search_path, even put pg_catalog after public, with a SET that is a harmless read), in both
+//     cases only those that accept the number of arguments written. Names are compared without case (a superset).
+//     Every candidate counts (ambiguity takes the most severe). No candidate: `unknown` (a function created since
+//     the catalog was read, or none at all) — except attribute notation (`t.f`), which is then a column.
+//   - a candidate's kinds: a built-in (pg_catalog, information_schema) that is not VOLATILE, or is a volatile one
+//     known to change nothing (SAFE_VOLATILE), is a `read`; another volatile built-in is a `write`. Elsewhere:
+//     a procedure is `unknown`; a function in a language whose body the broker cannot read (plperl, plv8, …) is
+//     `unknown`, unless it is C (only a superuser creates those: an extension's) and then judged by volatility;
+//     VOLATILE or SECURITY DEFINER is `write`, STABLE/IMMUTABLE is `read`; and an SQL or PL/pgSQL function is also
+//     what its body does (a STABLE function may call a VOLATILE one), followed through the functions it calls
+//     (depth MAX_DEPTH, cycles cut); an aggregate is also what its support functions do.
+//   - an operator: every user-defined operator of that name (argument types are not known here), by its function.
+//   - a view or materialized view (or a table with row-level security policies) named by the statement adds the
+//     base relations it reads to the statement's tables (as `schema.name` and `name`), and the kinds of the
+//     functions its query (or its policies) call; a base relation that is a sensitive system table is `admin`.
+// Without a catalog (it could not be read), a statement that names any relation, function or operator is
+// `unknown`: fail closed. Results are memoised per snapshot (a WeakMap: a new snapshot starts afresh).
+import type { CatalogFunction, CatalogSnapshot, CatalogView, FunctionRef } from '../catalog/types.js';
+import type { Classification, ClassifiedStatement, Kind } from '../types.js';
+import { KINDS } from '../types.js';
+import { classifyPostgres, functionDefinitionEffect } from './classify-postgres.js';
+import { mostSevere } from './decide.js';
+import { SENSITIVE_RELATIONS } from './pg-nodes.js';
+
+/** How deep calls inside function bodies are followed; beyond, `unknown`. */
+const MAX_DEPTH = 8;
+
+/** Schemas only a superuser can create functions in: the server's own. */
+const BUILTIN_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
+
+/**
+ * Volatile built-ins that change no data: randomness, clocks, sleeps, sizes and statistics, advisory locks,
+ * notifications (NOTIFY is a read too), sequence state already set (currval, lastval). And those whose arguments
+ * the name rules of pg-functions.ts judge (set_config as the SET it is, query_to_xml by its query text).
+ * Not here, so `write`: nextval, setval, lo_*, gin/brin maintenance, and everything else volatile.
+ */
+const SAFE_VOLATILE = new Set([
+  'random', 'setseed', 'clock_timestamp', 'timeofday', 'gen_random_uuid', 'pg_sleep', 'pg_sleep_for', 'pg_sleep_until',
+  'currval', 'lastval', 'pg_sequence_last_value', 'current_query', 'txid_status', 'pg_xact_status', 'pg_xact_commit_timestamp',
+  'pg_xact_commit_timestamp_origin', 'pg_last_committed_xact', 'pg_blocking_pids', 'pg_safe_snapshot_blocking_pids',
+  'pg_isolation_test_session_is_blocked', 'pg_lock_status', 'pg_prepared_xact', 'pg_is_in_recovery', 'pg_is_wal_replay_paused',
+  'pg_get_wal_replay_pause_state', 'pg_last_wal_receive_lsn', 'pg_last_wal_replay_lsn', 'pg_last_xact_replay_timestamp',
+  'pg_current_wal_lsn', 'pg_current_wal_insert_lsn', 'pg_current_wal_flush_lsn', 'pg_database_size', 'pg_relation_size',
+  'pg_table_size', 'pg_indexes_size', 'pg_total_relation_size', 'pg_tablespace_size', 'pg_partition_tree',
+  'pg_partition_ancestors', 'pg_notification_queue_usage', 'pg_jit_available', 'pg_notify', 'pg_export_snapshot',
+  'pg_get_backend_memory_contexts', 'pg_get_shmem_allocations', 'pg_get_multixact_members', 'pg_collation_actual_version',
+  'pg_database_collation_actual_version', 'pg_get_wal_resource_managers', 'pg_stat_clear_snapshot', 'pg_stat_have_stats',
+  'pg_stat_force_next_flush', 'pg_stat_get_recovery_prefetch', 'cursor_to_xml', 'cursor_to_xmlschema',
+  'pg_advisory_lock', 'pg_advisory_lock_shared', 'pg_advisory_unlock', 'pg_advisory_unlock_all', 'pg_advisory_unlock_shared',
+  'pg_advisory_xact_lock', 'pg_advisory_xact_lock_shared', 'pg_try_advisory_lock', 'pg_try_advisory_lock_shared',
+  'pg_try_advisory_xact_lock', 'pg_try_advisory_xact_lock_shared',
+  'set_config', 'query_to_xml', 'query_to_xmlschema', 'query_to_xml_and_xmlschema', 'ts_stat', 'ts_rewrite',
+]);
+const SAFE_VOLATILE_PREFIXES = ['pg_stat_get_xact_'];
+/** Volatile C functions of common extensions that change no data (uuid-ossp, pgcrypto, tablefunc, pg_stat_statements). */
+const SAFE_EXTENSION_C = new Set([
+  'uuid_generate_v1', 'uuid_generate_v1mc', 'uuid_generate_v4', 'gen_random_bytes', 'gen_random_uuid', 'gen_salt',
+  'pgp_sym_encrypt', 'pgp_sym_encrypt_bytea', 'pgp_pub_encrypt', 'pgp_pub_encrypt_bytea', 'normal_rand',
+  'pg_stat_statements', 'pg_stat_statements_info',
+]);
+/** Languages whose functions are judged by their volatility without reading a body. */
+const OPAQUE_TRUSTED = new Set(['c', 'internal']);
+
+/** What running something amounts to: kinds (each with why), base tables read. */
+interface Effect {
+  kinds: Map<Kind, string>;
+  tables: Set<string>;
+  /** Calls that no catalog function answers (a reload may know them). */
+  unresolved: number;
+  /** The first view read through, to say so when its base tables decide. */
+  via: string | null;
+}
+
+function effect(): Effect {
+  return { kinds: new Map(), tables: new Set(), unresolved: 0, via: null };
+}
+
+function addKind(e: Effect, k: Kind, why: string): void {
+  if (!e.kinds.has(k)) e.kinds.set(k, why);
+}
+
+function absorb(into: Effect, from: Effect, prefix: string): void {
+  for (const [k, why] of from.kinds) addKind(into, k, `${prefix}${why}`);
+  for (const t of from.tables) into.tables.add(t);
+  into.unresolved += from.unresolved;
+}
+
+interface Memo {
+  functions: Map<number, Effect>;
+  bodies: Map<number, ReturnType<typeof functionDefinitionEffect>>;
+  definitions: Map<string, ClassifiedStatement[]>;
+  refined: WeakMap<Classification, Refined>;
+}
+
+const memos = new WeakMap<CatalogSnapshot, Memo>();
+
+function memo(snap: CatalogSnapshot): Memo {
+  let m = memos.get(snap);
+  if (!m) memos.set(snap, (m = { functions: new Map(), bodies: new Map(), definitions: new Map(), refined: new WeakMap() }));
+  return m;
+}
+
+const fnName = (f: CatalogFunction) => `${f.schema}.${f.name}()`;
+const VOLATILITY = { i: 'IMMUTABLE', s: 'STABLE', v: 'VOLATILE' } as const;
+
+function safeBuiltin(f: CatalogFunction): boolean {
+  return f.volatility !== 'v' || SAFE_VOLATILE.has(f.name) || SAFE_VOLATILE_PREFIXES.some((p) => f.name.startsWith(p));
+}
+
+/** The functions a call may resolve to. */
+export function candidates(snap: CatalogSnapshot, ref: FunctionRef): CatalogFunction[] {
+  const all = snap.functions.get(ref.name.toLowerCase()) ?? [];
+  const schema = ref.schema?.toLowerCase();
+  return all.filter(
+    (f) => (schema === undefined || f.schema.toLowerCase() === schema) && (ref.args === null || (f.args[0] <= ref.args && ref.args <= f.args[1])),
+  );
+}
+
+class Resolver {
+  constructor(
+    private readonly snap: CatalogSnapshot,
+    private readonly m: Memo,
+  ) {}
+
+  /** What calling `f` runs. Memoised only from the top: below, a cycle may have been cut short. */
+  fn(f: CatalogFunction, depth = 0, stack: Set<number> = new Set()): Effect {
+    const known = this.m.functions.get(f.oid);
+    if (known) return known;
+    const e = effect();
+    if (stack.has(f.oid)) return e; // already being followed further up: its kinds arrive there
+    if (depth > MAX_DEPTH) {
+      addKind(e, 'unknown', 'which calls functions nested too deep to follow');
+      return e;
+    }
+    stack.add(f.oid);
+    this.own(f, e, depth, stack);
+    stack.delete(f.oid);
+    if (depth === 0) this.m.functions.set(f.oid, e);
+    return e;
+  }
+
+  private own(f: CatalogFunction, e: Effect, depth: number, stack: Set<number>): void {
+    if (BUILTIN_SCHEMAS.has(f.schema)) {
+      if (safeBuiltin(f)) addKind(e, 'read', 'a built-in');
+      else addKind(e, 'write', 'which is a VOLATILE built-in that may change data');
+      return;
+    }
+    if (f.prokind === 'p') {
+      addKind(e, 'unknown', 'which is a procedure');
+      return;
+    }
+    const lang = f.language.toLowerCase();
+    if (lang !== 'sql' && lang !== 'plpgsql' && !OPAQUE_TRUSTED.has(lang)) {
+      addKind(e, 'unknown', `which is written in ${f.language}, whose body the broker cannot read`);
+      return;
+    }
+    if (f.volatility === 'v' && !(lang === 'c' && SAFE_EXTENSION_C.has(f.name))) addKind(e, 'write', 'which is VOLATILE');
+    if (f.securityDefiner) addKind(e, 'write', 'which is SECURITY DEFINER (it runs with its owner’s rights)');
+    addKind(e, 'read', `which is ${VOLATILITY[f.volatility]}`);
+    for (const oid of f.runs ?? []) this.byOid(oid, e, depth, stack, 'whose support function ');
+    if (lang === 'sql' || lang === 'plpgsql') {
+      if (f.body === null) {
+        addKind(e, 'unknown', 'whose body the broker could not read');
+        return;
+      }
+      let body = this.m.bodies.get(f.oid);
+      if (!body) this.m.bodies.set(f.oid, (body = functionDefinitionEffect(f.body)));
+      for (const k of body.kinds) addKind(e, k, k === 'unknown' ? 'whose body the broker cannot follow (dynamic SQL, say)' : `whose body is a ${k}`);
+      for (const t of body.tables) e.tables.add(t);
+      for (const ref of body.calls.values()) this.call(ref, e, depth + 1, stack, 'which ');
+      for (const op of body.operators) this.operator(op, e, depth + 1, stack, 'which ');
+    }
+  }
+
+  private byOid(oid: number, e: Effect, depth: number, stack: Set<number>, prefix: string): void {
+    const g = this.snap.functionsByOid.get(oid);
+    if (!g) addKind(e, 'unknown', `${prefix}(oid ${oid}) is not in the catalog`);
+    else absorb(e, this.fn(g, depth + 1, stack), `${prefix}${fnName(g)}, `);
+  }
+
+  /** A call `ref` made by something whose effect is `e`; `prefix` says by what ("it ", "which "). */
+  call(ref: FunctionRef, e: Effect, depth: number, stack: Set<number>, prefix: string): void {
+    const found = candidates(this.snap, ref);
+    if (!found.length) {
+      if (ref.maybe) return; // a column after all
+      const written = `${ref.schema ? `${ref.schema}.` : ''}${ref.name}`;
+      addKind(e, 'unknown', `${prefix}calls ${written}() with ${ref.args ?? '?'} argument${ref.args === 1 ? '' : 's'}, which is not a function in the target's catalog`);
+      e.unresolved++;
+      return;
+    }
+    for (const f of found) absorb(e, this.fn(f, depth, stack), `${prefix}calls ${fnName(f)}, `);
+  }
+
+  operator(op: string, e: Effect, depth: number, stack: Set<number>, prefix: string): void {
+    for (const f of this.snap.operators.get(op) ?? []) absorb(e, this.fn(f, depth, stack), `${prefix}uses operator ${op} (${fnName(f)}), `);
+  }
+
+  /** Reading view `v` (`seen`: views already followed for this statement). */
+  view(v: CatalogView, e: Effect, seen: Set<string>): void {
+    const name = `${v.schema}.${v.name}`;
+    if (seen.has(name) || seen.size > 64) return;
+    seen.add(name);
+    if (v.tables.length) e.via ??= `it reads ${name}, which reads ${v.tables.join(', ')}`;
+    for (const t of v.tables) {
+      e.tables.add(t);
+      const dot = t.lastIndexOf('.');
+      const bare = t.slice(dot + 1);
+      e.tables.add(bare);
+      if (SENSITIVE_RELATIONS.has(bare) && t.slice(0, dot) === 'pg_catalog') addKind(e, 'admin', `it reads ${t} through ${name}`);
+    }
+    for (const oid of v.functionOids) this.byOid(oid, e, 0, new Set(), `it reads ${name}, which calls `);
+    if (v.definition !== null) this.definition(v, name, e, seen);
+  }
+
+  /**
+   * What pg_depend leaves out: built-in functions and relations, seen in the printed definition by the name rules
+   * and resolved in pg_catalog (where an unqualified name printed under search_path = pg_catalog is).
+   */
+  private definition(v: CatalogView, name: string, e: Effect, seen: Set<string>): void {
+    let sts = this.m.definitions.get(name);
+    if (!sts) this.m.definitions.set(name, (sts = classifyPostgres(v.definition!).statements));
+    const prefix = `it reads ${name}, which `;
+    for (const st of sts) {
+      for (const k of st.kinds) addKind(e, k, k === 'unknown' ? `${prefix}the broker cannot follow` : `${prefix}is a ${k}`);
+      for (const t of st.tables) {
+        e.tables.add(t);
+        for (const w of viewsNamed(this.snap, t)) this.view(w, e, seen);
+      }
+      for (const ref of st.calls ?? []) if (!ref.maybe) this.call(ref.schema ? ref : { ...ref, schema: 'pg_catalog' }, e, 0, new Set(), prefix);
+    }
+  }
+}
+
+/** The views (and policy-guarded tables) a table name of a statement may be. */
+function viewsNamed(snap: CatalogSnapshot, table: string): CatalogView[] {
+  const dot = table.lastIndexOf('.');
+  const all = snap.views.get(table.slice(dot + 1)) ?? [];
+  if (dot < 0) return [...all];
+  const schema = table.slice(0, dot);
+  return all.filter((v) => v.schema.toLowerCase() === schema);
+}
+
+export interface Refined {
+  classification: Classification;
+  /** Calls that no function of the snapshot answers: a fresher snapshot might. */
+  unresolved: number;
+}
+
+/** Whether a classification names anything the catalog would have to say something about. */
+export function needsCatalog(c: Classification): boolean {
+  return c.statements.some((st) => st.tables.length > 0 || (st.calls?.length ?? 0) > 0 || (st.operators?.length ?? 0) > 0);
+}
+
+function withKinds(st: ClassifiedStatement, e: Effect): ClassifiedStatement {
+  const before = mostSevere(st.kinds);
+  const kinds = new Set<Kind>(st.kinds);
+  for (const k of e.kinds.keys()) kinds.add(k);
+  const tables = new Set(st.tables);
+  for (const t of e.tables) tables.add(t);
+  const out: ClassifiedStatement = { ...st, kinds: KINDS.filter((k) => kinds.has(k)), tables: [...tables] };
+  const after = mostSevere(out.kinds);
+  const why = after !== before && !st.kinds.includes(after) ? e.kinds.get(after) : undefined;
+  const through = out.tables.length > st.tables.length ? e.via : null;
+  if (why ?? through) out.reason = (why ?? through)!;
+  return out;
+}
+
+function refineStatement(st: ClassifiedStatement, r: Resolver, snap: CatalogSnapshot): { st: ClassifiedStatement; unresolved: number } {
+  const e = effect();
+  for (const ref of st.calls ?? []) r.call(ref, e, 0, new Set(), 'it ');
+  for (const op of st.operators ?? []) r.operator(op, e, 0, new Set(), 'it ');
+  const seen = new Set<string>();
+  for (const t of st.tables) for (const v of viewsNamed(snap, t)) r.view(v, e, seen);
+  if (e.kinds.size === 0 && e.tables.size === 0) return { st, unresolved: 0 };
+  return { st: withKinds(st, e), unresolved: e.unresolved };
+}
+
+/** Refine `c` against `snap` (null: the catalog could not be read), with how many calls it could not resolve. */
+export function refinePostgresDetailed(c: Classification, snap: CatalogSnapshot | null, why = 'the target’s catalog could not be read'): Refined {
+  if (c.error) return { classification: c, unresolved: 0 };
+  if (!snap) {
+    if (!needsCatalog(c)) return { classification: c, unresolved: 0 };
+    const reason = `${why}, so what its functions, operators and views do is not known`;
+    const statements = c.statements.map((st) =>
+      st.tables.length || st.calls?.length || st.operators?.length ? { ...st, kinds: KINDS.filter((k) => k === 'unknown' || st.kinds.includes(k)), reason } : st,
+    );
+    return { classification: { ...c, statements }, unresolved: 0 };
+  }
+  const m = memo(snap);
+  const known = m.refined.get(c);
+  if (known) return known;
+  const r = new Resolver(snap, m);
+  let unresolved = 0;
+  let changed = false;
+  const statements = c.statements.map((st) => {
+    const out = refineStatement(st, r, snap);
+    unresolved += out.unresolved;
+    changed ||= out.st !== st;
+    return out.st;
+  });
+  const refined: Refined = { classification: changed ? { ...c, statements } : c, unresolved };
+  m.refined.set(c, refined);
+  return refined;
+}
+
+/** Refine a PostgreSQL classification against the target's catalog snapshot (null: it could not be read). */
+export function refinePostgres(c: Classification, snap: CatalogSnapshot | null): Classification {
+  return refinePostgresDetailed(c, snap).classification;
+}

@@ -1,0 +1,172 @@
+// refinePostgres on hand-made catalog snapshots: how calls, operators and views are resolved and judged (no database).
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { CatalogFunction, CatalogSnapshot, CatalogView } from '../broker/catalog/types.js';
+import { classifyPostgres, loadPostgresParser } from '../broker/policy/classify-postgres.js';
+import { refinePostgres, refinePostgresDetailed } from '../broker/policy/pg-catalog.js';
+import { doubtful, pgDefinedNames } from '../broker/policy/pg-defines.js';
+
+beforeAll(() => loadPostgresParser());
+
+let oid = 100_000;
+function fn(schema: string, name: string, o: Partial<CatalogFunction> = {}): CatalogFunction {
+  return { oid: ++oid, schema, name, args: [0, 0], prokind: 'f', volatility: 'v', securityDefiner: false, language: 'plpgsql', dataAccess: null, body: null, ...o };
+}
+const sqlFn = (schema: string, name: string, body: string, o: Partial<CatalogFunction> = {}) =>
+  fn(schema, name, { language: 'sql', body: `CREATE OR REPLACE FUNCTION ${schema}.${name}() RETURNS int LANGUAGE sql AS $f$${body}$f$`, ...o });
+
+function snapshot(fns: CatalogFunction[], opts: { operators?: Record<string, CatalogFunction[]>; views?: CatalogView[] } = {}): CatalogSnapshot {
+  const functions = new Map<string, CatalogFunction[]>();
+  for (const f of fns) functions.set(f.name.toLowerCase(), [...(functions.get(f.name.toLowerCase()) ?? []), f]);
+  const views = new Map<string, CatalogView[]>();
+  for (const v of opts.views ?? []) views.set(v.name, [...(views.get(v.name) ?? []), v]);
+  return {
+    dialect: 'postgres',
+    loadedAt: Date.now(),
+    functions,
+    functionsByOid: new Map(fns.map((f) => [f.oid, f])),
+    operators: new Map(Object.entries(opts.operators ?? {})),
+    views,
+  };
+}
+
+const builtins = [
+  fn('pg_catalog', 'lower', { args: [1, 1], volatility: 'i', language: 'internal' }),
+  fn('pg_catalog', 'now', { volatility: 's', language: 'internal' }),
+  fn('pg_catalog', 'random', { language: 'internal' }),
+  fn('pg_catalog', 'nextval', { args: [1, 1], language: 'internal' }),
+  fn('pg_catalog', 'count', { args: [0, 1], volatility: 'i', prokind: 'a', language: 'internal' }),
+  fn('pg_catalog', 'concat', { args: [0, Infinity], volatility: 's', language: 'internal' }),
+];
+const writer = fn('public', 'f', { body: 'CREATE FUNCTION public.f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN INSERT INTO log VALUES (1); RETURN 1; END $$' });
+const stable = sqlFn('public', 'nice', 'SELECT count(*)::int FROM t', { volatility: 's' });
+const wrapper = sqlFn('public', 'wrap', 'SELECT public.f()', { volatility: 's' });
+const loopA = sqlFn('public', 'loop_a', 'SELECT public.loop_b()', { volatility: 's' });
+const loopB = sqlFn('public', 'loop_b', 'SELECT public.loop_a(); DELETE FROM t WHERE id = 1', { volatility: 's' });
+const shadow = sqlFn('public', 'lower', 'DELETE FROM t', { args: [1, 1] });
+const snap = snapshot([...builtins, writer, stable, wrapper, loopA, loopB, shadow]);
+
+const refine = (sql: string, s: CatalogSnapshot | null = snap) => refinePostgres(classifyPostgres(sql), s).statements[0]!;
+
+describe('refinePostgres: calls', () => {
+  it.each([
+    ['SELECT f()', ['read', 'write']],
+    ['SELECT * FROM f()', ['read', 'write']],
+    ['SELECT nice()', ['read']],
+    ['SELECT wrap()', ['read', 'write']], // STABLE, but its body calls a volatile function
+    ['SELECT loop_a()', ['read', 'write']], // a cycle, followed once around
+    ['SELECT loop_b()', ['read', 'write']],
+    ['SELECT lower(1)', ['read', 'write', 'destructive']], // public.lower(int) is a candidate too: VOLATILE, DELETE
+    ["SELECT pg_catalog.lower('A')", ['read']], // qualified: the built-in only
+    ['SELECT now(), random(), count(*), concat(1, 2, 3, 4)', ['read']],
+    ["SELECT nextval('s')", ['read', 'write']],
+    ['SELECT missing()', ['read', 'unknown']],
+    ['SELECT public.now()', ['read', 'unknown']], // no such function in public
+    ['SELECT f(1)', ['read', 'unknown']], // f takes no argument
+    ['SELECT t.id FROM t', ['read']], // attribute notation that is a column
+    ['EXPLAIN SELECT wrap()', ['read', 'write']], // the planner may fold a stable call
+    ['CREATE VIEW v AS SELECT f()', ['read', 'ddl']], // stored, not run
+  ])('%s → %j', (sql, kinds) => {
+    expect(refine(sql).kinds).toEqual(kinds);
+  });
+
+  it('says why, naming the function and the chain', () => {
+    expect(refine('SELECT f()').reason).toBe('it calls public.f(), which is VOLATILE');
+    expect(refine('SELECT wrap()').reason).toBe('it calls public.wrap(), which calls public.f(), which is VOLATILE');
+    expect(refine('SELECT missing()').reason).toMatch(/missing\(\) with 0 arguments, which is not a function in the target's catalog/);
+    expect(refinePostgresDetailed(classifyPostgres('SELECT missing()'), snap).unresolved).toBe(1);
+  });
+
+  it('SECURITY DEFINER writes; a procedure, an unreadable language and a body with dynamic SQL are unknown', () => {
+    const secdef = fn('public', 'sd', { volatility: 's', securityDefiner: true, language: 'sql', body: 'CREATE FUNCTION public.sd() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$' });
+    const perl = fn('public', 'pl', { volatility: 'i', language: 'plperl' });
+    const proc = fn('public', 'pr', { prokind: 'p', language: 'sql' });
+    const dyn = fn('public', 'dyn', { volatility: 's', body: "CREATE FUNCTION public.dyn() RETURNS int LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('SELECT %s', 1); RETURN 1; END $$" });
+    const uuid = fn('public', 'uuid_generate_v4', { language: 'c' });
+    const s = snapshot([secdef, perl, proc, dyn, uuid]);
+    expect(refine('SELECT sd()', s).kinds).toEqual(['read', 'write']);
+    expect(refine('SELECT pl()', s).kinds).toEqual(['read', 'unknown']);
+    expect(refine('SELECT pr()', s).kinds).toEqual(['read', 'unknown']);
+    expect(refine('SELECT dyn()', s).kinds).toEqual(['read', 'unknown']);
+    expect(refine('SELECT uuid_generate_v4()', s).kinds).toEqual(['read']); // an extension's C function known to change nothing
+  });
+
+  it('an aggregate is what its support functions do', () => {
+    const sfunc = fn('public', 'acc', { args: [2, 2], body: 'CREATE FUNCTION public.acc(a int, b int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN DELETE FROM t WHERE id = b; RETURN a; END $$' });
+    const agg = fn('public', 'agg', { args: [1, 1], prokind: 'a', volatility: 'i', language: 'internal', runs: [sfunc.oid] });
+    expect(refine('SELECT agg(x) FROM t', snapshot([sfunc, agg])).kinds).toEqual(['read', 'write']);
+  });
+});
+
+describe('refinePostgres: operators and views', () => {
+  const eq = fn('public', 'writer_eq', { args: [2, 2], language: 'c' });
+  const v: CatalogView = { schema: 'public', name: 'v', tables: ['public.secret'], functionOids: [eq.oid], definition: null };
+  const vSeq: CatalogView = { schema: 'public', name: 'v_seq', tables: [], functionOids: [], definition: "SELECT nextval('public.s'::regclass) AS n" };
+  const vAuth: CatalogView = { schema: 'app', name: 'v_auth', tables: [], functionOids: [], definition: 'SELECT rolname, rolpassword FROM pg_authid' };
+  const s = snapshot([...builtins, eq], { operators: { '===': [eq] }, views: [v, vSeq, vAuth] });
+
+  it('a user-defined operator runs its function', () => {
+    expect(refine('SELECT 1 === 2', s).kinds).toEqual(['read', 'write']);
+    expect(refine('SELECT 1 = 2', s).kinds).toEqual(['read']);
+  });
+
+  it('a view adds its base tables and what its functions do', () => {
+    const st = refine('SELECT * FROM v', s);
+    expect(st.kinds).toEqual(['read', 'write']);
+    expect(st.tables).toEqual(expect.arrayContaining(['v', 'public.secret', 'secret']));
+    expect(refine('TABLE public.v', s).tables).toContain('public.secret');
+    expect(refine('SELECT * FROM other.v', s).tables).toEqual(['other.v']); // another schema's v is not this view
+  });
+
+  it('built-ins a view calls or reads are seen in its definition (pg_depend does not list them)', () => {
+    expect(refine('SELECT * FROM v_seq', s).kinds).toEqual(['read', 'write']);
+    expect(refine('SELECT * FROM v_auth', s).kinds).toEqual(['read', 'admin']);
+  });
+});
+
+describe('refinePostgres without a catalog: fail closed', () => {
+  it('whatever names a relation, function or operator is unknown; the rest stands', () => {
+    expect(refine('SELECT * FROM t', null)).toMatchObject({ kinds: ['read', 'unknown'], reason: expect.stringMatching(/could not be read/) });
+    expect(refine('SELECT now()', null).kinds).toEqual(['read', 'unknown']);
+    expect(refine('SELECT 1 + 1', null).kinds).toEqual(['read', 'unknown']);
+    expect(refine('SELECT 1', null).kinds).toEqual(['read']);
+    expect(refine('BEGIN', null).kinds).toEqual(['read']);
+  });
+});
+
+describe('uncommitted DDL in the session: what it redefined is in doubt', () => {
+  it('pgDefinedNames lists views, functions, operators and row-security tables', () => {
+    expect(pgDefinedNames('CREATE OR REPLACE FUNCTION s.F() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$')).toEqual(['f']);
+    expect(pgDefinedNames('CREATE VIEW v AS SELECT * FROM t; CREATE OPERATOR === (function = f, leftarg = int, rightarg = int)')).toEqual(['v', '===']);
+    expect(pgDefinedNames('ALTER VIEW v RENAME TO w')).toEqual(['v', 'w']);
+    expect(pgDefinedNames('CREATE TABLE t (id int); ALTER TABLE t ADD COLUMN x int; CREATE INDEX ON t (id)')).toEqual([]);
+    expect(pgDefinedNames('ALTER TABLE t ENABLE ROW LEVEL SECURITY')).toEqual(['t']);
+    expect(pgDefinedNames('DO $$ BEGIN END $$')).toBeNull();
+    expect(pgDefinedNames('CREATE EXTENSION hstore')).toBeNull();
+  });
+
+  it('doubtful makes statements naming them unknown, and leaves others', () => {
+    const c = classifyPostgres('SELECT f(); SELECT * FROM t; SELECT * FROM v');
+    const d = doubtful(c, new Set(['f', 'v']));
+    expect(d.statements.map((s) => s.kinds)).toEqual([['read', 'unknown'], ['read'], ['read', 'unknown']]);
+    expect(d.statements[0]!.reason).toMatch(/COMMIT first/);
+    expect(doubtful(classifyPostgres('SELECT * FROM t; SELECT 1'), 'all').statements.map((s) => s.kinds)).toEqual([['read', 'unknown'], ['read']]);
+  });
+});
+
+describe('the classifier records calls and operators for the catalog', () => {
+  it('where they run, with the schema as written and the arity; not in stored definitions', () => {
+    expect(classifyPostgres('SELECT s.f(1, 2), (SELECT g()) FROM t WHERE a === b').statements[0]).toMatchObject({
+      calls: [
+        { schema: 's', name: 'f', args: 2 },
+        { schema: null, name: 'g', args: 0 },
+      ],
+      operators: ['==='],
+    });
+    expect(classifyPostgres('SELECT U&"\\0066"()').statements[0]!.calls).toEqual([{ schema: null, name: 'f', args: 0 }]);
+    expect(classifyPostgres('DO $$ BEGIN PERFORM f(1); END $$').statements[0]!.calls).toEqual([{ schema: null, name: 'f', args: 1 }]);
+    expect(classifyPostgres('DECLARE c CURSOR FOR SELECT f()').statements[0]!.calls).toHaveLength(1);
+    expect(classifyPostgres('CREATE FUNCTION x() RETURNS int LANGUAGE sql AS $$ SELECT f() $$').statements[0]!.calls).toBeUndefined();
+    expect(classifyPostgres('CREATE VIEW v AS SELECT f()').statements[0]!.calls).toBeUndefined();
+    expect(classifyPostgres('ALTER TABLE t ADD COLUMN x int DEFAULT f()').statements[0]!.calls).toHaveLength(1); // runs on every row
+  });
+});
