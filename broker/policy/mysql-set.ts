@@ -42,14 +42,18 @@ function charsetKind(ts: readonly Token[]): Kind {
   return cs !== null && SAFE_CHARSETS.has(cs.toLowerCase()) ? 'read' : 'unknown';
 }
 
+/** Whether text written under this sql_mode (`A,B,…`) is lexed as the classifier lexes it (no ANSI_QUOTES, …). */
+export function isSafeSqlMode(mode: string): boolean {
+  const flags = mode.toUpperCase().split(',').map((f) => f.trim());
+  return mode.toUpperCase() === 'DEFAULT' || flags.every((f) => SAFE_SQL_MODES.has(f));
+}
+
 function systemVarKind(name: string, global: boolean, value: readonly Token[]): Kind {
   if (global) return 'admin';
   const n = name.toLowerCase();
   if (n === 'sql_mode') {
     const mode = literal(value);
-    if (mode === null) return 'unknown';
-    const flags = mode.toUpperCase().split(',').map((f) => f.trim());
-    return mode.toUpperCase() === 'DEFAULT' || flags.every((f) => SAFE_SQL_MODES.has(f)) ? 'read' : 'unknown';
+    return mode !== null && isSafeSqlMode(mode) ? 'read' : 'unknown';
   }
   if (n === 'character_set_client') return charsetKind(value);
   if (ADMIN_SESSION_VARS.has(n) || n.startsWith('wsrep_')) return 'admin';
