@@ -88,6 +88,10 @@ describe('write', () => {
     ['LOCK TABLES t WRITE, u READ', ['write'], ['t', 'u']],
     ['SELECT * FROM t WHERE id = 1 FOR UPDATE', ['read', 'write'], ['t']],
     ['SELECT * FROM t LOCK IN SHARE MODE', ['read', 'write'], ['t']],
+    // MariaDB sequences: advancing or setting one is a write, however the statement looks
+    ['SELECT NEXTVAL(s), SETVAL(db.s2, 100)', ['read', 'write'], ['db.s2', 's']],
+    ['DO NEXT VALUE FOR s', ['write', 'unknown'], ['s']], // the parser does not know NEXT VALUE FOR: unknown as well
+    ['SELECT LASTVAL(s)', ['read'], ['s']],
     ['CREATE TABLE t2 SELECT * FROM t', ['write'], ['t', 't2']], // as CREATE TABLE AS for PostgreSQL
     ['CREATE OR REPLACE TABLE t2 AS SELECT * FROM t', ['write', 'destructive'], ['t', 't2']],
   ])('%s', (...c) => check(c));

@@ -34,6 +34,26 @@ function tripwires(ts: readonly Token[]): Kind[] {
   return out;
 }
 
+/**
+ * MariaDB sequences: NEXTVAL(s), SETVAL(s, n), NEXT VALUE FOR s (and s.nextval under sql_mode=ORACLE) advance or set
+ * one, a write of the sequence, however read-only the statement looks; LASTVAL(s), PREVIOUS VALUE FOR s read it.
+ */
+function sequences(ts: readonly Token[]): Verdict {
+  const kinds: Kind[] = [];
+  const tables: string[] = [];
+  const use = (kind: Kind, at: number): void => {
+    kinds.push(kind);
+    const n = nameAt(ts, at);
+    if (n) tables.push(n.name);
+  };
+  ts.forEach((t, k) => {
+    if (isWord(t, 'NEXTVAL', 'SETVAL', 'LASTVAL') && isPunct(ts[k + 1], '(') && !isPunct(ts[k - 1], '.')) use(t.value === 'LASTVAL' ? 'read' : 'write', k + 2);
+    else if (isWord(t, 'NEXT', 'PREVIOUS') && isWord(ts[k + 1], 'VALUE') && isWord(ts[k + 2], 'FOR')) use(t.value === 'NEXT' ? 'write' : 'read', k + 3);
+    else if (isWord(t, 'NEXTVAL') && isPunct(ts[k - 1], '.')) kinds.push('write');
+  });
+  return verdict(kinds, tables);
+}
+
 /** The tokens of the statement's own (depth-0) WHERE clause; null if it has none, 'ambiguous' if several. */
 function whereClause(ts: readonly Token[]): Token[] | null | 'ambiguous' {
   let depth = 0;
@@ -240,7 +260,7 @@ const CALLING_VERBS = new Set(['SELECT', '(', 'WITH', 'VALUES', 'INSERT', 'REPLA
 /** Classify one statement given as tokens. */
 export function classifyTokens(ts: Token[], ctx: Ctx): Verdict {
   if (ts.length === 0) return unparsed('empty statement');
-  const v = merge(dispatch(ts, ctx), verdict(tripwires(ts)));
+  const v = merge(dispatch(ts, ctx), verdict(tripwires(ts)), sequences(ts));
   const verb = W(ts[0]) ?? (isPunct(ts[0], '(') ? '(' : '');
   return CALLING_VERBS.has(verb) && !isPunct(ts[1], ':') ? merge(v, { kinds: [], tables: [], calls: callsIn(ts) }) : v;
 }
