@@ -171,6 +171,15 @@ describe('views', () => {
   });
 });
 
+describe('a request that redefines names', () => {
+  it('after a statement that may redefine a function or view, the rest of the request is unknown', () => {
+    const c = refineMysql(classify('mysql', 'CREATE OR REPLACE VIEW v_plain AS SELECT fw(); SELECT * FROM v_plain; SELECT 1'), SNAP);
+    expect(c.statements.map((s) => s.kinds)).toEqual([['read', 'ddl'], ['read', 'unknown'], ['read']]); // the old view counts for the first
+    expect(c.statements[1]!.reason).toBe('an earlier statement of the same request (CREATE OR REPLACE VIEW v_plain AS SELECT fw()) may change what its functions and views are');
+    expect(refineMysql(classify('mysql', 'DELETE FROM log WHERE id = 1; SELECT * FROM v_plain'), SNAP).statements[1]!.kinds).toEqual(['read']);
+  });
+});
+
 describe('without a catalog', () => {
   it('a statement naming a relation or a stored function is unknown; others are as they were', () => {
     const why = "the catalog of target 'app' could not be read (connect ECONNREFUSED)";

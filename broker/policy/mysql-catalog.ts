@@ -10,7 +10,8 @@
 //     fresher snapshot may know it).
 //   - a view the statement names adds its base tables (as `schema.name` and `name`, as for PostgreSQL), read from
 //     its definition (views of views followed), and the kinds of the functions its query calls.
-// Without a catalog, a statement that names a relation or calls such a function is unknown: fail closed.
+// Without a catalog, a statement that names a relation or calls such a function is unknown: fail closed; so is one
+// that follows, in the same request, a statement that may redefine functions or views (the snapshot predates it).
 import type { CatalogFunction, CatalogSnapshot, CatalogView, FunctionRef } from '../catalog/types.js';
 import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { KINDS } from '../types.js';
@@ -18,6 +19,9 @@ import { classifyMysql } from './classify-mysql.js';
 import { mostSevere } from './decide.js';
 import { isBuiltinName } from './mysql-builtins.js';
 import { classifyRoutineBody } from './mysql-compound.js';
+
+/** Kinds of statement after which a function or view may mean something else. */
+const CHANGES: ReadonlySet<Kind> = new Set<Kind>(['ddl', 'privilege', 'admin', 'unknown']);
 
 /** How many functions and views deep a name is followed before it is unknown. */
 const MAX_DEPTH = 16;
@@ -212,10 +216,17 @@ export function refineMysqlDetailed(c: Classification, snap: CatalogSnapshot | n
   if (known) return known;
   const r = new Resolver(snap, m);
   let unresolved = 0;
+  let changer: string | null = null;
   const statements = c.statements.map((st) => {
     const out = refineStatement(st, r);
     unresolved += out.unresolved;
-    return out.st;
+    const needs = st.tables.length > 0 || (st.calls?.length ?? 0) > 0;
+    // The snapshot predates the request: after a statement that may redefine a function or view (CREATE OR REPLACE
+    // VIEW v …; SELECT * FROM v), the names of the statements that follow it in the same request mean what it made them.
+    const reason = `an earlier statement of the same request (${changer}) may change what its functions and views are`;
+    const result = changer && needs ? { ...out.st, kinds: KINDS.filter((k) => k === 'unknown' || out.st.kinds.includes(k)), reason } : out.st;
+    if (!changer && st.kinds.some((k) => CHANGES.has(k))) changer = st.sql.length > 60 ? `${st.sql.slice(0, 57)}…` : st.sql;
+    return result;
   });
   const refined: RefinedMysql = { classification: statements.some((st, i) => st !== c.statements[i]) ? { ...c, statements } : c, unresolved };
   m.refined.set(c, refined);
