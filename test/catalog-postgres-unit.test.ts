@@ -151,6 +151,11 @@ describe('uncommitted DDL in the session: what it redefined is in doubt', () => 
     expect(d.statements[0]!.reason).toMatch(/COMMIT first/);
     expect(doubtful(classifyPostgres('SELECT * FROM t; SELECT 1'), 'all').statements.map((s) => s.kinds)).toEqual([['read', 'unknown'], ['read']]);
   });
+
+  it('in one request, a statement after one that redefines what it calls is judged before that runs: unknown', () => {
+    const c = classifyPostgres("SELECT nice(); CREATE OR REPLACE FUNCTION public.nice() RETURNS int LANGUAGE sql AS 'DELETE FROM t WHERE id = 1; SELECT 1'; SELECT nice(); SELECT now()");
+    expect(refinePostgres(c, snap).statements.map((s) => s.kinds)).toEqual([['read'], ['read', 'write', 'ddl'], ['read', 'unknown'], ['read']]);
+  });
 });
 
 describe('the classifier records calls and operators for the catalog', () => {

@@ -26,6 +26,7 @@ import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { KINDS } from '../types.js';
 import { classifyPostgres, functionDefinitionEffect } from './classify-postgres.js';
 import { mostSevere } from './decide.js';
+import { doubtfulInSequence } from './pg-defines.js';
 import { SENSITIVE_RELATIONS } from './pg-nodes.js';
 
 /** How deep calls inside function bodies are followed; beyond, `unknown`. */
@@ -281,6 +282,14 @@ function refineStatement(st: ClassifiedStatement, r: Resolver, snap: CatalogSnap
   return { st: withKinds(st, e), unresolved: e.unresolved };
 }
 
+/** No call, and no operator or relation name the snapshot knows as a user operator or a view. */
+function untouched(st: ClassifiedStatement, snap: CatalogSnapshot): boolean {
+  if (st.calls?.length) return false;
+  for (const op of st.operators ?? []) if (snap.operators.has(op)) return false;
+  for (const t of st.tables) if (snap.views.has(t.slice(t.lastIndexOf('.') + 1))) return false;
+  return true;
+}
+
 /** Refine `c` against `snap` (null: the catalog could not be read), with how many calls it could not resolve. */
 export function refinePostgresDetailed(c: Classification, snap: CatalogSnapshot | null, why = 'the target’s catalog could not be read'): Refined {
   if (c.error) return { classification: c, unresolved: 0 };
@@ -292,6 +301,8 @@ export function refinePostgresDetailed(c: Classification, snap: CatalogSnapshot 
     );
     return { classification: { ...c, statements }, unresolved: 0 };
   }
+  // The common case, cheaply (no allocation, no memo entry for a one-off literal variant): nothing to resolve.
+  if (c.statements.every((st) => untouched(st, snap))) return { classification: c, unresolved: 0 };
   const m = memo(snap);
   const known = m.refined.get(c);
   if (known) return known;
@@ -304,7 +315,7 @@ export function refinePostgresDetailed(c: Classification, snap: CatalogSnapshot 
     changed ||= out.st !== st;
     return out.st;
   });
-  const refined: Refined = { classification: changed ? { ...c, statements } : c, unresolved };
+  const refined: Refined = { classification: doubtfulInSequence(changed ? { ...c, statements } : c), unresolved };
   m.refined.set(c, refined);
   return refined;
 }

@@ -122,3 +122,37 @@ export function doubtful(c: Classification, doubt: ReadonlySet<string> | 'all'):
   });
   return changed ? { ...c, statements } : c;
 }
+
+/** Kinds of a statement after which the catalog may differ. */
+const CHANGES: ReadonlySet<Kind> = new Set<Kind>(['ddl', 'privilege', 'admin', 'unknown']);
+
+/** Whether a statement of these kinds may change the catalog. */
+export function changesCatalog(kinds: readonly Kind[]): boolean {
+  return kinds.some((k) => CHANGES.has(k));
+}
+
+/** What a statement of these kinds with this text leaves in doubt until it is committed ('all', or names). */
+export function pgDoubtAfter(sql: string, kinds: readonly Kind[]): string[] | 'all' | null {
+  if (!changesCatalog(kinds)) return null;
+  if (kinds.includes('unknown') || kinds.includes('admin')) return 'all';
+  return pgDefinedNames(sql) ?? 'all';
+}
+
+/**
+ * In one request (`CREATE OR REPLACE FUNCTION f … VOLATILE …; SELECT f()`), a statement after one that redefines
+ * something is judged before that runs, against a catalog that predates it: what it redefined is in doubt.
+ */
+export function doubtfulInSequence(c: Classification): Classification {
+  if (c.statements.length < 2) return c;
+  let doubt: Set<string> | 'all' | null = null;
+  let changed = false;
+  const statements = c.statements.map((st) => {
+    const out = doubt ? (doubtful({ statements: [st] }, doubt).statements[0] ?? st) : st;
+    changed ||= out !== st;
+    const after = pgDoubtAfter(st.sql, st.kinds);
+    if (after === 'all') doubt = 'all';
+    else if (after && doubt !== 'all') doubt = new Set([...(doubt ?? []), ...after]);
+    return out;
+  });
+  return changed ? { ...c, statements } : c;
+}
