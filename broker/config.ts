@@ -62,6 +62,11 @@ const target = z.strictObject({
   engine: z.enum(['postgres', 'mysql']),
   /** Upstream URL with the broker's own credentials, or `demo` for the embedded demo database. */
   upstream: z.string().min(1),
+  /**
+   * How long the target's catalog (functions, operators, views), read to judge what a statement calls, is trusted
+   * before it is read again; DDL that goes through the broker has it read again as soon as it is committed.
+   */
+  catalog_ttl: duration.refine((s) => s >= 1, 'catalog_ttl must be at least 1s').default(60),
 });
 
 const rule = z.strictObject({

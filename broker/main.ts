@@ -15,6 +15,7 @@ import { mysqlResultSets } from './engines/mysql/masking.js';
 import { checkTargetPrivileges } from './engines/upstream-privileges.js';
 import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
 import { MaskingPolicy } from './masking/index.js';
+import { Catalogs } from './catalog/index.js';
 import { BrokerSession } from './session.js';
 import { openStore, type Store } from './store/index.js';
 import { loadTls } from './tls.js';
@@ -135,6 +136,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     const { sample_rows: rows, sample_bytes: bytes } = config.audit;
     const sampling = rows > 0 && bytes > 0 ? { rows, bytes } : null;
     const sessionLog = (msg: string, fields?: Record<string, unknown>) => log.warn(fields ?? {}, msg);
+    // What each target's functions, operators and views are: statements are judged by them (broker/catalog).
+    const catalog = new Catalogs({ ttlSeconds: (name) => config.targets[name]?.catalog_ttl ?? 60, log: sessionLog });
     // Result masking (null without rules); `exempt_masking` policy rules leave their statements unmasked.
     const masking = MaskingPolicy.create(config.masking, {
       dataDir: config.data_dir,
@@ -152,7 +155,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
           verify: (token) => login.verify(token),
           loginRefused: (refusal, token) => loginAudit.refused(refusal, token),
           openSession: async (identity, target, client) => {
-            const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i) }, identity, target, client);
+            const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog }, identity, target, client);
             await login.opened(identity, s.id);
             log.info({ session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address }, 'session opened');
             return s;
@@ -178,7 +181,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     for (const t of myTargets.values()) checkMysqlTarget(t);
     if (config.listen.mysql && myTargets.size > 0) {
       const openSession = async (identity: Identity, target: Target, client: ClientInfo) => {
-        const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i) }, identity, target, client);
+        const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog }, identity, target, client);
         await login.opened(identity, s.id);
         log.info({ session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address, engine: 'mysql' }, 'session opened');
         return s;

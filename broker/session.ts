@@ -1,6 +1,8 @@
 // The engine-agnostic core: statement → classify → decide → record (write-ahead) → hold → answer the engine.
 import type { ApprovalRequest, Approvals } from './approvals/index.js';
 import type { ResultSample, SampleLimits } from './audit/types.js';
+import type { CatalogProvider } from './catalog/index.js';
+import { SessionCatalog } from './catalog/session.js';
 import { reviewSettings } from './policy/decide.js';
 import type { Dialect, PolicyConfig } from './policy/index.js';
 import { classify, decide } from './policy/index.js';
@@ -24,6 +26,11 @@ export interface SessionDeps {
    * session its engine could not end at once (a revocation racing its login) runs nothing more.
    */
   revoked?: (identity: Identity) => string | null;
+  /**
+   * The targets' catalogs: calls, operators and views are judged by what the target says they are
+   * (broker/catalog). Absent (unit tests): by name only, as the classifier sees them.
+   */
+  catalog?: CatalogProvider | null;
 }
 
 /** A login the session core refuses (a token limited to other targets): the engine answers `code` and `message`. */
@@ -47,6 +54,7 @@ export class BrokerSession {
   /** `scope: session` approvals: statement text → the approval that lets it run again here. */
   private readonly approvedTexts = new Map<string, string>();
   private held = 0;
+  private readonly catalog: SessionCatalog | null;
 
   private constructor(
     private readonly deps: SessionDeps,
@@ -54,7 +62,9 @@ export class BrokerSession {
     readonly identity: Identity,
     readonly target: Target,
     readonly client: ClientInfo,
-  ) {}
+  ) {
+    this.catalog = deps.catalog ? new SessionCatalog(deps.catalog, target) : null;
+  }
 
   /** Record the session's start; throws (and the engine refuses the login) if the store cannot. */
   static async open(deps: SessionDeps, identity: Identity, target: Target, client: ClientInfo): Promise<BrokerSession> {
@@ -82,7 +92,9 @@ export class BrokerSession {
     const revoked = this.deps.revoked?.(this.identity);
     const decision: Decision = revoked
       ? { action: 'deny', ruleId: null, message: revoked, kinds: prior?.kinds ?? [...new Set(classify(this.dialect, req.sql).statements.flatMap((s) => s.kinds))] }
-      : (prior ?? this.decide(req));
+      : prior && !this.catalog?.outdated(prior)
+        ? prior
+        : await this.decide(req); // a prepared statement's decision is taken again when the catalog changed since
     const approvals = decision.action === 'review' ? this.deps.approvals : null;
     // A statement under review is held at each execution, not at its preparation: that is when it runs.
     if (approvals && req.protocol === 'parse') return { ok: true, statementId: null, decision };
@@ -115,7 +127,10 @@ export class BrokerSession {
         };
       }
     }
-    if (decision.action === 'allow' || covered) return { ok: true, statementId, decision };
+    if (decision.action === 'allow' || covered) {
+      this.catalog?.admitted(req.sql, decision.kinds);
+      return { ok: true, statementId, decision };
+    }
     if (approvals) return this.hold(approvals, req, decision, statementId);
     // Always say which rule refused: a rule's own message may not name it.
     const why = decision.ruleId && !decision.message.includes(`'${decision.ruleId}'`) ? `${decision.message} (rule '${decision.ruleId}')` : decision.message;
@@ -155,6 +170,7 @@ export class BrokerSession {
         // Approved after the client left: nobody is there to run it for.
         if (this.closed) return refuse(`the session ended while ${under} was pending`);
         if (r.settings.scope === 'session') this.approvedTexts.set(req.sql, r.id);
+        this.catalog?.admitted(req.sql, decision.kinds);
         return { ok: true, statementId, decision };
       case 'denied':
         return refuse(`denied by ${r.decidedBy ?? 'an approver'}${r.reason ? ` (reason: ${r.reason})` : ''}; ${under}`);
@@ -170,12 +186,24 @@ export class BrokerSession {
     return this.deps.sampling ?? null;
   }
 
-  /** Classify and decide; the engine's `confine` check turns a statement that would leave the target into a deny. */
-  private decide(req: StatementRequest): Decision {
+  /**
+   * Classify, refine against the target's catalog, and decide; the engine's `confine` check turns a statement
+   * that would leave the target into a deny.
+   */
+  private async decide(req: StatementRequest): Promise<Decision> {
     const c = classify(this.dialect, req.sql);
     const outside = req.confine?.(c.statements);
     if (outside) return { action: 'deny', ruleId: 'broker:confine', message: outside, kinds: [...new Set(c.statements.flatMap((s) => s.kinds))] };
-    return decide(this.deps.policy, this.identity, this.target.name, c);
+    if (!this.catalog) return decide(this.deps.policy, this.identity, this.target.name, c);
+    const { classification, snap } = await this.catalog.refine(c);
+    const d = decide(this.deps.policy, this.identity, this.target.name, classification);
+    this.catalog.decided(d, snap);
+    return d;
+  }
+
+  /** The engine saw the upstream ready for a query (PostgreSQL ReadyForQuery, with its transaction status). */
+  ready(status: string): void {
+    this.catalog?.ready(status);
   }
 
   /** Whether a statement of this session is waiting for approval. */
@@ -194,6 +222,7 @@ export class BrokerSession {
    * the statement has already run.
    */
   complete(statementId: number, outcome: StatementOutcome, sample?: ResultSample | null): void {
+    this.catalog?.completed();
     this.deps.store.completeStatement(statementId, outcome, sample ?? null).catch((e: unknown) => {
       this.deps.log?.('audit outcome write failed', { session: this.id, statement: statementId, error: String(e) });
     });

@@ -51,7 +51,11 @@ export interface CatalogView {
   tables: string[];
   /** Functions its query calls, already resolved by the server (PostgreSQL: pg_depend) — OIDs in `functions`. */
   functionOids: number[];
-  /** MySQL: the view's definition, for the classifier to read; null where the server resolved it (PostgreSQL). */
+  /**
+   * The view's definition, for the classifier to read. MySQL: as stored. PostgreSQL: as pg_get_viewdef() prints it
+   * under search_path = pg_catalog (every name outside pg_catalog schema-qualified), for the built-in functions and
+   * relations pg_depend does not record; for a table with row-level security, `SELECT (policy expr), …`.
+   */
   definition: string | null;
 }
 

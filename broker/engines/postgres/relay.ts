@@ -380,6 +380,7 @@ export class Relay implements ScanTarget {
       case 'Z':
         this.txStatus = String.fromCharCode(body[0] ?? 73);
         this.results.ready(this.txStatus);
+        this.session.ready(this.txStatus);
         if (head && (head.kind === 'query' || head.kind === 'sync')) {
           this.pending.shift();
           if (head.kind === 'query') this.finish(head);

@@ -1,0 +1,198 @@
+// Read a PostgreSQL target's catalog into a CatalogSnapshot, over the broker's own upstream account (`pg`).
+//
+// One short connection per load, one REPEATABLE READ, READ ONLY transaction (a consistent picture), with
+// search_path = pg_catalog so that the definitions the server prints name every object outside pg_catalog with
+// its schema (an unqualified name in a printed definition is pg_catalog's).
+//   - functions: every pg_proc row outside temporary and TOAST schemas: arity, kind, volatility, SECURITY DEFINER,
+//     language; for SQL and PL/pgSQL functions outside pg_catalog/information_schema, pg_get_functiondef(); for an
+//     aggregate, its support functions.
+//   - operators: those outside pg_catalog, or implemented by a function outside it, by name.
+//   - views and materialized views outside pg_catalog/information_schema (temporary ones too: they shadow tables),
+//     and tables with row-level security: the relations and functions their query (or policies) depend on
+//     (pg_depend of the _RETURN rule / the policies; an operator counts as its function), followed through views
+//     of views; and the definition as printed (pg_get_viewdef, the policies' expressions), for what pg_depend does
+//     not record: dependencies on built-in ("pinned") objects, such as nextval() or pg_authid.
+import pg from 'pg';
+import type { Target } from '../types.js';
+import { parseUpstreamUrl } from '../engines/postgres/upstream.js';
+import type { CatalogFunction, CatalogSnapshot, CatalogView } from './types.js';
+
+const BUILTIN = `('pg_catalog', 'information_schema')`;
+const NOT_TEMP = `n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast%'`;
+
+const FUNCTIONS = `
+SELECT p.oid::int8 AS oid, n.nspname AS schema, p.proname AS name, p.pronargs AS nargs, p.pronargdefaults AS ndefaults,
+       p.provariadic <> 0 AS variadic, p.prokind AS kind, p.provolatile AS volatility, p.prosecdef AS secdef, l.lanname AS language,
+       CASE WHEN n.nspname NOT IN ${BUILTIN} AND l.lanname IN ('sql', 'plpgsql') AND p.prokind = 'f' THEN pg_get_functiondef(p.oid) END AS body,
+       CASE WHEN p.prokind = 'a' THEN (
+         SELECT array_remove(ARRAY[a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid, a.aggserialfn::oid, a.aggdeserialfn::oid,
+                                   a.aggmtransfn::oid, a.aggminvtransfn::oid, a.aggmfinalfn::oid], 0::oid)::int8[]
+         FROM pg_aggregate a WHERE a.aggfnoid = p.oid) END AS runs
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+WHERE ${NOT_TEMP}`;
+
+const OPERATORS = `
+SELECT o.oprname AS name, o.oprcode::oid::int8 AS fn
+FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+JOIN pg_proc p ON p.oid = o.oprcode JOIN pg_namespace pn ON pn.oid = p.pronamespace
+WHERE n.nspname <> 'pg_catalog' OR pn.nspname <> 'pg_catalog'`;
+
+/** Views, materialized views and tables with row-level security, with their printed definition. */
+const RELATIONS = `
+SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name,
+       CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid)
+            ELSE (SELECT 'SELECT ' || string_agg(concat_ws(', ', '(' || pg_get_expr(p.polqual, p.polrelid) || ')',
+                                                                '(' || pg_get_expr(p.polwithcheck, p.polrelid) || ')'), ', ')
+                  FROM pg_policy p WHERE p.polrelid = c.oid) END AS definition
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE (c.relkind IN ('v', 'm') OR (c.relkind IN ('r', 'p') AND c.relrowsecurity AND EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid)))
+  AND n.nspname NOT IN ${BUILTIN} AND n.nspname NOT LIKE 'pg\\_toast%'`;
+
+/** What each of those depends on: relations (with their names and kinds) and functions (operators as theirs). */
+const DEPENDENCIES = `
+WITH deps AS (
+  SELECT r.ev_class AS owner, d.refclassid, d.refobjid
+  FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+  WHERE r.ev_type = '1' AND d.refobjid <> r.ev_class
+  UNION
+  SELECT p.polrelid, d.refclassid, d.refobjid
+  FROM pg_policy p JOIN pg_depend d ON d.classid = 'pg_policy'::regclass AND d.objid = p.oid
+  WHERE d.refobjid <> p.polrelid
+)
+SELECT d.owner::int8 AS owner,
+       CASE WHEN d.refclassid = 'pg_class'::regclass THEN 'r' ELSE 'f' END AS what,
+       COALESCE(o.oprcode::oid, d.refobjid)::int8 AS ref, rn.nspname AS schema, rc.relname AS name
+FROM deps d
+LEFT JOIN pg_class rc ON d.refclassid = 'pg_class'::regclass AND rc.oid = d.refobjid
+LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
+WHERE d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_operator'::regclass)
+  AND (d.refclassid <> 'pg_class'::regclass OR rc.relkind IN ('r', 'p', 'v', 'm', 'f', 'S'))`;
+
+interface FunctionRow {
+  oid: string;
+  schema: string;
+  name: string;
+  nargs: number;
+  ndefaults: number;
+  variadic: boolean;
+  kind: 'f' | 'p' | 'a' | 'w';
+  volatility: 'i' | 's' | 'v';
+  secdef: boolean;
+  language: string;
+  body: string | null;
+  runs: string[] | null;
+}
+interface RelationRow {
+  oid: string;
+  schema: string;
+  name: string;
+  definition: string | null;
+}
+interface DependencyRow {
+  owner: string;
+  what: 'r' | 'f';
+  ref: string;
+  schema: string | null;
+  name: string | null;
+}
+
+function pushTo<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const l = m.get(k);
+  if (l) l.push(v);
+  else m.set(k, [v]);
+}
+
+/** A connection to the target as the broker (its own account), TLS as the target's URL says (as the engines do). */
+export function clientConfig(upstream: string, timeoutMs: number): pg.ClientConfig {
+  const t = parseUpstreamUrl(upstream);
+  return {
+    host: t.host,
+    port: t.port,
+    user: t.user,
+    password: t.password,
+    database: t.database,
+    ssl: t.ssl === false || t.ssl === 'prefer' ? false : { rejectUnauthorized: t.ssl === 'verify' },
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    application_name: 'jit-broker catalog',
+  };
+}
+
+export async function loadPostgresCatalog(target: Target, opts: { timeoutMs?: number } = {}): Promise<CatalogSnapshot> {
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const client = new pg.Client(clientConfig(target.upstream, timeoutMs));
+  client.on('error', () => {}); // a connection lost after the load: nothing to do
+  await client.connect();
+  try {
+    await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = pg_catalog; SET LOCAL statement_timeout = ${timeoutMs}`);
+    const fns = (await client.query<FunctionRow>(FUNCTIONS)).rows;
+    const ops = (await client.query<{ name: string; fn: string }>(OPERATORS)).rows;
+    const rels = (await client.query<RelationRow>(RELATIONS)).rows;
+    const deps = (await client.query<DependencyRow>(DEPENDENCIES)).rows;
+    await client.query('COMMIT');
+    return snapshot(fns, ops, rels, deps);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function snapshot(fns: FunctionRow[], ops: { name: string; fn: string }[], rels: RelationRow[], deps: DependencyRow[]): CatalogSnapshot {
+  const functions = new Map<string, CatalogFunction[]>();
+  const functionsByOid = new Map<number, CatalogFunction>();
+  for (const r of fns) {
+    const f: CatalogFunction = {
+      oid: Number(r.oid),
+      schema: r.schema,
+      name: r.name,
+      // A variadic parameter may also be given no argument at all, with a default; count it as optional.
+      args: [Math.max(0, r.nargs - r.ndefaults - (r.variadic ? 1 : 0)), r.variadic ? Infinity : r.nargs],
+      prokind: r.kind,
+      volatility: r.volatility,
+      securityDefiner: r.secdef,
+      language: r.language,
+      dataAccess: null,
+      body: r.body,
+    };
+    if (r.runs?.length) f.runs = r.runs.map(Number);
+    pushTo(functions, r.name.toLowerCase(), f);
+    functionsByOid.set(f.oid, f);
+  }
+  const operators = new Map<string, CatalogFunction[]>();
+  for (const o of ops) {
+    const f = functionsByOid.get(Number(o.fn));
+    if (f) pushTo(operators, o.name, f);
+  }
+  const direct = new Map<number, { tables: Set<string>; fns: Set<number>; rels: Set<number> }>();
+  for (const d of deps) {
+    const owner = Number(d.owner);
+    let e = direct.get(owner);
+    if (!e) direct.set(owner, (e = { tables: new Set(), fns: new Set(), rels: new Set() }));
+    if (d.what === 'f') e.fns.add(Number(d.ref));
+    else {
+      e.rels.add(Number(d.ref));
+      if (d.schema !== null && d.name !== null) e.tables.add(`${d.schema}.${d.name}`.toLowerCase());
+    }
+  }
+  const views = new Map<string, CatalogView[]>();
+  const names = new Map(rels.map((r) => [Number(r.oid), `${r.schema}.${r.name}`.toLowerCase()]));
+  for (const r of rels) {
+    // Through views of views: their base relations and functions too (cycle-safe).
+    const tables = new Set<string>();
+    const fnOids = new Set<number>();
+    const seen = new Set<number>();
+    const visit = (oid: number) => {
+      if (seen.has(oid)) return;
+      seen.add(oid);
+      const e = direct.get(oid);
+      if (!e) return;
+      for (const f of e.fns) fnOids.add(f);
+      for (const t of e.tables) tables.add(t);
+      for (const rel of e.rels) if (names.has(rel)) visit(rel);
+    };
+    visit(Number(r.oid));
+    tables.delete(names.get(Number(r.oid))!);
+    pushTo(views, r.name.toLowerCase(), { schema: r.schema, name: r.name, tables: [...tables], functionOids: [...fnOids], definition: r.definition });
+  }
+  return { dialect: 'postgres', loadedAt: Date.now(), functions, functionsByOid, operators, views };
+}
