@@ -230,3 +230,26 @@ describe('a catalog the broker cannot read', () => {
     expect(err?.message).toMatch(/unknown statement.*catalog of target 'blind' could not be read/);
   });
 });
+
+describe('jit policy check --catalog-from', () => {
+  const check = (...args: string[]) => run(process.execPath, ['bin/jit.js', '--config', t.configFile, 'policy', 'check', '--target', 'cat', ...args]);
+
+  it('judges functions and views by that target’s catalog, and says why', async () => {
+    const r = await check('--catalog-from', 'cat', 'SELECT f(); SELECT * FROM v_secret; SELECT nice(1)');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/deny\s+\(default\)\s+read,write\s+SELECT f\(\)/);
+    expect(r.stdout).toMatch(/deny\s+no-secret\s+read\s+SELECT \* FROM v_secret/);
+    expect(r.stdout).toMatch(/allow\s+ro\s+read\s+SELECT nice\(1\)/);
+    expect(r.stdout).toContain('why: SELECT f(): it calls public.f(), which is VOLATILE');
+    expect(r.stdout).toMatch(/catalog: read from target 'cat': \d+ functions/);
+    // Without it, by names alone (as before): f() looks like a read.
+    expect((await check('--expect', 'allow', 'SELECT f()')).code).toBe(0);
+  });
+
+  it('says so when it cannot read the catalog, and decides as the broker would then', async () => {
+    const r = await check('--catalog-from', 'blind', '--expect', 'deny', 'SELECT * FROM jit_blind');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/catalog: could not read the catalog of target 'blind' \(permission denied for table pg_proc\)/);
+    expect(r.stdout).toMatch(/deny\s+\(default\)\s+read,unknown/);
+  });
+});

@@ -1,6 +1,8 @@
-// `jit policy check`: decide SQL as the broker would, for an identity built from the command line.
+// `jit policy check`: decide SQL as the broker would, for an identity built from the command line — by names
+// alone, or (`--catalog-from TARGET`) against what that target's catalog says its functions and views are.
 import type { ReviewSettings } from '../approvals/types.js';
-import type { Action, Identity, Kind } from '../types.js';
+import type { CatalogProvider } from '../catalog/index.js';
+import type { Action, Identity, Kind, Target } from '../types.js';
 import { classify, decide, decideStatement, loadPostgresParser, type Dialect, type PolicyConfig } from './index.js';
 
 export interface CheckResult {
@@ -12,7 +14,9 @@ export interface CheckResult {
   /** How approval would be asked for, when the action is review. */
   review?: ReviewSettings;
   error?: string;
-  statements: { sql: string; action: Action; ruleId: string | null; kinds: Kind[]; tables: string[] }[];
+  /** With a catalog: which target it was read from, and whether it could be (the error when not). */
+  catalog?: { target: string; read: boolean; functions?: number; views?: number; error?: string };
+  statements: { sql: string; action: Action; ruleId: string | null; kinds: Kind[]; tables: string[]; reason?: string }[];
 }
 
 export async function checkPolicy(
@@ -21,10 +25,20 @@ export async function checkPolicy(
   target: string,
   sql: string,
   who: { subject: string; build: string | null; claims: Record<string, unknown> },
+  catalog?: { provider: CatalogProvider; target: Target },
 ): Promise<CheckResult> {
   await loadPostgresParser();
   const identity: Identity = { subject: who.subject, issuer: 'policy-check', build: who.build, claims: who.claims, actors: [], tokenId: null, expiresAt: new Date(Date.now() + 3600_000) };
-  const c = classify(dialect, sql);
+  let c = classify(dialect, sql);
+  let source: CheckResult['catalog'];
+  if (catalog) {
+    const snap = await catalog.provider.get(catalog.target);
+    const name = catalog.target.name;
+    source = snap
+      ? { target: name, read: true, functions: snap.functionsByOid.size, views: [...snap.views.values()].reduce((n, l) => n + l.length, 0) }
+      : { target: name, read: false, error: catalog.provider.problem(name) ?? 'unknown error' };
+    c = catalog.provider.refine(catalog.target, c, snap).classification;
+  }
   const whole = decide(policy, identity, target, c);
   return {
     target,
@@ -34,9 +48,10 @@ export async function checkPolicy(
     kinds: whole.kinds,
     ...(whole.review ? { review: whole.review } : {}),
     ...(c.error ? { error: c.error } : {}),
+    ...(source ? { catalog: source } : {}),
     statements: c.statements.map((st) => {
       const d = decideStatement(policy, identity, target, st);
-      return { sql: st.sql, action: d.action, ruleId: d.ruleId, kinds: st.kinds, tables: st.tables };
+      return { sql: st.sql, action: d.action, ruleId: d.ruleId, kinds: st.kinds, tables: st.tables, ...(st.reason ? { reason: st.reason } : {}) };
     }),
   };
 }
