@@ -9,9 +9,14 @@
 //   pgbench -S, same text            classify() of one text over and over: the exact-text cache
 //   mixed, exact-text cache only     pgbench's TPC-B script + -S selects + a few app queries, as before this cache
 //   mixed, with normalised cache     the same through classify()
+//   … + catalog                      the same, then refined against a real catalog snapshot (refinePostgres), as a
+//                                    session does; the snapshot is read from CATALOG_FROM (default: the local test
+//                                    database), and these rows are skipped when it cannot be read
 // For reference, libpg-query's own calls on the -S statement: parseSync, fingerprintSync, normalizeSync.
 import { fingerprintSync, normalizeSync, parseSync } from 'libpg-query';
+import { loadPostgresCatalog } from '../broker/catalog/postgres.js';
 import { classifyPostgres } from '../broker/policy/classify-postgres.js';
+import { refinePostgres } from '../broker/policy/pg-catalog.js';
 import { classify, loadPostgresParser } from '../broker/policy/index.js';
 import { Lru } from '../broker/policy/lru.js';
 import { pgLiteralKey } from '../broker/policy/pg-literal-key.js';
@@ -90,6 +95,18 @@ run('mixed, exact-text cache only', mixedStatement, (s) => {
   return c;
 });
 run('mixed, with normalised cache', mixedStatement, (s) => classify('postgres', s));
+
+const from = process.env.CATALOG_FROM ?? 'postgres://postgres@127.0.0.1:5432/test';
+const snap = await loadPostgresCatalog({ name: 'bench', engine: 'postgres', upstream: from }).catch((e: unknown) => {
+  console.log(`\n(catalog rows skipped: ${from} could not be read: ${String(e)})`);
+  return null;
+});
+if (snap) {
+  console.log(`\nrefined against the catalog of ${from.replace(/\/\/[^@]*@/, '//')} (${snap.functionsByOid.size} functions):`);
+  run('pgbench -S, normalised cache + catalog', selectOnly, (s) => refinePostgres(classify('postgres', s), snap));
+  run('pgbench -S, same text + catalog', () => same, (s) => refinePostgres(classify('postgres', s), snap));
+  run('mixed, with normalised cache + catalog', mixedStatement, (s) => refinePostgres(classify('postgres', s), snap));
+}
 
 console.log('\nlibpg-query alone, for reference:');
 run('  parseSync (parse + JSON)', selectOnly, parseSync);

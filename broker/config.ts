@@ -64,9 +64,9 @@ const target = z.strictObject({
   upstream: z.string().min(1),
   /**
    * How long the target's catalog (functions, operators, views), read to judge what a statement calls, is trusted
-   * before it is read again; DDL that goes through the broker has it read again as soon as it is committed.
+   * before it is read again (seconds; absent: 60); DDL that goes through the broker has it read again once committed.
    */
-  catalog_ttl: duration.refine((s) => s >= 1, 'catalog_ttl must be at least 1s').default(60),
+  catalog_ttl: duration.refine((s) => s >= 1, 'catalog_ttl must be at least 1s').optional(),
 });
 
 const rule = z.strictObject({

@@ -1,6 +1,8 @@
 // refinePostgres on hand-made catalog snapshots: how calls, operators and views are resolved and judged (no database).
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CatalogFunction, CatalogSnapshot, CatalogView } from '../broker/catalog/types.js';
+import { Catalogs } from '../broker/catalog/index.js';
+import { ConfigError, parseConfig } from '../broker/config.js';
 import { classifyPostgres, loadPostgresParser } from '../broker/policy/classify-postgres.js';
 import { refinePostgres, refinePostgresDetailed } from '../broker/policy/pg-catalog.js';
 import { doubtful, pgDefinedNames } from '../broker/policy/pg-defines.js';
@@ -173,5 +175,46 @@ describe('the classifier records calls and operators for the catalog', () => {
     expect(classifyPostgres('CREATE FUNCTION x() RETURNS int LANGUAGE sql AS $$ SELECT f() $$').statements[0]!.calls).toBeUndefined();
     expect(classifyPostgres('CREATE VIEW v AS SELECT f()').statements[0]!.calls).toBeUndefined();
     expect(classifyPostgres('ALTER TABLE t ADD COLUMN x int DEFAULT f()').statements[0]!.calls).toHaveLength(1); // runs on every row
+  });
+});
+
+describe('targets.<name>.catalog_ttl', () => {
+  const opts = { file: null, baseDir: '.', env: {} };
+  const parse = (ttl: string) => parseConfig(`targets:\n  app: { engine: postgres, upstream: "postgres://x@h/db", catalog_ttl: ${ttl} }\n`, opts);
+  it('is a duration of at least a second; absent, the catalog is trusted 60 s', () => {
+    expect(parse('2m').targets.app!.catalog_ttl).toBe(120);
+    expect(() => parse('0')).toThrow(ConfigError);
+    expect(parseConfig('targets:\n  app: { engine: postgres, upstream: "postgres://x@h/db" }\n', opts).targets.app!.catalog_ttl).toBeUndefined();
+  });
+});
+
+describe('Catalogs: one snapshot per target, shared loads, invalidation, fail closed', () => {
+  const target = { name: 'app', engine: 'postgres' as const, upstream: 'postgres://x@h/db' };
+  it('loads once for concurrent sessions, again after invalidate(), and is null (with the error) when it cannot', async () => {
+    let loads = 0;
+    let fail = false;
+    const catalogs = new Catalogs({
+      loaders: {
+        postgres: async () => {
+          loads++;
+          if (fail) throw new Error('connection refused');
+          return snapshot([writer]);
+        },
+      },
+    });
+    expect(catalogs.current(target)).toBeUndefined();
+    const [a, b] = await Promise.all([catalogs.get(target), catalogs.get(target)]);
+    expect(loads).toBe(1);
+    expect(a).toBe(b);
+    expect(catalogs.current(target)).toBe(a);
+    catalogs.invalidate('app');
+    expect(catalogs.current(target)).toBeUndefined();
+    fail = true;
+    expect(await catalogs.get(target)).toBeNull();
+    expect(loads).toBe(2);
+    expect(catalogs.problem('app')).toBe('connection refused');
+    const refused = catalogs.refine(target, classifyPostgres('SELECT * FROM t'), null).classification.statements[0]!;
+    expect(refused.kinds).toContain('unknown');
+    expect(refused.reason).toMatch(/catalog of target 'app' could not be read \(connection refused\)/);
   });
 });
