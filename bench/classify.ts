@@ -16,7 +16,7 @@
 import { fingerprintSync, normalizeSync, parseSync } from 'libpg-query';
 import { loadPostgresCatalog } from '../broker/catalog/postgres.js';
 import { classifyPostgres } from '../broker/policy/classify-postgres.js';
-import { refinePostgres } from '../broker/policy/pg-catalog.js';
+import { refinePostgres } from '../broker/policy/pg-refine.js';
 import { classify, loadPostgresParser } from '../broker/policy/index.js';
 import { Lru } from '../broker/policy/lru.js';
 import { pgLiteralKey } from '../broker/policy/pg-literal-key.js';

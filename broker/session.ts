@@ -2,7 +2,7 @@
 import type { ApprovalRequest, Approvals } from './approvals/index.js';
 import type { ResultSample, SampleLimits } from './audit/types.js';
 import type { CatalogProvider } from './catalog/index.js';
-import { SessionCatalog } from './catalog/session.js';
+import { SessionCatalog, type Refinement } from './catalog/session.js';
 import { reviewSettings } from './policy/decide.js';
 import type { Dialect, PolicyConfig } from './policy/index.js';
 import { classify, decide } from './policy/index.js';
@@ -90,11 +90,14 @@ export class BrokerSession {
    */
   async admit(req: StatementRequest, prior?: Decision): Promise<Admission> {
     const revoked = this.deps.revoked?.(this.identity);
-    const decision: Decision = revoked
+    // A prepared statement's decision is taken again when the catalog changed since. Not awaited unless it must
+    // be (a catalog load): a pipeline's statements are decided within one turn, as they always were.
+    const decided: Decision | Promise<Decision> = revoked
       ? { action: 'deny', ruleId: null, message: revoked, kinds: prior?.kinds ?? [...new Set(classify(this.dialect, req.sql).statements.flatMap((s) => s.kinds))] }
       : prior && !this.catalog?.outdated(prior)
         ? prior
-        : await this.decide(req); // a prepared statement's decision is taken again when the catalog changed since
+        : this.decide(req);
+    const decision = decided instanceof Promise ? await decided : decided;
     const approvals = decision.action === 'review' ? this.deps.approvals : null;
     // A statement under review is held at each execution, not at its preparation: that is when it runs.
     if (approvals && req.protocol === 'parse') return { ok: true, statementId: null, decision };
@@ -190,15 +193,20 @@ export class BrokerSession {
    * Classify, refine against the target's catalog, and decide; the engine's `confine` check turns a statement
    * that would leave the target into a deny.
    */
-  private async decide(req: StatementRequest): Promise<Decision> {
+  private decide(req: StatementRequest): Decision | Promise<Decision> {
     const c = classify(this.dialect, req.sql);
     const outside = req.confine?.(c.statements);
     if (outside) return { action: 'deny', ruleId: 'broker:confine', message: outside, kinds: [...new Set(c.statements.flatMap((s) => s.kinds))] };
-    if (!this.catalog) return decide(this.deps.policy, this.identity, this.target.name, c);
-    const { classification, snap } = await this.catalog.refine(c);
-    const d = decide(this.deps.policy, this.identity, this.target.name, classification);
-    this.catalog.decided(d, snap);
-    return d;
+    const catalog = this.catalog;
+    if (!catalog) return decide(this.deps.policy, this.identity, this.target.name, c);
+    const decideWith = ({ classification, snap }: Refinement): Decision => {
+      const d = decide(this.deps.policy, this.identity, this.target.name, classification);
+      catalog.decided(d, snap);
+      return d;
+    };
+    // Synchronous when the catalog is at hand, as deciding was before it (see SessionCatalog.refine).
+    const r = catalog.refine(c);
+    return r instanceof Promise ? r.then(decideWith) : decideWith(r);
   }
 
   /** The engine saw the upstream ready for a query (PostgreSQL ReadyForQuery, with its transaction status). */

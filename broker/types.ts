@@ -49,6 +49,11 @@ export interface ClassifiedStatement {
   /** Operator names it uses (PostgreSQL), resolved the same way: a user-defined operator runs a function. */
   operators?: string[];
   /**
+   * Type names it casts to (PostgreSQL `x::t`, `CAST(x AS t)`, as the parser names them: `::int` is `int4`): a cast
+   * to a domain runs its CHECK constraints, and a user-defined cast runs its function.
+   */
+  casts?: string[];
+  /**
    * Why it has the kinds it has, when its text does not show it (a function the catalog says writes, a view
    * read through, a catalog that could not be read): added to a refusal's message.
    */

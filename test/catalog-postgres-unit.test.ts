@@ -4,7 +4,7 @@ import type { CatalogFunction, CatalogSnapshot, CatalogView } from '../broker/ca
 import { Catalogs } from '../broker/catalog/index.js';
 import { ConfigError, parseConfig } from '../broker/config.js';
 import { classifyPostgres, loadPostgresParser } from '../broker/policy/classify-postgres.js';
-import { refinePostgres, refinePostgresDetailed } from '../broker/policy/pg-catalog.js';
+import { afterStatement, NOTHING_PENDING, refinePostgres, refinePostgresDetailed } from '../broker/policy/pg-refine.js';
 import { doubtful, pgDefinedNames } from '../broker/policy/pg-defines.js';
 
 beforeAll(() => loadPostgresParser());
@@ -125,6 +125,22 @@ describe('refinePostgres: operators and views', () => {
   });
 });
 
+describe('refinePostgres: casts', () => {
+  const check = fn('public', 'writer_check', { args: [1, 1], language: 'c' });
+  const cast = fn('public', 'writer_cast', { args: [1, 1], language: 'c' });
+  const s = snapshot([...builtins, check, cast]);
+  const withCasts: CatalogSnapshot = { ...s, casts: new Map([['checked', [check]], ['int4', [cast]]]) };
+
+  it('a cast to a domain runs its CHECK; a user-defined cast, its function, whatever it casts from', () => {
+    expect(refine("SELECT '1'::checked", withCasts).kinds).toEqual(['read', 'write']);
+    expect(refine('SELECT CAST(x AS checked) FROM t', withCasts).reason).toBe('it casts to checked, which runs public.writer_check(), which is VOLATILE');
+    // With a user's writing cast to int4 in the catalog, every cast to int (the source is not known) is one.
+    expect(refine('SELECT x::int FROM t', withCasts).kinds).toEqual(['read', 'write']);
+    expect(refine('SELECT int4(x) FROM t', withCasts).kinds).toContain('write'); // a cast written as a call (no int4() here: unknown too)
+    expect(refine('SELECT x::int, y::text FROM t', s).kinds).toEqual(['read']);
+  });
+});
+
 describe('refinePostgres without a catalog: fail closed', () => {
   it('whatever names a relation, function or operator is unknown; the rest stands', () => {
     expect(refine('SELECT * FROM t', null)).toMatchObject({ kinds: ['read', 'unknown'], reason: expect.stringMatching(/could not be read/) });
@@ -152,6 +168,17 @@ describe('uncommitted DDL in the session: what it redefined is in doubt', () => 
     expect(d.statements.map((s) => s.kinds)).toEqual([['read', 'unknown'], ['read'], ['read', 'unknown']]);
     expect(d.statements[0]!.reason).toMatch(/COMMIT first/);
     expect(doubtful(classifyPostgres('SELECT * FROM t; SELECT 1'), 'all').statements.map((s) => s.kinds)).toEqual([['read', 'unknown'], ['read']]);
+  });
+
+  it('a view (re)defined earlier in the request or the open transaction is judged by its new query', () => {
+    const c = classifyPostgres('CREATE OR REPLACE VIEW v_new AS SELECT f() AS n; SELECT * FROM v_new; CREATE VIEW v_ok AS SELECT 1 AS n; SELECT * FROM v_ok');
+    const st = refinePostgres(c, snap).statements;
+    expect(st[1]).toMatchObject({ kinds: ['read', 'write'], reason: 'it reads v_new as this session redefined it, which calls public.f(), which is VOLATILE' });
+    expect(st[3]!.kinds).toEqual(['read']);
+    // The same across requests, while the transaction that redefined it is open.
+    const pending = afterStatement(NOTHING_PENDING, 'CREATE VIEW s.v_tx AS SELECT * FROM secret', ['ddl', 'read']);
+    const later = refinePostgresDetailed(classifyPostgres('SELECT * FROM s.v_tx'), snap, undefined, pending).classification.statements[0]!;
+    expect(later.tables).toEqual(expect.arrayContaining(['s.v_tx', 'secret']));
   });
 
   it('in one request, a statement after one that redefines what it calls is judged before that runs: unknown', () => {

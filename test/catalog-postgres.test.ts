@@ -45,6 +45,13 @@ CREATE VIEW v_plain AS SELECT id, note FROM jit_data;
 CREATE VIEW v_secret AS SELECT id, card FROM jit_secret;
 CREATE VIEW v_secret2 AS SELECT * FROM v_secret;
 CREATE FUNCTION to_replace() RETURNS int LANGUAGE sql STABLE AS $$ SELECT 1 $$;
+CREATE FUNCTION writer_check(int) RETURNS bool LANGUAGE plpgsql AS $$ BEGIN INSERT INTO jit_data VALUES (400, 'dom'); RETURN true; END $$;
+CREATE DOMAIN checked AS int CHECK (writer_check(VALUE));
+CREATE DOMAIN checked_too AS checked;
+CREATE TYPE pair AS (a int, b int);
+CREATE TYPE total AS (n int);
+CREATE FUNCTION writer_cast(pair) RETURNS total LANGUAGE plpgsql AS $$ BEGIN INSERT INTO jit_data VALUES (500, 'cast'); RETURN ROW(1); END $$;
+CREATE CAST (pair AS total) WITH FUNCTION writer_cast(pair);
 CREATE TABLE jit_blind (id int);
 GRANT SELECT ON jit_blind TO ${BLIND};
 REVOKE SELECT ON pg_catalog.pg_proc FROM PUBLIC;
@@ -85,10 +92,17 @@ async function through(sql: string | string[], opts: { subject?: string; target?
 }
 
 beforeAll(async () => {
-  await direct(async (c) => {
-    await c.query(`CREATE DATABASE ${DB}`);
-    await c.query(`CREATE ROLE ${BLIND} LOGIN`);
-  });
+  // CREATE DATABASE fails while another session is using template1 (another test creating its own): try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await direct((c) => c.query(`CREATE DATABASE ${DB}`));
+      break;
+    } catch (e) {
+      if (attempt >= 20 || !/being accessed by other users/.test(String(e))) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  await direct((c) => c.query(`CREATE ROLE ${BLIND} LOGIN`));
   await onDb((c) => c.query(SETUP));
   t = await startTestBroker(RULES, {
     targets: `  cat: { engine: postgres, upstream: "${url()}" }\n  blind: { engine: postgres, upstream: "${url(BLIND)}" }`,
@@ -122,6 +136,10 @@ describe('a read-only rule refuses user functions, operators and views that writ
     ['an aggregate whose transition function writes', 'SELECT writer_sum(id) FROM jit_data'],
     ['attribute notation (t.f is f(t))', 'SELECT d.sneaky FROM jit_data d'],
     ['a function in a DO block', 'DO $$ BEGIN PERFORM g(); END $$'],
+    ["a cast to a domain whose CHECK writes", 'SELECT 1::checked'],
+    ['a cast to a domain over that domain', 'SELECT CAST(1 AS checked_too)'],
+    ['a user-defined cast', 'SELECT ROW(1, 2)::pair::total'],
+    ['a user-defined cast written as a call', 'SELECT total(ROW(1, 2)::pair)'],
   ])('%s', async (_, sql) => {
     const before = await state();
     const err = await through(sql);
@@ -170,6 +188,7 @@ describe('what reads still works', () => {
       expect((await c.query('SELECT count(*)::int AS n, random() < 2 AS r, now() IS NOT NULL AS t FROM v_plain')).rows[0]).toEqual({ n: 3, r: true, t: true });
       expect((await c.query('TABLE v_plain')).rows).toHaveLength(3);
       expect((await c.query('SELECT id FROM jit_data d WHERE d.note = $1', ['c'])).rows).toEqual([{ id: 3 }]);
+      expect((await c.query("SELECT $1::int + '2'::int AS n, 3::text AS s", ['1'])).rows[0]).toEqual({ n: 3, s: '3' });
     } finally {
       await c.end();
     }
@@ -219,6 +238,27 @@ describe('the catalog follows DDL that goes through the broker', () => {
     expect(err?.message).toMatch(/unknown statement.*COMMIT first/);
     expect(await state()).toEqual(before); // and the transaction was rolled back: nice() is still the stable one
     expect(await through('SELECT nice(1)')).toBeNull();
+  });
+});
+
+describe('views created in the open transaction are judged by their new query', () => {
+  it('one that calls a writer is refused; a plain one reads', async () => {
+    const before = await state();
+    const c = new pg.Client(t.pgConfig(await t.token({ subject: 'ci:migrate' }), { database: 'cat' }));
+    await c.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query('CREATE VIEW v_tx AS SELECT id FROM jit_data');
+      expect((await c.query('SELECT count(*)::int AS n FROM v_tx')).rows[0].n).toBe(3);
+      await c.query('CREATE OR REPLACE VIEW v_tx AS SELECT id FROM jit_data, f()');
+      const err = await c.query('SELECT * FROM v_tx').then(() => null, (e: { code?: string; message: string }) => e);
+      expect(err?.code).toBe('42501');
+      expect(err?.message).toContain('v_tx as this session redefined it, which calls public.f()');
+      await c.query('ROLLBACK');
+    } finally {
+      await c.end();
+    }
+    expect(await state()).toEqual(before);
   });
 });
 

@@ -7,7 +7,8 @@
 // and is tried again on the next statement that needs it (not more than once a second).
 import type { Classification, Target } from '../types.js';
 import { refineMysqlDetailed } from '../policy/mysql-catalog.js';
-import { needsCatalog, refinePostgresDetailed } from '../policy/pg-catalog.js';
+import { needsCatalog } from '../policy/pg-catalog.js';
+import { NOTHING_PENDING, refinePostgresDetailed, type Pending } from '../policy/pg-refine.js';
 import { loadMysqlCatalog } from './mysql.js';
 import { loadPostgresCatalog } from './postgres.js';
 import type { CatalogSnapshot } from './types.js';
@@ -28,8 +29,11 @@ export interface CatalogProvider {
   invalidate(target: string): void;
   /** Why the target's catalog could not be read, for refusal messages. */
   problem(target: string): string | null;
-  /** `c` refined against `snap` (see broker/policy/pg-catalog.ts), and how many of its calls were not found. */
-  refine(target: Target, c: Classification, snap: CatalogSnapshot | null): { classification: Classification; unresolved: number };
+  /**
+   * `c` refined against `snap` (see broker/policy/pg-refine.ts), given what the session redefined and has not
+   * committed (PostgreSQL), and how many of its calls were not found.
+   */
+  refine(target: Target, c: Classification, snap: CatalogSnapshot | null, pending?: Pending): { classification: Classification; unresolved: number };
 }
 
 interface Entry {
@@ -115,9 +119,9 @@ export class Catalogs implements CatalogProvider {
     return this.entries.get(target)?.error ?? null;
   }
 
-  refine(target: Target, c: Classification, snap: CatalogSnapshot | null): { classification: Classification; unresolved: number } {
+  refine(target: Target, c: Classification, snap: CatalogSnapshot | null, pending: Pending = NOTHING_PENDING): { classification: Classification; unresolved: number } {
     const why = snap ? undefined : `the catalog of target '${target.name}' could not be read (${this.problem(target.name) ?? 'not loaded'})`;
-    return target.engine === 'postgres' ? refinePostgresDetailed(c, snap, why) : refineMysqlDetailed(c, snap, why);
+    return target.engine === 'postgres' ? refinePostgresDetailed(c, snap, why, pending) : refineMysqlDetailed(c, snap, why);
   }
 
   private load(target: Target, e: Entry): Promise<CatalogSnapshot | null> {
@@ -157,4 +161,4 @@ export class Catalogs implements CatalogProvider {
   }
 }
 
-export { needsCatalog };
+export { needsCatalog, type Pending };

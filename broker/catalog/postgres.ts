@@ -12,6 +12,8 @@
 //     (pg_depend of the _RETURN rule / the policies; an operator counts as its function), followed through views
 //     of views; and the definition as printed (pg_get_viewdef, the policies' expressions), for what pg_depend does
 //     not record: dependencies on built-in ("pinned") objects, such as nextval() or pg_authid.
+//   - casts: by target type name, the functions of user-defined casts and of domains' CHECK constraints (a
+//     domain over a domain checks both).
 import pg from 'pg';
 import type { Target } from '../types.js';
 import { parseUpstreamUrl } from '../engines/postgres/upstream.js';
@@ -68,6 +70,23 @@ LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
 LEFT JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND o.oid = d.refobjid
 WHERE d.refclassid IN ('pg_class'::regclass, 'pg_proc'::regclass, 'pg_operator'::regclass)
   AND (d.refclassid <> 'pg_class'::regclass OR rc.relkind IN ('r', 'p', 'v', 'm', 'f', 'S'))`;
+
+const CASTS = `
+WITH RECURSIVE doms AS (
+  SELECT t.oid AS dom, t.oid AS base FROM pg_type t WHERE t.typtype = 'd'
+  UNION
+  SELECT d.dom, t.typbasetype FROM doms d JOIN pg_type t ON t.oid = d.base WHERE t.typtype = 'd'
+)
+SELECT lower(t.typname) AS name, COALESCE(o.oprcode::oid, dep.refobjid)::int8 AS fn
+FROM doms d JOIN pg_type t ON t.oid = d.dom
+JOIN pg_constraint con ON con.contypid = d.base
+JOIN pg_depend dep ON dep.classid = 'pg_constraint'::regclass AND dep.objid = con.oid
+LEFT JOIN pg_operator o ON dep.refclassid = 'pg_operator'::regclass AND o.oid = dep.refobjid
+WHERE dep.refclassid IN ('pg_proc'::regclass, 'pg_operator'::regclass)
+UNION
+SELECT lower(t.typname), c.castfunc::int8
+FROM pg_cast c JOIN pg_type t ON t.oid = c.casttarget JOIN pg_proc p ON p.oid = c.castfunc JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname NOT IN ${BUILTIN}`;
 
 interface FunctionRow {
   oid: string;
@@ -127,17 +146,29 @@ export async function loadPostgresCatalog(target: Target, opts: { timeoutMs?: nu
   try {
     await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = pg_catalog; SET LOCAL statement_timeout = ${timeoutMs}`);
     const fns = (await client.query<FunctionRow>(FUNCTIONS)).rows;
-    const ops = (await client.query<{ name: string; fn: string }>(OPERATORS)).rows;
+    const ops = (await client.query<NamedFunction>(OPERATORS)).rows;
     const rels = (await client.query<RelationRow>(RELATIONS)).rows;
     const deps = (await client.query<DependencyRow>(DEPENDENCIES)).rows;
+    const casts = (await client.query<NamedFunction>(CASTS)).rows;
     await client.query('COMMIT');
-    return snapshot(fns, ops, rels, deps);
+    return snapshot(fns, ops, rels, deps, casts);
   } finally {
     await client.end().catch(() => {});
   }
 }
 
-function snapshot(fns: FunctionRow[], ops: { name: string; fn: string }[], rels: RelationRow[], deps: DependencyRow[]): CatalogSnapshot {
+type NamedFunction = { name: string; fn: string };
+
+function byName(rows: NamedFunction[], functionsByOid: ReadonlyMap<number, CatalogFunction>): Map<string, CatalogFunction[]> {
+  const out = new Map<string, CatalogFunction[]>();
+  for (const r of rows) {
+    const f = functionsByOid.get(Number(r.fn));
+    if (f) pushTo(out, r.name, f);
+  }
+  return out;
+}
+
+function snapshot(fns: FunctionRow[], ops: NamedFunction[], rels: RelationRow[], deps: DependencyRow[], casts: NamedFunction[]): CatalogSnapshot {
   const functions = new Map<string, CatalogFunction[]>();
   const functionsByOid = new Map<number, CatalogFunction>();
   for (const r of fns) {
@@ -158,11 +189,7 @@ function snapshot(fns: FunctionRow[], ops: { name: string; fn: string }[], rels:
     pushTo(functions, r.name.toLowerCase(), f);
     functionsByOid.set(f.oid, f);
   }
-  const operators = new Map<string, CatalogFunction[]>();
-  for (const o of ops) {
-    const f = functionsByOid.get(Number(o.fn));
-    if (f) pushTo(operators, o.name, f);
-  }
+  const operators = byName(ops, functionsByOid);
   const direct = new Map<number, { tables: Set<string>; fns: Set<number>; rels: Set<number> }>();
   for (const d of deps) {
     const owner = Number(d.owner);
@@ -194,5 +221,5 @@ function snapshot(fns: FunctionRow[], ops: { name: string; fn: string }[], rels:
     tables.delete(names.get(Number(r.oid))!);
     pushTo(views, r.name.toLowerCase(), { schema: r.schema, name: r.name, tables: [...tables], functionOids: [...fnOids], definition: r.definition });
   }
-  return { dialect: 'postgres', loadedAt: Date.now(), functions, functionsByOid, operators, views };
+  return { dialect: 'postgres', loadedAt: Date.now(), functions, functionsByOid, operators, views, casts: byName(casts, functionsByOid) };
 }

@@ -71,4 +71,9 @@ export interface CatalogSnapshot {
   operators: ReadonlyMap<string, readonly CatalogFunction[]>;
   /** Views by lower-cased name (every schema). */
   views: ReadonlyMap<string, readonly CatalogView[]>;
+  /**
+   * PostgreSQL: by lower-cased type name, the functions a cast to that type may run — user-defined casts' functions
+   * (whatever the source type) and the functions a domain's CHECK constraints call (its base domains' too).
+   */
+  casts?: ReadonlyMap<string, readonly CatalogFunction[]>;
 }

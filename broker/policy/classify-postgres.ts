@@ -54,6 +54,9 @@ interface Ctx {
   run: boolean;
 }
 
+/** Expression nodes that may run an operator's, a cast's or a function's code (pg-nodes.ts runsIn). */
+const RUNS = new Set(['A_Expr', 'SubLink', 'SortBy', 'ColumnRef', 'A_Indirection', 'CaseExpr', 'TypeCast']);
+
 /** Statements that store expressions and queries for later instead of running them. */
 const STORES = new Set([
   'CreateFunctionStmt', 'ViewStmt', 'RuleStmt', 'CreateTrigStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'CreateDomainStmt', 'CreateStmt',
@@ -107,7 +110,7 @@ function walk(v: unknown, ctx: Ctx): void {
     if (k === 'withClause') continue;
     if (k === 'RangeVar' && isNode(x)) addRelation(x, inner, true);
     else if (k === 'FuncCall' && isNode(x)) call(x, inner);
-    else if (inner.run && (k === 'A_Expr' || k === 'SubLink' || k === 'SortBy' || k === 'ColumnRef' || k === 'A_Indirection' || k === 'CaseExpr') && isNode(x)) {
+    else if (inner.run && RUNS.has(k) && isNode(x)) {
       runsIn(k, x, inner.out);
       walk(x, inner);
     }
@@ -329,6 +332,7 @@ function classifyText(sql: string, depth: number): Parsed {
     const st: ClassifiedStatement = { sql: text, kinds: bySeverity(f.kinds), tables: [...f.tables] };
     if (f.calls.size) st.calls = [...f.calls.values()];
     if (f.operators.size) st.operators = [...f.operators];
+    if (f.casts.size) st.casts = [...f.casts];
     return st;
   });
   return { classification: { statements }, nodes };
@@ -343,6 +347,7 @@ function subClassify(sql: string, depth: number): Found {
     for (const t of st.tables) out.tables.add(t);
     for (const r of st.calls ?? []) out.calls.set(refKey(r), r);
     for (const o of st.operators ?? []) out.operators.add(o);
+    for (const t of st.casts ?? []) out.casts.add(t);
   }
   if (classification.error && out.kinds.size === 0) out.kinds.add('unknown');
   return out;
@@ -376,27 +381,15 @@ export function classifyPostgresForCache(sql: string): { classification: Classif
 }
 
 /**
- * What calling a function runs, from its definition as pg_get_functiondef() prints it (pg-catalog.ts): the kinds,
- * tables, calls and operators of its body (SQL, BEGIN ATOMIC or PL/pgSQL, read as a CREATE FUNCTION's body is),
- * of its parameters' defaults and of its SET clauses — not the CREATE itself. `unknown` if it is not one.
+ * What running the parts `parts` of statement `top` (text `text`) runs, as if they ran now: for definitions
+ * read back from the catalog or from a DDL statement (pg-definitions.ts). PL/pgSQL compiles from `text`.
  */
-export function functionDefinitionEffect(def: string): Found {
+export function runningEffect(top: Node, text: string, parts: unknown[], body?: 'function'): Found {
   const out = found();
-  let s: Node | undefined;
+  const ctx: Ctx = { out, ctes: EMPTY, cteRefs: new Set(), depth: 1, text, top, run: true };
   try {
-    const stmts = list(node(parseSync(def))?.stmts);
-    s = stmts.length === 1 ? node(node(node(stmts[0])?.stmt)?.CreateFunctionStmt) : undefined;
-  } catch {
-    s = undefined;
-  }
-  if (!s) {
-    out.kinds.add('unknown');
-    return out;
-  }
-  const ctx: Ctx = { out, ctes: EMPTY, cteRefs: new Set(), depth: 1, text: def, top: s, run: true };
-  try {
-    merge(out, functionBodyEffect(s, def, 1, subClassify));
-    walk([s.sql_body, s.parameters, s.options], ctx);
+    if (body) merge(out, functionBodyEffect(top, text, 1, subClassify));
+    walk(parts, ctx);
   } catch {
     out.kinds.add('unknown');
   }

@@ -75,10 +75,12 @@ export interface Found {
   calls: Map<string, FunctionRef>;
   /** Operator names used where they run. */
   operators: Set<string>;
+  /** Type names cast to where it runs (a domain's CHECK, a user-defined cast's function). */
+  casts: Set<string>;
 }
 
 export function found(): Found {
-  return { kinds: new Set(), tables: new Set(), calls: new Map(), operators: new Set() };
+  return { kinds: new Set(), tables: new Set(), calls: new Map(), operators: new Set(), casts: new Set() };
 }
 
 export function refKey(r: FunctionRef): string {
@@ -92,6 +94,7 @@ export function merge(into: Found, from: Found, what: 'all' | 'effects' = 'all')
   if (what === 'effects') return;
   for (const [key, r] of from.calls) into.calls.set(key, r);
   for (const o of from.operators) into.operators.add(o);
+  for (const t of from.casts) into.casts.add(t);
 }
 
 /** Classify SQL text found inside a statement (a function body, an EXECUTE literal) one level deeper. */

@@ -12,6 +12,7 @@ interface Shape {
   tables: readonly string[];
   calls: readonly FunctionRef[] | undefined;
   operators: readonly string[] | undefined;
+  casts: readonly string[] | undefined;
 }
 
 const shapes = new Lru<string, Shape>(5000);
@@ -33,6 +34,7 @@ export function classifyPostgresShaped(sql: string): { classification: Classific
     const st: ClassifiedStatement = { sql: key.sql, kinds: [...shape.kinds], tables: [...shape.tables] };
     if (shape.calls) st.calls = shape.calls.map((r) => ({ ...r }));
     if (shape.operators) st.operators = [...shape.operators];
+    if (shape.casts) st.casts = [...shape.casts];
     const classification = { statements: [st] };
     seenOnce.set(sql, classification);
     return { classification, cacheByText: false };
@@ -41,7 +43,7 @@ export function classifyPostgresShaped(sql: string): { classification: Classific
   const st = classification.statements[0];
   // The key's statement text must be the parser's, or a hit would report a different `sql` than a parse.
   if (key && literalIndependent && st && st.sql === key.sql) {
-    shapes.set(key.key, { kinds: [...st.kinds], tables: [...st.tables], calls: st.calls?.map((r) => ({ ...r })), operators: st.operators && [...st.operators] });
+    shapes.set(key.key, { kinds: [...st.kinds], tables: [...st.tables], calls: st.calls?.map((r) => ({ ...r })), operators: st.operators && [...st.operators], casts: st.casts && [...st.casts] });
   }
   return { classification, cacheByText: true };
 }

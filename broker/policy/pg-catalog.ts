@@ -16,17 +16,20 @@
 //     what its body does (a STABLE function may call a VOLATILE one), followed through the functions it calls
 //     (depth MAX_DEPTH, cycles cut); an aggregate is also what its support functions do.
 //   - an operator: every user-defined operator of that name (argument types are not known here), by its function.
+//   - a cast to a type (`x::t`, and `t(x)`, which is one when no function t fits): every user-defined cast to a
+//     type of that name (whatever from), and a domain's CHECK constraints, by the functions they run.
 //   - a view or materialized view (or a table with row-level security policies) named by the statement adds the
 //     base relations it reads to the statement's tables (as `schema.name` and `name`), and the kinds of the
 //     functions its query (or its policies) call; a base relation that is a sensitive system table is `admin`.
-// Without a catalog (it could not be read), a statement that names any relation, function or operator is
-// `unknown`: fail closed. Results are memoised per snapshot (a WeakMap: a new snapshot starts afresh).
+// Results are memoised per snapshot (a WeakMap: a new snapshot starts afresh). The entry point, with what has no
+// catalog or a not yet committed one, is pg-refine.ts.
 import type { CatalogFunction, CatalogSnapshot, CatalogView, FunctionRef } from '../catalog/types.js';
 import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { KINDS } from '../types.js';
-import { classifyPostgres, functionDefinitionEffect } from './classify-postgres.js';
+import { classifyPostgres } from './classify-postgres.js';
 import { mostSevere } from './decide.js';
-import { doubtfulInSequence } from './pg-defines.js';
+import type { Found } from './pg-ast.js';
+import { functionDefinitionEffect, viewDefinitionEffect } from './pg-definitions.js';
 import { SENSITIVE_RELATIONS } from './pg-nodes.js';
 
 /** How deep calls inside function bodies are followed; beyond, `unknown`. */
@@ -96,6 +99,7 @@ interface Memo {
   functions: Map<number, Effect>;
   bodies: Map<number, ReturnType<typeof functionDefinitionEffect>>;
   definitions: Map<string, ClassifiedStatement[]>;
+  written: Map<string, Found>;
   refined: WeakMap<Classification, Refined>;
 }
 
@@ -103,7 +107,7 @@ const memos = new WeakMap<CatalogSnapshot, Memo>();
 
 function memo(snap: CatalogSnapshot): Memo {
   let m = memos.get(snap);
-  if (!m) memos.set(snap, (m = { functions: new Map(), bodies: new Map(), definitions: new Map(), refined: new WeakMap() }));
+  if (!m) memos.set(snap, (m = { functions: new Map(), bodies: new Map(), definitions: new Map(), written: new Map(), refined: new WeakMap() }));
   return m;
 }
 
@@ -176,6 +180,7 @@ class Resolver {
       for (const t of body.tables) e.tables.add(t);
       for (const ref of body.calls.values()) this.call(ref, e, depth + 1, stack, 'which ');
       for (const op of body.operators) this.operator(op, e, depth + 1, stack, 'which ');
+      for (const ty of body.casts) this.cast(ty, e, depth + 1, stack, 'which ');
     }
   }
 
@@ -187,6 +192,8 @@ class Resolver {
 
   /** A call `ref` made by something whose effect is `e`; `prefix` says by what ("it ", "which "). */
   call(ref: FunctionRef, e: Effect, depth: number, stack: Set<number>, prefix: string): void {
+    // `int4(x)` with no such function is a cast written as a call (and may be one even with such functions).
+    if (ref.args === 1 && !ref.maybe) this.cast(ref.name.toLowerCase(), e, depth, stack, prefix);
     const found = candidates(this.snap, ref);
     if (!found.length) {
       if (ref.maybe) return; // a column after all
@@ -203,8 +210,12 @@ class Resolver {
   }
 
   /** Reading view `v` (`seen`: views already followed for this statement). */
+  cast(type: string, e: Effect, depth: number, stack: Set<number>, prefix: string): void {
+    for (const f of this.snap.casts?.get(type) ?? []) absorb(e, this.fn(f, depth, stack), `${prefix}casts to ${type}, which runs ${fnName(f)}, `);
+  }
+
   view(v: CatalogView, e: Effect, seen: Set<string>): void {
-    const name = `${v.schema}.${v.name}`;
+    const name = v.schema ? `${v.schema}.${v.name}` : v.name;
     if (seen.has(name) || seen.size > 64) return;
     seen.add(name);
     if (v.tables.length) e.via ??= `it reads ${name}, which reads ${v.tables.join(', ')}`;
@@ -216,7 +227,23 @@ class Resolver {
       if (SENSITIVE_RELATIONS.has(bare) && t.slice(0, dot) === 'pg_catalog') addKind(e, 'admin', `it reads ${t} through ${name}`);
     }
     for (const oid of v.functionOids) this.byOid(oid, e, 0, new Set(), `it reads ${name}, which calls `);
-    if (v.definition !== null) this.definition(v, name, e, seen);
+    if (WRITTEN.has(v)) this.written(v, name, e, seen);
+    else if (v.definition !== null) this.definition(v, name, e, seen);
+  }
+
+  /** A view as a session just (re)defined it: its query as written (names resolved as any call is). */
+  private written(v: CatalogView, name: string, e: Effect, seen: Set<string>): void {
+    let f = this.m.written.get(v.definition!);
+    if (!f) this.m.written.set(v.definition!, (f = viewDefinitionEffect(v.definition!)));
+    const prefix = `it reads ${name} as this session redefined it, which `;
+    for (const k of f.kinds) addKind(e, k, k === 'unknown' ? `${prefix}the broker cannot follow` : `${prefix}is a ${k}`);
+    for (const t of f.tables) {
+      e.tables.add(t);
+      for (const w of viewsNamed(this.snap, t)) this.view(w, e, seen);
+    }
+    for (const ref of f.calls.values()) this.call(ref, e, 0, new Set(), prefix);
+    for (const op of f.operators) this.operator(op, e, 0, new Set(), prefix);
+    for (const ty of f.casts) this.cast(ty, e, 0, new Set(), prefix);
   }
 
   /**
@@ -234,17 +261,44 @@ class Resolver {
         for (const w of viewsNamed(this.snap, t)) this.view(w, e, seen);
       }
       for (const ref of st.calls ?? []) if (!ref.maybe) this.call(ref.schema ? ref : { ...ref, schema: 'pg_catalog' }, e, 0, new Set(), prefix);
+      for (const ty of st.casts ?? []) this.cast(ty, e, 0, new Set(), prefix);
     }
   }
 }
 
-/** The views (and policy-guarded tables) a table name of a statement may be. */
+/** The views (and policy-guarded tables) a table name of a statement may be. A view redefined without a schema may be any. */
 function viewsNamed(snap: CatalogSnapshot, table: string): CatalogView[] {
   const dot = table.lastIndexOf('.');
   const all = snap.views.get(table.slice(dot + 1)) ?? [];
   if (dot < 0) return [...all];
   const schema = table.slice(0, dot);
-  return all.filter((v) => v.schema.toLowerCase() === schema);
+  return all.filter((v) => v.schema.toLowerCase() === schema || (v.schema === '' && WRITTEN.has(v)));
+}
+
+/** Views a session redefined and has not committed, made by writtenView(): judged by their CREATE text. */
+const WRITTEN = new WeakSet<CatalogView>();
+
+/** A view (re)defined by `createSql` (CREATE [OR REPLACE] [MATERIALIZED] VIEW …), not yet in the catalog. */
+export function writtenView(schema: string | null, name: string, createSql: string): CatalogView {
+  const v: CatalogView = { schema: schema ?? '', name, tables: [], functionOids: [], definition: createSql };
+  WRITTEN.add(v);
+  return v;
+}
+
+const overlays = new WeakMap<readonly CatalogView[], WeakMap<CatalogSnapshot, CatalogSnapshot>>();
+
+/** `snap` with `views` added (alongside views of the same name: both may be what a name means). */
+export function overlay(snap: CatalogSnapshot, views: readonly CatalogView[]): CatalogSnapshot {
+  if (!views.length) return snap;
+  let bySnap = overlays.get(views);
+  if (!bySnap) overlays.set(views, (bySnap = new WeakMap()));
+  let o = bySnap.get(snap);
+  if (!o) {
+    const merged = new Map(snap.views);
+    for (const v of views) merged.set(v.name, [v, ...(merged.get(v.name) ?? [])]);
+    bySnap.set(snap, (o = { ...snap, views: merged }));
+  }
+  return o;
 }
 
 export interface Refined {
@@ -255,7 +309,7 @@ export interface Refined {
 
 /** Whether a classification names anything the catalog would have to say something about. */
 export function needsCatalog(c: Classification): boolean {
-  return c.statements.some((st) => st.tables.length > 0 || (st.calls?.length ?? 0) > 0 || (st.operators?.length ?? 0) > 0);
+  return c.statements.some((st) => st.tables.length > 0 || (st.calls?.length ?? 0) > 0 || (st.operators?.length ?? 0) > 0 || (st.casts?.length ?? 0) > 0);
 }
 
 function withKinds(st: ClassifiedStatement, e: Effect): ClassifiedStatement {
@@ -272,55 +326,45 @@ function withKinds(st: ClassifiedStatement, e: Effect): ClassifiedStatement {
   return out;
 }
 
-function refineStatement(st: ClassifiedStatement, r: Resolver, snap: CatalogSnapshot): { st: ClassifiedStatement; unresolved: number } {
+/** One statement refined against `snap`, with how many of its calls no function answers. */
+export function refineStatement(st: ClassifiedStatement, snap: CatalogSnapshot): { st: ClassifiedStatement; unresolved: number } {
+  if (untouched(st, snap)) return { st, unresolved: 0 };
+  const r = new Resolver(snap, memo(snap));
   const e = effect();
   for (const ref of st.calls ?? []) r.call(ref, e, 0, new Set(), 'it ');
   for (const op of st.operators ?? []) r.operator(op, e, 0, new Set(), 'it ');
+  for (const ty of st.casts ?? []) r.cast(ty, e, 0, new Set(), 'it ');
   const seen = new Set<string>();
   for (const t of st.tables) for (const v of viewsNamed(snap, t)) r.view(v, e, seen);
   if (e.kinds.size === 0 && e.tables.size === 0) return { st, unresolved: 0 };
   return { st: withKinds(st, e), unresolved: e.unresolved };
 }
 
-/** No call, and no operator or relation name the snapshot knows as a user operator or a view. */
+/** No call, and no operator, cast or relation name the snapshot knows as a user operator, a cast or a view. */
 function untouched(st: ClassifiedStatement, snap: CatalogSnapshot): boolean {
   if (st.calls?.length) return false;
   for (const op of st.operators ?? []) if (snap.operators.has(op)) return false;
+  for (const ty of st.casts ?? []) if (snap.casts?.has(ty)) return false;
   for (const t of st.tables) if (snap.views.has(t.slice(t.lastIndexOf('.') + 1))) return false;
   return true;
 }
 
-/** Refine `c` against `snap` (null: the catalog could not be read), with how many calls it could not resolve. */
-export function refinePostgresDetailed(c: Classification, snap: CatalogSnapshot | null, why = 'the target’s catalog could not be read'): Refined {
-  if (c.error) return { classification: c, unresolved: 0 };
-  if (!snap) {
-    if (!needsCatalog(c)) return { classification: c, unresolved: 0 };
-    const reason = `${why}, so what its functions, operators and views do is not known`;
-    const statements = c.statements.map((st) =>
-      st.tables.length || st.calls?.length || st.operators?.length ? { ...st, kinds: KINDS.filter((k) => k === 'unknown' || st.kinds.includes(k)), reason } : st,
-    );
-    return { classification: { ...c, statements }, unresolved: 0 };
-  }
+/** Refine every statement of `c` against `snap` (memoised per classification: the exact-text cache keeps them). */
+export function refineAll(c: Classification, snap: CatalogSnapshot): Refined {
   // The common case, cheaply (no allocation, no memo entry for a one-off literal variant): nothing to resolve.
   if (c.statements.every((st) => untouched(st, snap))) return { classification: c, unresolved: 0 };
   const m = memo(snap);
   const known = m.refined.get(c);
   if (known) return known;
-  const r = new Resolver(snap, m);
   let unresolved = 0;
   let changed = false;
   const statements = c.statements.map((st) => {
-    const out = refineStatement(st, r, snap);
+    const out = refineStatement(st, snap);
     unresolved += out.unresolved;
     changed ||= out.st !== st;
     return out.st;
   });
-  const refined: Refined = { classification: doubtfulInSequence(changed ? { ...c, statements } : c), unresolved };
+  const refined: Refined = { classification: changed ? { ...c, statements } : c, unresolved };
   m.refined.set(c, refined);
   return refined;
-}
-
-/** Refine a PostgreSQL classification against the target's catalog snapshot (null: it could not be read). */
-export function refinePostgres(c: Classification, snap: CatalogSnapshot | null): Classification {
-  return refinePostgresDetailed(c, snap).classification;
 }

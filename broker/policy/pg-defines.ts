@@ -1,7 +1,8 @@
 // What a PostgreSQL DDL statement redefines, for the time it is not yet committed: the broker reads the catalog
 // on its own connection, which does not see a session's uncommitted changes. Until that session's transaction
-// ends, its statements that name what it redefined (a view created, a function replaced by a volatile one) are
-// judged `unknown` rather than by the catalog as it was before (see BrokerSession and doubtful()).
+// ends (and, in one request, for the statements after it), a view it (re)defined is judged by its new query,
+// read from the DDL itself; anything else it redefined (a function replaced by a volatile one, an operator, a
+// domain) makes the statements that name it `unknown` rather than judged by the catalog as it was.
 import { parseSync } from 'libpg-query';
 import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { KINDS } from '../types.js';
@@ -26,19 +27,38 @@ function relname(v: unknown): string | null {
   return typeof r === 'string' ? r.toLowerCase() : null;
 }
 
+/** A view a session (re)defined, with the text of its CREATE statement. */
+export interface RedefinedView {
+  schema: string | null;
+  name: string;
+  sql: string;
+}
+
+/** What statements redefine: views (judged by their new query), and other names (in doubt). */
+export interface Redefined {
+  views: RedefinedView[];
+  names: string[];
+}
+
 /** The names one statement node redefines; null for anything. */
-function defined(type: string, s: Node, out: Set<string>): boolean {
+function defined(type: string, s: Node, out: Set<string>, views?: { sql: string; list: RedefinedView[] }): boolean {
   const add = (n: string | null) => n && out.add(n);
+  const view = (rv: unknown) => {
+    const name = relname(rv);
+    const schema = node(rv)?.schemaname;
+    if (name && views) views.list.push({ schema: typeof schema === 'string' ? schema.toLowerCase() : null, name, sql: views.sql });
+    else add(name);
+  };
   const objectName = (o: unknown) => {
     const owa = node(node(o)?.ObjectWithArgs);
     add(owa ? last(owa.objname) : (last(node(node(o)?.List)?.items) ?? last(o)));
   };
   switch (type) {
     case 'ViewStmt':
-      add(relname(s.view));
+      view(s.view);
       break;
     case 'CreateTableAsStmt':
-      if (s.objtype === 'OBJECT_MATVIEW') add(relname(node(s.into)?.rel));
+      if (s.objtype === 'OBJECT_MATVIEW') view(node(s.into)?.rel);
       break;
     case 'RuleStmt':
     case 'CreatePolicyStmt':
@@ -67,6 +87,15 @@ function defined(type: string, s: Node, out: Set<string>): boolean {
     case 'AlterOperatorStmt':
       add(last(node(s.opername)?.objname));
       break;
+    case 'CreateDomainStmt':
+      add(last(s.domainname));
+      break;
+    case 'AlterDomainStmt':
+      add(last(s.typeName));
+      break;
+    case 'CreateCastStmt':
+      add(last(node(s.targettype)?.names));
+      break;
     case 'CreateSchemaStmt':
       for (const e of list(s.schemaElts)) {
         const [t, b] = Object.entries(node(e) ?? {})[0] ?? ['', {}];
@@ -80,29 +109,45 @@ function defined(type: string, s: Node, out: Set<string>): boolean {
 }
 
 /**
- * Lower-cased, unqualified names of the views, functions, operators and row-security tables the statements of
- * `sql` create, replace, rename, move or alter; null when they may change anything (DO, CREATE EXTENSION, CALL,
- * EXECUTE, unparseable). Plain tables, indexes, grants, comments and drops are not listed: what they change
- * does not make a read run something else (a dropped view or function fails upstream; stale is stricter).
+ * What the statements of `sql` create, replace, rename, move or alter: views and materialized views created or
+ * replaced (with their CREATE text), and the lower-cased, unqualified names of the functions, operators,
+ * domains, cast targets, row-security tables and views renamed, moved or altered; null when they may change
+ * anything (DO, CREATE EXTENSION, CALL, EXECUTE, unparseable). Plain tables, indexes, grants, comments and drops
+ * are not listed: what they change does not make a read run something else (what is dropped fails upstream).
  */
-export function pgDefinedNames(sql: string): string[] | null {
-  let stmts: unknown[];
+export function pgRedefines(sql: string): Redefined | null {
+  let stmts: { stmt?: unknown; stmt_location?: number; stmt_len?: number }[];
   try {
-    stmts = list(node(parseSync(sql))?.stmts);
+    stmts = list(node(parseSync(sql))?.stmts) as typeof stmts;
   } catch {
     return null;
   }
-  const out = new Set<string>();
+  const bytes = Buffer.from(sql, 'utf8');
+  const names = new Set<string>();
+  const views: RedefinedView[] = [];
   for (const raw of stmts) {
-    const [type, body] = Object.entries(node(node(raw)?.stmt) ?? {})[0] ?? ['', {}];
-    if (!defined(type, node(body) ?? {}, out)) return null;
+    const start = raw.stmt_location ?? 0;
+    const text = bytes.subarray(start, raw.stmt_len ? start + raw.stmt_len : bytes.length).toString('utf8');
+    const [type, body] = Object.entries(node(raw.stmt) ?? {})[0] ?? ['', {}];
+    if (!defined(type, node(body) ?? {}, names, { sql: text, list: views })) return null;
   }
-  return [...out];
+  return { views, names: [...names] };
+}
+
+/** Every name pgRedefines lists, views' too (lower-cased, unqualified); null for anything. */
+export function pgDefinedNames(sql: string): string[] | null {
+  const r = pgRedefines(sql);
+  return r && [...r.views.map((v) => v.name), ...r.names];
 }
 
 /** The names a statement reads or calls, as pgDefinedNames lists them. */
 function namesOf(st: ClassifiedStatement): string[] {
-  return [...st.tables.map((t) => t.slice(t.lastIndexOf('.') + 1)), ...(st.calls ?? []).map((r) => r.name.toLowerCase()), ...(st.operators ?? [])];
+  return [
+    ...st.tables.map((t) => t.slice(t.lastIndexOf('.') + 1)),
+    ...(st.calls ?? []).map((r) => r.name.toLowerCase()),
+    ...(st.operators ?? []),
+    ...(st.casts ?? []),
+  ];
 }
 
 /**
@@ -131,28 +176,9 @@ export function changesCatalog(kinds: readonly Kind[]): boolean {
   return kinds.some((k) => CHANGES.has(k));
 }
 
-/** What a statement of these kinds with this text leaves in doubt until it is committed ('all', or names). */
-export function pgDoubtAfter(sql: string, kinds: readonly Kind[]): string[] | 'all' | null {
+/** What a statement of these kinds with this text redefines until it is committed ('all': anything may be). */
+export function pgDoubtAfter(sql: string, kinds: readonly Kind[]): Redefined | 'all' | null {
   if (!changesCatalog(kinds)) return null;
   if (kinds.includes('unknown') || kinds.includes('admin')) return 'all';
-  return pgDefinedNames(sql) ?? 'all';
-}
-
-/**
- * In one request (`CREATE OR REPLACE FUNCTION f … VOLATILE …; SELECT f()`), a statement after one that redefines
- * something is judged before that runs, against a catalog that predates it: what it redefined is in doubt.
- */
-export function doubtfulInSequence(c: Classification): Classification {
-  if (c.statements.length < 2) return c;
-  let doubt: Set<string> | 'all' | null = null;
-  let changed = false;
-  const statements = c.statements.map((st) => {
-    const out = doubt ? (doubtful({ statements: [st] }, doubt).statements[0] ?? st) : st;
-    changed ||= out !== st;
-    const after = pgDoubtAfter(st.sql, st.kinds);
-    if (after === 'all') doubt = 'all';
-    else if (after && doubt !== 'all') doubt = new Set([...(doubt ?? []), ...after]);
-    return out;
-  });
-  return changed ? { ...c, statements } : c;
+  return pgRedefines(sql) ?? 'all';
 }

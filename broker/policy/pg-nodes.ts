@@ -137,7 +137,7 @@ export function definesAdminFunction(arg: unknown): boolean {
 
 /**
  * Operators and possible calls of one expression node that runs, recorded in `out` for the catalog to resolve:
- * A_Expr / SubLink / SortBy operators, the `=` of `CASE x WHEN y`, and attribute notation — `t.f` or `(t).f`
+ * A_Expr / SubLink / SortBy operators, the `=` of `CASE x WHEN y`, the type of a cast, and attribute notation — `t.f` or `(t).f`
  * is the call `f(t)` when t has no column f, so the last name of a qualified column reference may be a call.
  */
 export function runsIn(k: string, x: Node, out: Found): void {
@@ -155,6 +155,11 @@ export function runsIn(k: string, x: Node, out: Found): void {
   else if (k === 'SubLink') op(x.operName);
   else if (k === 'SortBy') op(x.useOp);
   else if (k === 'CaseExpr' && x.arg !== undefined) out.operators.add('=');
+  else if (k === 'TypeCast') {
+    // Even pg_catalog.int4 (`::int`): a user-defined cast from a user's type to int4 runs the user's function.
+    const parts = names(node(x.typeName)?.names);
+    if (parts?.length) out.casts.add(parts[parts.length - 1]!.toLowerCase());
+  }
   else if (k === 'ColumnRef') {
     const fields = list(x.fields);
     if (fields.length > 1) maybe(sval(fields[fields.length - 1]));
