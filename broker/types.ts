@@ -42,6 +42,11 @@ export interface ClassifiedStatement {
   /** Tables it touches, lower-cased, schema-qualified where written so. */
   tables: string[];
   /**
+   * Those of `tables` it names only with ONLY (PostgreSQL `FROM ONLY t`, `UPDATE ONLY t`): their partitions and
+   * inheritance children are not touched. Every other table is taken to reach its descendants (broker/catalog).
+   */
+  only?: string[];
+  /**
    * Functions it calls by name (user functions and built-ins alike), for policy to resolve against the
    * target's catalog (broker/catalog): a name means what the database says it is, not what it looks like.
    */

@@ -52,6 +52,11 @@ interface Ctx {
   top: Node;
   /** Whether what is walked runs when the statement runs (false inside a stored definition): calls are recorded. */
   run: boolean;
+  /**
+   * Relations named with ONLY (no partitions, no inheritance children), kept out of `out.tables` until the
+   * statement is walked (settleOnly): a name reached any other way as well counts with its descendants.
+   */
+  only: Set<string>;
 }
 
 /** Expression nodes that may run an operator's, a cast's or a function's code (pg-nodes.ts runsIn). */
@@ -80,7 +85,10 @@ function addRelation(rv: Node, ctx: Ctx, mayBeCte: boolean): void {
     return;
   }
   const rel = rv.relname.toLowerCase();
-  ctx.out.tables.add(schema ? `${schema.toLowerCase()}.${rel}` : rel);
+  const name = schema ? `${schema.toLowerCase()}.${rel}` : rel;
+  // The parser sets `inh` on every RangeVar but one written with ONLY (absent from the JSON when false).
+  if (rv.inh === true) ctx.out.tables.add(name);
+  else ctx.only.add(name);
   if (SENSITIVE_RELATIONS.has(rel) && (!schema || schema.toLowerCase() === 'pg_catalog')) add(ctx, 'admin');
 }
 
@@ -286,15 +294,24 @@ function statement(type: string, s: Node, ctx: Ctx): void {
   walk(s, STORES.has(type) && ctx.run ? { ...ctx, run: false } : ctx);
 }
 
-/** Kinds and tables of one top-level statement node. */
-function classifyNode(stmt: Node, text: string, depth: number): Found {
+/** The ONLY names into the tables; those named no other way stay in `ctx.only`. */
+function settleOnly(ctx: Ctx): void {
+  for (const t of ctx.only) {
+    if (ctx.out.tables.has(t)) ctx.only.delete(t);
+    else ctx.out.tables.add(t);
+  }
+}
+
+/** Kinds and tables of one top-level statement node; `only` receives the tables it names only with ONLY. */
+function classifyNode(stmt: Node, text: string, depth: number, only: Set<string> = new Set()): Found {
   const [type, body] = Object.entries(stmt)[0] ?? ['', {}];
-  const ctx: Ctx = { out: found(), ctes: EMPTY, cteRefs: new Set(), depth, text, top: node(body) ?? {}, run: true };
+  const ctx: Ctx = { out: found(), ctes: EMPTY, cteRefs: new Set(), depth, text, top: node(body) ?? {}, run: true, only };
   try {
     if (isStatementKey(type) && isNode(body)) statement(type, body, ctx);
   } catch {
     ctx.out.kinds.add('unknown'); // a tree too deep to walk, say: fail closed
   }
+  settleOnly(ctx);
   // Conservative: a CTE name that is also written schema-qualified (s.d) stays a table.
   for (const r of ctx.cteRefs) if ([...ctx.out.tables].some((t) => t.endsWith(`.${r}`))) ctx.out.tables.add(r);
   if (ctx.out.kinds.size === 0) ctx.out.kinds.add('unknown');
@@ -328,8 +345,10 @@ function classifyText(sql: string, depth: number): Parsed {
     const start = s.stmt_location ?? 0;
     const text = bytes.subarray(start, s.stmt_len ? start + s.stmt_len : bytes.length).toString('utf8').trim();
     nodes.push(s.stmt);
-    const f = classifyNode(s.stmt, text, depth);
+    const only = new Set<string>();
+    const f = classifyNode(s.stmt, text, depth, only);
     const st: ClassifiedStatement = { sql: text, kinds: bySeverity(f.kinds), tables: [...f.tables] };
+    if (only.size) st.only = [...only];
     if (f.calls.size) st.calls = [...f.calls.values()];
     if (f.operators.size) st.operators = [...f.operators];
     if (f.casts.size) st.casts = [...f.casts];
@@ -386,12 +405,13 @@ export function classifyPostgresForCache(sql: string): { classification: Classif
  */
 export function runningEffect(top: Node, text: string, parts: unknown[], body?: 'function'): Found {
   const out = found();
-  const ctx: Ctx = { out, ctes: EMPTY, cteRefs: new Set(), depth: 1, text, top, run: true };
+  const ctx: Ctx = { out, ctes: EMPTY, cteRefs: new Set(), depth: 1, text, top, run: true, only: new Set() };
   try {
     if (body) merge(out, functionBodyEffect(top, text, 1, subClassify));
     walk(parts, ctx);
   } catch {
     out.kinds.add('unknown');
   }
+  settleOnly(ctx); // a definition's ONLY is not followed: its tables count with their descendants
   return out;
 }
