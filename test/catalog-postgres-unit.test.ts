@@ -1,9 +1,10 @@
 // refinePostgres on hand-made catalog snapshots: how calls, operators and views are resolved and judged (no database).
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { CatalogFunction, CatalogSnapshot, CatalogView } from '../broker/catalog/types.js';
+import type { CatalogFunction, CatalogParent, CatalogSnapshot, CatalogView } from '../broker/catalog/types.js';
 import { Catalogs } from '../broker/catalog/index.js';
 import { ConfigError, parseConfig } from '../broker/config.js';
 import { classifyPostgres, loadPostgresParser } from '../broker/policy/classify-postgres.js';
+import { decide } from '../broker/policy/decide.js';
 import { afterStatement, NOTHING_PENDING, refinePostgres, refinePostgresDetailed } from '../broker/policy/pg-refine.js';
 import { doubtful, pgDefinedNames } from '../broker/policy/pg-defines.js';
 
@@ -138,6 +139,66 @@ describe('refinePostgres: casts', () => {
     expect(refine('SELECT x::int FROM t', withCasts).kinds).toEqual(['read', 'write']);
     expect(refine('SELECT int4(x) FROM t', withCasts).kinds).toContain('write'); // a cast written as a call (no int4() here: unknown too)
     expect(refine('SELECT x::int, y::text FROM t', s).kinds).toEqual(['read']);
+  });
+});
+
+describe('refinePostgres: partitions and inheritance children', () => {
+  // measures ⊃ part_a, secret_part_b ⊃ secret_part_b1 (a partition of a partition); other.measures ⊃ other.m1.
+  const measures: CatalogParent = { schema: 'public', name: 'measures', descendants: ['public.part_a', 'public.secret_part_b', 'public.secret_part_b1'] };
+  const partB: CatalogParent = { schema: 'public', name: 'secret_part_b', descendants: ['public.secret_part_b1'] };
+  const other: CatalogParent = { schema: 'other', name: 'measures', descendants: ['other.m1'] };
+  const view: CatalogView = { schema: 'public', name: 'v_measures', tables: ['public.measures'], functionOids: [], definition: null };
+  const reader = sqlFn('public', 'reader', 'SELECT count(*)::int FROM public.measures', { volatility: 's' });
+  const s: CatalogSnapshot = {
+    ...snapshot([...builtins, reader], { views: [view] }),
+    parents: new Map([['measures', [measures, other]], ['secret_part_b', [partB]]]),
+  };
+  const everything = ['public.secret_part_b', 'secret_part_b', 'public.secret_part_b1', 'secret_part_b1', 'public.part_a', 'part_a'];
+
+  it.each([
+    ['SELECT * FROM measures'],
+    ['SELECT count(*) FROM public.measures WHERE id > 3'],
+    ['UPDATE measures SET x = 1 WHERE id = 2'],
+    ['DELETE FROM public.measures WHERE id = 1'],
+    ['COPY (SELECT * FROM measures) TO STDOUT'],
+    ['TRUNCATE measures'],
+    ['SELECT * FROM ONLY measures m1, measures m2'], // named without ONLY as well
+    ['SELECT * FROM ONLY measures WHERE id IN (SELECT id FROM measures)'],
+    ['DO $$ BEGIN PERFORM * FROM ONLY measures; END $$'], // ONLY inside SQL in SQL is not followed: counted
+    ['SELECT * FROM v_measures'], // a view over the parent
+    ['SELECT reader()'], // a function whose body reads the parent
+  ])('%s touches every partition, at every level', (sql) => {
+    expect(refine(sql, s).tables).toEqual(expect.arrayContaining(everything));
+  });
+
+  it.each([
+    ['SELECT * FROM ONLY measures', ['measures']],
+    ['UPDATE ONLY public.measures SET x = 1 WHERE id = 2', ['public.measures']],
+    ['DELETE FROM ONLY measures WHERE id = 1', ['measures']],
+    ['SELECT * FROM part_a', ['part_a']], // a leaf
+    ['SELECT * FROM secret_part_b', ['secret_part_b', 'public.secret_part_b1', 'secret_part_b1']], // a sub-partitioned partition
+    ['SELECT * FROM other.measures', ['other.measures', 'other.m1', 'm1']], // another schema's table of that name
+  ])('%s touches %j', (sql, tables) => {
+    expect(refine(sql, s).tables).toEqual(tables);
+  });
+
+  it('the classifier records what is named only with ONLY', () => {
+    expect(classifyPostgres('SELECT * FROM ONLY s.p JOIN q ON true').statements[0]).toMatchObject({ tables: ['q', 's.p'], only: ['s.p'] });
+    expect(classifyPostgres('UPDATE ONLY p SET a = 1; TRUNCATE ONLY p; SELECT * FROM p').statements.map((st) => st.only)).toEqual([['p'], ['p'], undefined]);
+    expect(classifyPostgres('SELECT * FROM ONLY p, p').statements[0]!.only).toBeUndefined();
+  });
+
+  it('says why, and a deny rule on a partition refuses the parent but not ONLY it nor a sibling', () => {
+    expect(refine('SELECT * FROM public.measures', s).reason).toBe(
+      'public.measures reaches its partitions and inheritance children too (public.part_a, public.secret_part_b, public.secret_part_b1; ONLY measures would not)',
+    );
+    const policy = { rules: [{ id: 'no-secret', tables: ['secret_part*'], action: 'deny' as const }, { id: 'rw', kinds: ['read' as const, 'write' as const], action: 'allow' as const }], default: 'deny' as const };
+    const who = { subject: 'ci', issuer: 'x', build: null, claims: {}, actors: [], tokenId: null, expiresAt: new Date(Date.now() + 60_000) };
+    const decided = (sql: string) => decide(policy, who, 'app', refinePostgres(classifyPostgres(sql), s));
+    expect(decided('SELECT * FROM measures')).toMatchObject({ action: 'deny', ruleId: 'no-secret', message: expect.stringContaining('reaches its partitions') });
+    expect(decided('UPDATE measures SET x = 1 WHERE id = 2')).toMatchObject({ action: 'deny', ruleId: 'no-secret' });
+    expect(decided('SELECT * FROM ONLY measures')).toMatchObject({ action: 'allow', ruleId: 'rw' });
+    expect(decided('SELECT * FROM part_a')).toMatchObject({ action: 'allow', ruleId: 'rw' });
   });
 });
 

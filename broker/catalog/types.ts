@@ -59,6 +59,17 @@ export interface CatalogView {
   definition: string | null;
 }
 
+/**
+ * A partitioned table or inheritance parent (PostgreSQL pg_inherits): reading or writing it without ONLY reaches
+ * the rows of every table below it.
+ */
+export interface CatalogParent {
+  schema: string;
+  name: string;
+  /** Its partitions and inheritance children, theirs too (every level), `schema.name`, lower-cased. */
+  descendants: string[];
+}
+
 export interface CatalogSnapshot {
   dialect: 'postgres' | 'mysql';
   /** When it was read (ms since the epoch). */
@@ -76,4 +87,6 @@ export interface CatalogSnapshot {
    * (whatever the source type) and the functions a domain's CHECK constraints call (its base domains' too).
    */
   casts?: ReadonlyMap<string, readonly CatalogFunction[]>;
+  /** PostgreSQL: partitioned tables and inheritance parents by lower-cased name (every schema). */
+  parents?: ReadonlyMap<string, readonly CatalogParent[]>;
 }

@@ -21,6 +21,8 @@
 //   - a view or materialized view (or a table with row-level security policies) named by the statement adds the
 //     base relations it reads to the statement's tables (as `schema.name` and `name`), and the kinds of the
 //     functions its query (or its policies) call; a base relation that is a sensitive system table is `admin`.
+//   - a partitioned table or inheritance parent named without ONLY (or read by such a view or function) adds
+//     its partitions and children, every level, to the statement's tables (pg-inherits.ts).
 // Results are memoised per snapshot (a WeakMap: a new snapshot starts afresh). The entry point, with what has no
 // catalog or a not yet committed one, is pg-refine.ts.
 import type { CatalogFunction, CatalogSnapshot, CatalogView, FunctionRef } from '../catalog/types.js';
@@ -30,6 +32,7 @@ import { classifyPostgres } from './classify-postgres.js';
 import { mostSevere } from './decide.js';
 import type { Found } from './pg-ast.js';
 import { functionDefinitionEffect, viewDefinitionEffect } from './pg-definitions.js';
+import { descendantsOf, inheritingTables, namesParent } from './pg-inherits.js';
 import { SENSITIVE_RELATIONS } from './pg-nodes.js';
 
 /** How deep calls inside function bodies are followed; beyond, `unknown`. */
@@ -336,13 +339,19 @@ export function refineStatement(st: ClassifiedStatement, snap: CatalogSnapshot):
   for (const ty of st.casts ?? []) r.cast(ty, e, 0, new Set(), 'it ');
   const seen = new Set<string>();
   for (const t of st.tables) for (const v of viewsNamed(snap, t)) r.view(v, e, seen);
+  const reached = descendantsOf(snap, [...inheritingTables(st), ...e.tables]);
+  if (reached) {
+    for (const t of reached.tables) e.tables.add(t);
+    e.via = e.via ? `${e.via}; ${reached.via}` : reached.via;
+  }
   if (e.kinds.size === 0 && e.tables.size === 0) return { st, unresolved: 0 };
   return { st: withKinds(st, e), unresolved: e.unresolved };
 }
 
-/** No call, and no operator, cast or relation name the snapshot knows as a user operator, a cast or a view. */
+/** No call, and no operator, cast or relation name the snapshot knows as a user operator, a cast, a view or a parent. */
 function untouched(st: ClassifiedStatement, snap: CatalogSnapshot): boolean {
   if (st.calls?.length) return false;
+  if (namesParent(snap, st)) return false;
   for (const op of st.operators ?? []) if (snap.operators.has(op)) return false;
   for (const ty of st.casts ?? []) if (snap.casts?.has(ty)) return false;
   for (const t of st.tables) if (snap.views.has(t.slice(t.lastIndexOf('.') + 1))) return false;

@@ -1,0 +1,68 @@
+// Partitions and inheritance children (PostgreSQL). Reading or writing a partitioned table or an inheritance
+// parent — `SELECT * FROM p`, `UPDATE p …`, `DELETE FROM p …`, `COPY (SELECT … FROM p) TO …`, `TRUNCATE p` —
+// reaches the rows of every table below it (partitions of partitions too), unless it is named with ONLY. So a
+// table a statement names without ONLY, and every table a view or function it runs reads (whose ONLY is not
+// known here), counts as touching each of its descendants, as the snapshot lists them (pg_inherits, read by
+// broker/catalog/postgres.ts), added to the statement's tables as `schema.name` and `name`: a `tables:` deny on
+// a partition is not escaped through its parent, and an `allow` with `tables:` must cover the partitions too.
+// Conservative where it cannot tell: INSERT into an inheritance parent (which stays there) and `COPY p TO`
+// (which copies p's own rows) count the children too; an unqualified name is a parent of that name in any schema.
+import type { CatalogParent, CatalogSnapshot } from '../catalog/types.js';
+import type { ClassifiedStatement } from '../types.js';
+
+/** How many descendants a reason names before saying how many more. */
+const NAMED = 5;
+
+/** The partitioned tables and inheritance parents a table name of a statement may be. */
+export function parentsNamed(snap: CatalogSnapshot, table: string): readonly CatalogParent[] {
+  const dot = table.lastIndexOf('.');
+  const all = snap.parents?.get(table.slice(dot + 1));
+  if (!all) return [];
+  if (dot < 0) return all;
+  const schema = table.slice(0, dot);
+  return all.filter((p) => p.schema.toLowerCase() === schema);
+}
+
+/** Whether the statement names a table (without ONLY) that the snapshot knows has descendants. */
+export function namesParent(snap: CatalogSnapshot, st: ClassifiedStatement): boolean {
+  if (!snap.parents?.size) return false;
+  return st.tables.some((t) => snap.parents!.has(t.slice(t.lastIndexOf('.') + 1)) && !st.only?.includes(t));
+}
+
+/** The tables of `st` that reach their descendants: all but those named only with ONLY. */
+export function inheritingTables(st: ClassifiedStatement): readonly string[] {
+  return st.only?.length ? st.tables.filter((t) => !st.only!.includes(t)) : st.tables;
+}
+
+export interface Reached {
+  /** The descendants, as `schema.name` and as `name`. */
+  tables: Set<string>;
+  /** Why, naming the first parent and some of its descendants. */
+  via: string;
+}
+
+/** The descendants of the parents among `tables` (null: none is one). */
+export function descendantsOf(snap: CatalogSnapshot, tables: Iterable<string>): Reached | null {
+  if (!snap.parents?.size) return null;
+  let out: Reached | null = null;
+  const seen = new Set<CatalogParent>();
+  for (const t of tables) {
+    for (const p of parentsNamed(snap, t)) {
+      if (seen.has(p)) continue;
+      seen.add(p);
+      out ??= { tables: new Set(), via: describe(p) };
+      for (const d of p.descendants) {
+        out.tables.add(d);
+        out.tables.add(d.slice(d.lastIndexOf('.') + 1));
+      }
+    }
+  }
+  return out;
+}
+
+function describe(p: CatalogParent): string {
+  const n = p.descendants.length;
+  const named = p.descendants.slice(0, NAMED).join(', ');
+  const more = n > NAMED ? ` and ${(n - NAMED).toLocaleString('en-US')} more` : '';
+  return `${p.schema}.${p.name} reaches its partitions and inheritance children too (${named}${more}; ONLY ${p.name} would not)`;
+}
