@@ -131,8 +131,8 @@ describe('config: audit', () => {
   const parse = (extra: string) => parseConfig(`targets: { app: { engine: postgres, upstream: "postgres://x@h/db" } }\n${extra}`, { file: null, baseDir: dir, env: {} });
 
   it('defaults to 100 rows and 65536 bytes; 0 turns sampling off; negative or fractional values are errors', () => {
-    expect(parse('').audit).toEqual({ sample_rows: 100, sample_bytes: 65536 });
-    expect(parse('audit: { sample_rows: 0 }').audit).toEqual({ sample_rows: 0, sample_bytes: 65536 });
+    expect(parse('').audit).toMatchObject({ sample_rows: 100, sample_bytes: 65536 });
+    expect(parse('audit: { sample_rows: 0 }').audit).toMatchObject({ sample_rows: 0, sample_bytes: 65536 });
     expect(() => parse('audit: { sample_rows: -1 }')).toThrow(ConfigError);
     expect(() => parse('audit: { sample_bytes: 1.5 }')).toThrow(/audit\.sample_bytes/);
     expect(() => parse('audit: { sample: 5 }')).toThrow(/audit/);
