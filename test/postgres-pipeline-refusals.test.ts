@@ -2,15 +2,11 @@
 // queries, Syncs, other refusals, an open transaction), its error reaches the client as the broker's
 // 42501 naming the rule — never as the server's syntax error about the statement sent in its place.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tls from 'node:tls';
-import { serialize } from 'pg-protocol';
-import { Parser } from 'pg-protocol/dist/parser.js';
-import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { direct, psqlEnv, run, startTestBroker, type TestBroker } from './support/broker.js';
+import { pbe, pipeline as send, q, sync } from './support/pg-pipeline.js';
 
 const RULES = `
 rules:
@@ -38,60 +34,9 @@ afterAll(async () => {
 
 const ids = () => direct(async (c) => (await c.query('SELECT id FROM jit_pipe ORDER BY id')).rows.map((r: { id: number }) => r.id));
 
-/**
- * Log in over TLS, send `batch` in one write, and collect the answers up to the `readies`-th ReadyForQuery
- * after it. Messages come back as short strings: `E:<code>:<message>`, `Z:<status>`, `D:<fields>`, `C:<tag>`, or the name.
- */
-async function pipeline(token: string, batch: Buffer[], readies: number): Promise<string[]> {
-  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-    const raw = new net.Socket();
-    raw.connect(t.port, t.host, () => raw.write(serialize.requestSsl()));
-    raw.once('data', (d: Buffer) => {
-      if (d.toString() !== 'S') return reject(new Error('no TLS'));
-      const s = tls.connect({ socket: raw, rejectUnauthorized: false }, () => resolve(s));
-    });
-    raw.once('error', reject);
-  });
-  const parser = new Parser();
-  const messages: BackendMessage[] = [];
-  let ready = 0;
-  const done = new Promise<void>((resolve, reject) => {
-    socket.on('close', () => reject(new Error(`connection closed after ${messages.map((m) => m.name).join(', ')}`)));
-    socket.on('data', (d: Buffer) =>
-      parser.parse(d, (m) => {
-        messages.push(m);
-        if (m.name === 'authenticationCleartextPassword') socket.write(serialize.password(token));
-        if (m.name === 'readyForQuery' && ++ready === 1) socket.write(Buffer.concat(batch)); // all in one write
-        if (m.name === 'readyForQuery' && ready === readies + 1) resolve();
-      }),
-    );
-  });
-  socket.write(serialize.startup({ user: 'ci', database: 'app' }));
-  await done;
-  socket.end(serialize.end());
-  return messages.slice(messages.findIndex((m) => m.name === 'readyForQuery') + 1).map(show);
-}
+/** Log in over TLS, send `batch` in one write, and collect the answers up to the `readies`-th ReadyForQuery after it. */
+const pipeline = (token: string, batch: Buffer[], readies: number) => send(t, token, batch, readies);
 
-function show(m: BackendMessage): string {
-  const f = m as unknown as { code: string; message: string; status: string; fields: unknown[]; text: string };
-  switch (m.name) {
-    case 'error':
-      return `E:${f.code}:${f.message}`;
-    case 'readyForQuery':
-      return `Z:${f.status}`;
-    case 'dataRow':
-      return `D:${f.fields.join(',')}`;
-    case 'commandComplete':
-      return `C:${f.text}`;
-    default:
-      return m.name;
-  }
-}
-
-const q = (sql: string) => serialize.query(sql);
-/** Parse, Bind, Execute of an unnamed statement (no Sync). */
-const pbe = (sql: string) => [serialize.parse({ text: sql }), serialize.bind(), serialize.execute()];
-const sync = serialize.sync();
 const DENIED = `E:42501:${REFUSAL}`;
 
 describe('simple protocol, several queries in one write', () => {

@@ -133,3 +133,19 @@ export async function eventually<T>(fn: () => Promise<T | null | undefined | fal
     await sleep(50);
   }
 }
+
+/**
+ * Make admission slow, as a catalog load or a busy audit journal makes it: every statement's audit record
+ * (the real store's recordStatement) first waits for `delay()`. Returns a function that undoes it.
+ */
+export function slowAdmission(t: TestBroker, delay: () => Promise<void>): () => void {
+  const store = t.broker.store;
+  const record = store.recordStatement;
+  store.recordStatement = async (s) => {
+    await delay();
+    return record.call(store, s);
+  };
+  return () => {
+    store.recordStatement = record;
+  };
+}

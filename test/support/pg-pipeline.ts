@@ -1,0 +1,90 @@
+// A raw PostgreSQL connection to the broker for pipelined batches: each batch goes out in one write, and
+// the answers are collected, as short strings, up to a given number of ReadyForQuery.
+import net from 'node:net';
+import tls from 'node:tls';
+import { serialize } from 'pg-protocol';
+import { Parser } from 'pg-protocol/dist/parser.js';
+import type { BackendMessage } from 'pg-protocol/dist/messages.js';
+import type { TestBroker } from './broker.js';
+
+export interface PipelineConnection {
+  /** Send `batch` in one write; the answers up to the `readies`-th ReadyForQuery after it. */
+  send(batch: Buffer[], readies: number): Promise<string[]>;
+  close(): void;
+}
+
+/** Log in over TLS with `token` (user ci, database app) and wait for the first ReadyForQuery. */
+export async function openPipeline(t: TestBroker, token: string): Promise<PipelineConnection> {
+  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const raw = new net.Socket();
+    raw.connect(t.port, t.host, () => raw.write(serialize.requestSsl()));
+    raw.once('data', (d: Buffer) => {
+      if (d.toString() !== 'S') return reject(new Error('no TLS'));
+      const s = tls.connect({ socket: raw, rejectUnauthorized: false }, () => resolve(s));
+    });
+    raw.once('error', reject);
+  });
+  const parser = new Parser();
+  let messages: string[] = [];
+  let wanted = 1;
+  let settle: { resolve: (m: string[]) => void; reject: (e: Error) => void } | null = null;
+  const answered = () => new Promise<string[]>((resolve, reject) => (settle = { resolve, reject }));
+  socket.on('close', () => settle?.reject(new Error(`connection closed after ${messages.join(', ')}`)));
+  socket.on('data', (d: Buffer) =>
+    parser.parse(d, (m) => {
+      if (m.name === 'authenticationCleartextPassword') return socket.write(serialize.password(token));
+      messages.push(show(m));
+      if (m.name === 'readyForQuery' && --wanted === 0) {
+        const out = messages;
+        messages = [];
+        settle?.resolve(out);
+      }
+    }),
+  );
+  const login = answered();
+  socket.write(serialize.startup({ user: 'ci', database: 'app' }));
+  await login;
+  return {
+    send(batch, readies) {
+      wanted = readies;
+      const out = answered();
+      socket.write(Buffer.concat(batch)); // all in one write
+      return out;
+    },
+    close() {
+      socket.end(serialize.end());
+    },
+  };
+}
+
+/** Log in, send one batch, collect its answers, and leave. */
+export async function pipeline(t: TestBroker, token: string, batch: Buffer[], readies: number): Promise<string[]> {
+  const c = await openPipeline(t, token);
+  try {
+    return await c.send(batch, readies);
+  } finally {
+    c.close();
+  }
+}
+
+/** A message as a short string: `E:<code>:<message>`, `Z:<status>`, `D:<fields>`, `C:<tag>`, or its name. */
+export function show(m: BackendMessage): string {
+  const f = m as unknown as { code: string; message: string; status: string; fields: unknown[]; text: string };
+  switch (m.name) {
+    case 'error':
+      return `E:${f.code}:${f.message}`;
+    case 'readyForQuery':
+      return `Z:${f.status}`;
+    case 'dataRow':
+      return `D:${f.fields.join(',')}`;
+    case 'commandComplete':
+      return `C:${f.text}`;
+    default:
+      return m.name;
+  }
+}
+
+export const q = (sql: string): Buffer => serialize.query(sql);
+/** Parse, Bind, Execute of an unnamed statement (no Sync). */
+export const pbe = (sql: string): Buffer[] => [serialize.parse({ text: sql }), serialize.bind(), serialize.execute()];
+export const sync = serialize.sync();
