@@ -149,8 +149,9 @@ export function decideStatement(policy: PolicyConfig, identity: Identity, target
 export function decide(policy: PolicyConfig, identity: Identity, target: string, c: Classification): Decision {
   const statements = c.statements.length ? c.statements : [{ sql: '', kinds: ['read' as Kind], tables: [] }];
   let worst: Decision | null = null;
+  let at = 0;
   const kinds = new Set<Kind>();
-  for (const st of statements) {
+  statements.forEach((st, i) => {
     const d = decideStatement(policy, identity, target, st);
     for (const k of d.kinds) kinds.add(k);
     // The strictest decision stands; between equally strict ones, the more severe statement explains it.
@@ -158,11 +159,16 @@ export function decide(policy: PolicyConfig, identity: Identity, target: string,
       !worst ||
       STRICTNESS[d.action] > STRICTNESS[worst.action] ||
       (STRICTNESS[d.action] === STRICTNESS[worst.action] && SEVERITY.get(mostSevere(d.kinds))! > SEVERITY.get(mostSevere(worst.kinds))!)
-    )
+    ) {
       worst = d;
-  }
-  const d = worst!;
-  const why = c.error && d.action !== 'allow' ? `${d.message} (the statement could not be parsed: ${c.error})` : d.message;
+      at = i;
+    }
+  });
+  const d: Decision = worst!;
+  // Of several statements, a refusal says which one it is about (a review shows the whole text to its approvers).
+  const sql = statements[at]!.sql;
+  const which = statements.length > 1 && d.action === 'deny' ? ` — statement ${at + 1} of ${statements.length}: ${sql.length > 80 ? `${sql.slice(0, 77)}…` : sql}` : '';
+  const why = c.error && d.action !== 'allow' ? `${d.message} (the statement could not be parsed: ${c.error})${which}` : `${d.message}${which}`;
   const out: Decision = { ...d, message: why, kinds: [...kinds] };
   // The statement that explains the decision also says how to ask for approval.
   if (d.action === 'review') out.review = reviewSettings(d.ruleId === null ? undefined : policy.rules.find((r) => r.id === d.ruleId));

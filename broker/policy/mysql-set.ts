@@ -1,26 +1,20 @@
 // SET statements: session settings are reads, server-wide ones admin, passwords and roles privilege — and the
 // few session settings that change how the server splits text (sql_mode, the client character set) are unknown
-// unless their new value is known to be harmless, since the classifier lexes every statement the default way.
+// when their new value is known to be one the classifier does not follow. A value is computed from what the
+// session knows (mysql-env.ts): `CONCAT(@@sql_mode, ',STRICT_TRANS_TABLES')`, `@OLD_SQL_MODE`. One that cannot
+// be computed is unknown — or, in a session whose engine asks the server afterwards, runs, and the statements
+// after it in the same text are unknown until the server has said what the setting became.
 import type { Kind } from '../types.js';
+import { charsetProblem, evaluate, sqlModeProblem } from './mysql-env.js';
 import type { Token } from './mysql-lexer.js';
 import { parseTokens } from './mysql-parse.js';
-import { isPunct, opaque, splitDepth0, stringLiteral, unparsed, verdict, W, type Verdict } from './mysql-tokens.js';
+import { Running } from './mysql-running.js';
+import { isPunct, opaque, splitDepth0, unparsed, verdict, W, type Ctx, type Verdict } from './mysql-tokens.js';
 
-/**
- * sql_mode flags that leave the lexing of quotes and comments alone. Not here, so unknown: NO_BACKSLASH_ESCAPES
- * (`'a\'; DROP TABLE t; -- '` becomes two statements), ANSI_QUOTES and ANSI ("…" becomes an identifier, where a
- * backslash is no escape), HIGH_NOT_PRECEDENCE, and the ORACLE/MSSQL/DB2/… emulations that change the grammar.
- */
-const SAFE_SQL_MODES = new Set([
-  '', 'STRICT_TRANS_TABLES', 'STRICT_ALL_TABLES', 'NO_ZERO_IN_DATE', 'NO_ZERO_DATE', 'ERROR_FOR_DIVISION_BY_ZERO',
-  'NO_ENGINE_SUBSTITUTION', 'ONLY_FULL_GROUP_BY', 'NO_AUTO_CREATE_USER', 'NO_AUTO_VALUE_ON_ZERO', 'TRADITIONAL',
-  'PIPES_AS_CONCAT', 'IGNORE_SPACE', 'REAL_AS_FLOAT', 'NO_UNSIGNED_SUBTRACTION', 'NO_DIR_IN_CREATE',
-  'PAD_CHAR_TO_FULL_LENGTH', 'ALLOW_INVALID_DATES', 'NO_FIELD_OPTIONS', 'NO_KEY_OPTIONS', 'NO_TABLE_OPTIONS',
-  'TIME_TRUNCATE_FRACTIONAL', 'EMPTY_STRING_IS_NULL', 'SIMULTANEOUS_ASSIGNMENT',
-]);
-
-/** Client character sets in which a backslash or quote byte is never the tail of a multi-byte character (unlike gbk, sjis, big5, cp932). */
-const SAFE_CHARSETS = new Set(['utf8', 'utf8mb3', 'utf8mb4', 'latin1', 'ascii', 'binary', 'default']);
+/** Whether text written under this sql_mode (`A,B,…`) is lexed as the classifier lexes it (no ANSI_QUOTES, …). */
+export function isSafeSqlMode(mode: string): boolean {
+  return mode.toUpperCase() === 'DEFAULT' || sqlModeProblem(mode) === null;
+}
 
 /** Session variables only a privileged account may set, that hide statements from replication or the binary log. */
 const ADMIN_SESSION_VARS = new Set([
@@ -31,40 +25,87 @@ const ADMIN_SESSION_VARS = new Set([
 const GLOBAL_SCOPES = new Set(['GLOBAL', 'PERSIST', 'PERSIST_ONLY']);
 const SESSION_SCOPES = new Set(['SESSION', 'LOCAL']);
 
-/** The value of `sql_mode = …` or a character set: a literal, a bare word, or DEFAULT; null when it is an expression. */
-function literal(ts: readonly Token[]): string | null {
-  if (ts.length === 1 && ts[0]!.type === 'word') return ts[0]!.value;
-  return stringLiteral(ts);
+type Setting = 'sql_mode' | 'character_set_client';
+
+/** One SET statement's assignments: all values are computed first, then assigned (as the server does). */
+class Assignments {
+  readonly kinds = new Set<Kind>();
+  readonly reasons: string[] = [];
+  private readonly vars = new Map<string, string | null | undefined>();
+  private readonly settings = new Map<Setting, string | undefined>();
+  /** A value assigns user variables of its own (`@a := 1` inside it). */
+  private nested = false;
+
+  constructor(private readonly run: Running) {}
+
+  user(name: string, value: readonly Token[]): void {
+    this.kinds.add('read');
+    if (value.some((t) => isPunct(t, ':='))) this.nested = true;
+    const e = evaluate(value, this.run, false);
+    this.vars.set(name, 'value' in e ? e.value : undefined);
+  }
+
+  /** sql_mode or the client character set: how the server lexes every later statement. */
+  setting(name: Setting, value: readonly Token[]): void {
+    const e = evaluate(value, this.run, true);
+    if ('value' in e && e.value !== null) {
+      const problem = name === 'sql_mode' ? sqlModeProblem(e.value) : charsetProblem(e.value);
+      if (problem) {
+        this.kinds.add('unknown');
+        this.reasons.push(problem);
+      } else {
+        this.kinds.add('read');
+        this.settings.set(name, e.value);
+      }
+      return;
+    }
+    const why = 'value' in e ? 'it is NULL' : e.unknown;
+    if (this.run.opts.ask) {
+      // The broker asks the server what it became once the SET has run; until then nothing after it is read.
+      this.kinds.add('read');
+      this.settings.set(name, undefined);
+    } else {
+      this.kinds.add('unknown');
+      this.reasons.push(`the value of ${name} is not a literal or a value the broker knows (${why})`);
+    }
+  }
+
+  /** Apply, once every value is computed. */
+  done(): void {
+    if (this.nested) this.run.anyVariable();
+    for (const [k, v] of this.vars) this.run.setVariable(k, v);
+    for (const [k, v] of this.settings) this.run.set(k, v);
+    const asked = [...this.settings].filter(([, v]) => v === undefined).map(([k]) => k);
+    if (asked.length) this.run.doubt = asked.join(' and ');
+  }
 }
 
-function charsetKind(ts: readonly Token[]): Kind {
-  const cs = literal(ts.slice(0, 1));
-  return cs !== null && SAFE_CHARSETS.has(cs.toLowerCase()) ? 'read' : 'unknown';
-}
-
-/** Whether text written under this sql_mode (`A,B,…`) is lexed as the classifier lexes it (no ANSI_QUOTES, …). */
-export function isSafeSqlMode(mode: string): boolean {
-  const flags = mode.toUpperCase().split(',').map((f) => f.trim());
-  return mode.toUpperCase() === 'DEFAULT' || flags.every((f) => SAFE_SQL_MODES.has(f));
-}
-
-function systemVarKind(name: string, global: boolean, value: readonly Token[]): Kind {
+/** Session variables that are not sql_mode or the character set. */
+function systemVarKind(name: string, global: boolean): Kind {
   if (global) return 'admin';
   const n = name.toLowerCase();
-  if (n === 'sql_mode') {
-    const mode = literal(value);
-    return mode !== null && isSafeSqlMode(mode) ? 'read' : 'unknown';
-  }
-  if (n === 'character_set_client') return charsetKind(value);
   if (ADMIN_SESSION_VARS.has(n) || n.startsWith('wsrep_')) return 'admin';
   return 'read';
 }
 
-export function classifySet(ts: Token[]): Verdict {
+/** The lower-cased name of a user variable written `@name`, `@'name'`, `` @`name` ``, `@a.b`; null if it cannot be read. */
+function userVariable(target: readonly Token[]): string | null {
+  const n = target[1];
+  if (!n || target[0]!.end !== n.start) return null;
+  if (n.type !== 'word') return target.length === 2 && n.type !== 'punct' ? n.value.toLowerCase() : null;
+  let name = n.text;
+  for (let k = 2; k < target.length; k += 2) {
+    if (!isPunct(target[k], '.') || target[k + 1]?.type !== 'word') return null;
+    name += `.${target[k + 1]!.text}`;
+  }
+  return name.toLowerCase();
+}
+
+export function classifySet(ts: Token[], ctx: Ctx): Verdict {
   const first = W(ts[1]);
   if (first === 'PASSWORD' || first === 'ROLE' || (first === 'DEFAULT' && W(ts[2]) === 'ROLE')) return verdict(['privilege']);
-  if (first === 'STATEMENT') return opaque(); // SET STATEMENT var=… FOR <statement>: not analysed
-  const kinds = new Set<Kind>();
+  if (first === 'STATEMENT') return opaque('SET STATEMENT … FOR <statement> is not analysed by the broker'); // SET STATEMENT var=… FOR <statement>
+  const a = new Assignments(ctx.state ?? new Running(null));
   let global = false; // `SET GLOBAL a = 1, b = 2` sets both globally
   for (const part of splitDepth0(ts.slice(1), ',')) {
     let k = 0;
@@ -73,15 +114,16 @@ export function classifySet(ts: Token[]): Verdict {
     else if (scope && SESSION_SCOPES.has(scope)) [global, k] = [false, 1];
     const w = W(part[k]);
     if (w === 'TRANSACTION') {
-      kinds.add(global ? 'admin' : 'read');
+      a.kinds.add(global ? 'admin' : 'read');
       continue;
     }
     if (w === 'NAMES' || w === 'CHARSET' || (w === 'CHARACTER' && W(part[k + 1]) === 'SET')) {
-      kinds.add(charsetKind(part.slice(w === 'CHARACTER' ? k + 2 : k + 1)));
+      const at = w === 'CHARACTER' ? k + 2 : k + 1;
+      a.setting('character_set_client', part.slice(at, at + 1)); // NAMES x [COLLATE y]
       continue;
     }
     if (w === 'PASSWORD' || w === 'ROLE') {
-      kinds.add('privilege');
+      a.kinds.add('privilege');
       continue;
     }
     const eq = part.findIndex((t) => isPunct(t, '=') || isPunct(t, ':='));
@@ -89,7 +131,9 @@ export function classifySet(ts: Token[]): Verdict {
     const target = part.slice(k, eq);
     const value = part.slice(eq + 1);
     if (isPunct(target[0], '@')) {
-      kinds.add('read'); // a user variable
+      const name = userVariable(target);
+      if (name === null) return unparsed('a SET of a user variable whose name it cannot read');
+      a.user(name, value);
       continue;
     }
     let name = target;
@@ -105,7 +149,9 @@ export function classifySet(ts: Token[]): Verdict {
     if (name.length === 0 || (name[0]!.type !== 'word' && name[0]!.type !== 'ident')) return unparsed('a SET it cannot read');
     // `default.key_buffer_size`, `hot_cache.key_buffer_size`: a key cache's variable, named by its last part.
     const last = name[name.length - 1]!;
-    kinds.add(systemVarKind(last.type === 'word' ? last.text : last.value, g, value));
+    const n = (last.type === 'word' ? last.text : last.value).toLowerCase();
+    if (!g && name.length === 1 && (n === 'sql_mode' || n === 'character_set_client')) a.setting(n, value);
+    else a.kinds.add(systemVarKind(n, g));
   }
   // A subquery in a value reads tables: take them from the parser, or give up if it cannot say.
   let tables: string[] = [];
@@ -114,5 +160,8 @@ export function classifySet(ts: Token[]): Verdict {
     if (typeof p === 'string') return unparsed(p);
     tables = p.tables;
   }
-  return verdict(kinds.size ? [...kinds] : ['read'], tables);
+  a.done();
+  const v = verdict(a.kinds.size ? [...a.kinds] : ['read'], tables);
+  if (a.reasons.length) v.reason = a.reasons.join('; ');
+  return v;
 }

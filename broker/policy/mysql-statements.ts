@@ -5,6 +5,8 @@ import type { Token } from './mysql-lexer.js';
 import { classifyAlter, classifyCreate, classifyDrop, classifyRename, classifyTruncate } from './mysql-ddl.js';
 import { callsIn } from './mysql-calls.js';
 import { closing, fromNames, parseTokens, unrestricted, type Parsed } from './mysql-parse.js';
+import { evaluate } from './mysql-env.js';
+import { Running } from './mysql-running.js';
 import { classifySet } from './mysql-set.js';
 import {
   fakeWord, findWord, isPunct, isWord, merge, nameAt, nameList, opaque, stringLiteral, unparsed, verdict, W, type Ctx,
@@ -16,22 +18,28 @@ const ADMIN_FUNCTIONS = new Set(['LOAD_FILE']);
 const UNKNOWN_FUNCTIONS = new Set(['SYS_EXEC', 'SYS_EVAL', 'SYS_GET', 'SYS_SET', 'SYS_BINEVAL', 'LIB_MYSQLUDF_SYS_INFO']);
 
 /** Found anywhere in a statement, whatever the parser makes of it: INTO OUTFILE, LOAD_FILE(), row locks. */
-function tripwires(ts: readonly Token[]): Kind[] {
+function tripwires(ts: readonly Token[]): Verdict {
   const out: Kind[] = [];
+  let reason: string | undefined;
   ts.forEach((t, k) => {
     const next = ts[k + 1];
     if (isWord(t, 'OUTFILE', 'DUMPFILE') && isWord(ts[k - 1], 'INTO')) out.push('admin');
     if ((t.type === 'word' || t.type === 'ident') && isPunct(next, '(')) {
       const name = t.value.toUpperCase();
       if (ADMIN_FUNCTIONS.has(name)) out.push('admin');
-      if (UNKNOWN_FUNCTIONS.has(name)) out.push('unknown');
+      if (UNKNOWN_FUNCTIONS.has(name)) {
+        out.push('unknown');
+        reason = `${t.text}() runs commands on the database server`;
+      }
     }
     // SELECT … FOR UPDATE / FOR SHARE / LOCK IN SHARE MODE take row locks: a write.
     if ((isWord(t, 'FOR') && isWord(next, 'UPDATE', 'SHARE')) || (isWord(t, 'LOCK') && isWord(next, 'IN') && isWord(ts[k + 2], 'SHARE'))) {
       out.push('write');
     }
   });
-  return out;
+  const v = verdict(out);
+  if (reason) v.reason = reason;
+  return v;
 }
 
 /**
@@ -165,11 +173,81 @@ function showTables(ts: Token[]): string[] {
   return n ? [db ? `${db.name}.${n.name}` : n.name] : [];
 }
 
-/** PREPARE s FROM '…' / EXECUTE IMMEDIATE '…': what the string holds; from a variable: unknown. */
-function dynamic(ts: Token[], from: number, ctx: Ctx): Verdict {
-  const sql = stringLiteral(ts.slice(from));
-  return sql === null ? opaque() : ctx.text(sql);
+/** A prepared statement's name as written (`s`, `` `s` ``), lower-cased; null if it is not a name. */
+const statementName = (t: Token | undefined): string | null => (t?.type === 'word' || t?.type === 'ident' ? t.value.toLowerCase() : null);
+
+const short = (sql: string): string => (sql.length > 60 ? `${sql.slice(0, 57)}…` : sql);
+
+/** The SQL of PREPARE s FROM … / EXECUTE IMMEDIATE …: a literal, or a value the session knows (`@q`, CONCAT(…)). */
+function dynamicText(ts: Token[], ctx: Ctx): { sql: string } | { why: string } {
+  const lit = stringLiteral(ts);
+  if (lit !== null) return { sql: lit };
+  const e = evaluate(ts, ctx.state ?? new Running(null), false);
+  if ('value' in e) return e.value === null ? { why: 'its text is NULL' } : { sql: e.value };
+  return { why: `its text is not a literal or a value the broker knows: ${e.unknown}` };
 }
+
+/** What the SQL of PREPARE/EXECUTE IMMEDIATE does, with the text for messages; from something unknown: unknown. */
+function dynamic(ts: Token[], ctx: Ctx): Verdict & { sql?: string } {
+  const d = dynamicText(ts, ctx);
+  if ('why' in d) return opaque(`dynamic SQL: ${d.why}`);
+  return { ...ctx.text(d.sql), sql: d.sql };
+}
+
+/** PREPARE s FROM …: what the statement will do at each EXECUTE, remembered by name for this session. */
+function prepare(ts: Token[], ctx: Ctx): Verdict {
+  const from = findWord(ts, 1, 'FROM');
+  if (from !== 2) return unparsed('PREPARE without FROM');
+  const v = dynamic(ts.slice(from + 1), ctx);
+  const name = statementName(ts[1]);
+  if (name !== null && ctx.state) {
+    const known = v.sql !== undefined && !v.kinds.includes('unknown') && !v.error;
+    ctx.state.prepare(name, known ? { sql: v.sql!, kinds: v.kinds, tables: v.tables, ...(v.calls ? { calls: v.calls } : {}), settings: !!v.settings } : undefined);
+  }
+  const { sql: _, ...out } = v;
+  return out;
+}
+
+/** A setting changed by a statement run through EXECUTE: the server says what it became once it has run. */
+function settingsUnknown(ctx: Ctx): void {
+  ctx.state?.set('sql_mode', undefined);
+  ctx.state?.set('character_set_client', undefined);
+  if (ctx.state) ctx.state.doubt = 'sql_mode or character_set_client (by EXECUTE)';
+}
+
+/** EXECUTE s [USING …]: what s was prepared as; EXECUTE IMMEDIATE …: what its text does. Either may set any variable. */
+function execute(ts: Token[], ctx: Ctx): Verdict {
+  ctx.state?.anyVariable();
+  if (isWord(ts[1], 'IMMEDIATE')) {
+    const using = findWord(ts, 2, 'USING');
+    const { sql: _, ...v } = dynamic(ts.slice(2, using < 0 ? ts.length : using), ctx);
+    if (v.settings) settingsUnknown(ctx);
+    return v;
+  }
+  const name = statementName(ts[1]);
+  const p = name === null ? undefined : ctx.state?.statement(name);
+  if (!p) return opaque(`dynamic SQL: EXECUTE of ${ts[1]?.text ?? 'nothing'}, a statement this session has not PREPAREd through the broker from a text it could read`);
+  if (p.settings) settingsUnknown(ctx);
+  const v = verdict(p.kinds, p.tables);
+  if (p.calls) v.calls = p.calls;
+  v.reason = `it runs prepared statement ${ts[1]!.text}: ${short(p.sql)}`;
+  return v;
+}
+
+/** DEALLOCATE PREPARE s / DROP PREPARE s. */
+function deallocate(ts: Token[], ctx: Ctx): Verdict {
+  const name = statementName(ts[2]);
+  if (name !== null) ctx.state?.prepare(name, null);
+  return verdict(['read']);
+}
+
+/** Why the statements of these verbs are unknown. */
+const OPAQUE_REASONS: Record<string, string> = {
+  CALL: 'CALL runs a stored procedure, whose statements the broker does not follow',
+  BINLOG: 'BINLOG replays binary-log events the broker cannot read',
+  DELIMITER: 'DELIMITER is a command of the mysql client, not SQL',
+};
+const COMPOUND = 'a compound statement (BEGIN … END, IF, CASE, loops, labels, handlers) is not analysed by the broker';
 
 const ADMIN_VERBS = new Set([
   'KILL', 'SHUTDOWN', 'RESTART', 'INSTALL', 'UNINSTALL', 'FLUSH', 'RESET', 'PURGE', 'CHANGE', 'CACHE', 'CLONE', 'IMPORT',
@@ -179,11 +257,11 @@ const OPAQUE_VERBS = new Set([
   'CALL', 'BINLOG', 'DELIMITER', 'IF', 'CASE', 'WHILE', 'LOOP', 'REPEAT', 'DECLARE', 'LEAVE', 'ITERATE', 'SIGNAL',
   'RESIGNAL', 'OPEN', 'FETCH', 'CLOSE', 'END',
 ]);
-const READ_VERBS = new Set(['SHOW', 'USE', 'HELP', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'XA', 'UNLOCK', 'DEALLOCATE', 'CHECKSUM']);
+const READ_VERBS = new Set(['SHOW', 'USE', 'HELP', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'XA', 'UNLOCK', 'CHECKSUM']);
 
 function dispatch(ts: Token[], ctx: Ctx): Verdict {
   const verb = W(ts[0]) ?? (isPunct(ts[0], '(') ? '(' : '');
-  if (isPunct(ts[1], ':')) return opaque(); // a label: compound statement
+  if (isPunct(ts[1], ':')) return opaque(COMPOUND); // a label: compound statement
   switch (verb) {
     case 'SELECT': case '(': case 'WITH': case 'TABLE': case 'VALUES':
     case 'INSERT': case 'REPLACE': case 'UPDATE': case 'DELETE':
@@ -195,10 +273,10 @@ function dispatch(ts: Token[], ctx: Ctx): Verdict {
     }
     case 'CREATE': return classifyCreate(ts, ctx);
     case 'ALTER': return classifyAlter(ts, ctx);
-    case 'DROP': return classifyDrop(ts);
+    case 'DROP': return isWord(ts[1], 'PREPARE') ? deallocate(ts, ctx) : classifyDrop(ts);
     case 'RENAME': return classifyRename(ts);
     case 'TRUNCATE': return classifyTruncate(ts);
-    case 'SET': return classifySet(ts);
+    case 'SET': return classifySet(ts, ctx);
     case 'GRANT': case 'REVOKE': return verdict(['privilege']);
     case 'EXPLAIN': case 'DESCRIBE': case 'DESC': return explain(ts, ctx);
     case 'ANALYZE': // MariaDB: ANALYZE [FORMAT=JSON] <statement> runs it; ANALYZE TABLE is maintenance
@@ -224,7 +302,7 @@ function dispatch(ts: Token[], ctx: Ctx): Verdict {
       return verdict(['read'], [n.name]);
     }
     case 'BEGIN': // BEGIN [WORK] starts a transaction; BEGIN NOT ATOMIC … END is a compound statement
-      return ts.length === 1 || (ts.length === 2 && isWord(ts[1], 'WORK')) ? verdict(['read']) : opaque();
+      return ts.length === 1 || (ts.length === 2 && isWord(ts[1], 'WORK')) ? verdict(['read']) : opaque(COMPOUND);
     case 'START':
       if (isWord(ts[1], 'TRANSACTION')) return verdict(['read']);
       return isWord(ts[1], 'SLAVE', 'REPLICA', 'GROUP_REPLICATION', 'ALL') ? verdict(['admin']) : opaque();
@@ -234,12 +312,11 @@ function dispatch(ts: Token[], ctx: Ctx): Verdict {
       return isWord(ts[1], 'SAVEPOINT') ? verdict(['read']) : opaque();
     case 'GET':
       return isWord(ts[1], 'DIAGNOSTICS') || isWord(ts[2], 'DIAGNOSTICS') ? verdict(['read']) : opaque();
-    case 'PREPARE': {
-      const from = findWord(ts, 1, 'FROM');
-      return from === 2 ? dynamic(ts, from + 1, ctx) : unparsed('PREPARE without FROM');
-    }
-    case 'EXECUTE':
-      return isWord(ts[1], 'IMMEDIATE') ? dynamic(ts, 2, ctx) : opaque(); // a prepared statement by name
+    case 'PREPARE': return prepare(ts, ctx);
+    case 'EXECUTE': return execute(ts, ctx);
+    case 'DEALLOCATE':
+      if (isWord(ts[1], 'PREPARE')) return deallocate(ts, ctx);
+      return unparsed('DEALLOCATE of something other than a prepared statement');
     default:
       if (ADMIN_VERBS.has(verb)) return verdict(['admin']);
       if (READ_VERBS.has(verb)) {
@@ -249,7 +326,7 @@ function dispatch(ts: Token[], ctx: Ctx): Verdict {
         return verdict(['read'], [...(p && typeof p !== 'string' ? p.tables : []), ...(verb === 'SHOW' ? showTables(ts) : [])]);
       }
       // CALL, BINLOG, DELIMITER (a client command), compound statements: it cannot see what they will do.
-      if (OPAQUE_VERBS.has(verb)) return opaque();
+      if (OPAQUE_VERBS.has(verb)) return opaque(OPAQUE_REASONS[verb] ?? COMPOUND);
       return unparsed(`unrecognised statement ${verb ? `'${verb}'` : 'start'}`);
   }
 }
@@ -260,7 +337,7 @@ const CALLING_VERBS = new Set(['SELECT', '(', 'WITH', 'VALUES', 'INSERT', 'REPLA
 /** Classify one statement given as tokens. */
 export function classifyTokens(ts: Token[], ctx: Ctx): Verdict {
   if (ts.length === 0) return unparsed('empty statement');
-  const v = merge(dispatch(ts, ctx), verdict(tripwires(ts)), sequences(ts));
+  const v = merge(dispatch(ts, ctx), tripwires(ts), sequences(ts));
   const verb = W(ts[0]) ?? (isPunct(ts[0], '(') ? '(' : '');
   return CALLING_VERBS.has(verb) && !isPunct(ts[1], ':') ? merge(v, { kinds: [], tables: [], calls: callsIn(ts) }) : v;
 }

@@ -2,6 +2,7 @@
 import type { FunctionRef } from '../catalog/types.js';
 import type { Kind } from '../types.js';
 import type { Token } from './mysql-lexer.js';
+import type { Running } from './mysql-running.js';
 
 /** The kinds and tables of one statement; `error` only when something could not be parsed. */
 export interface Verdict {
@@ -10,19 +11,25 @@ export interface Verdict {
   /** Functions it calls that are not certainly built-ins (mysql-calls.ts), for the catalog to judge. */
   calls?: FunctionRef[];
   error?: string;
+  /** Why it is of its kinds when its text does not show it (why it is unknown, what an EXECUTE runs): for refusals. */
+  reason?: string;
+  /** It sets sql_mode or the client character set (what a PREPAREd statement records). */
+  settings?: boolean;
 }
 
 /** What handlers need from the classifier: inner statements (bodies, EXPLAIN targets) and SQL held in strings. */
 export interface Ctx {
   /** Classify a slice of tokens as one statement. */
   inner(tokens: Token[]): Verdict;
-  /** Classify SQL text held in a string literal (PREPARE … FROM '…'): every statement in it, merged. */
+  /** Classify SQL text held in a string or variable (PREPARE … FROM '…'), to run later: every statement in it, merged. */
   text(sql: string): Verdict;
+  /** The session as this statement meets it, and what the statements before it in the text changed; absent: nothing known. */
+  state?: Running;
 }
 
 export const verdict = (kinds: Kind[], tables: Iterable<string> = []): Verdict => ({ kinds, tables: [...new Set(tables)] });
-/** Deliberately unknown: the classifier cannot see what it will do. */
-export const opaque = (): Verdict => ({ kinds: ['unknown'], tables: [] });
+/** Deliberately unknown: the classifier cannot see what it will do (`reason` says why, for the refusal). */
+export const opaque = (reason?: string): Verdict => (reason ? { kinds: ['unknown'], tables: [], reason } : { kinds: ['unknown'], tables: [] });
 /** Unknown because it could not be parsed. */
 export const unparsed = (error: string): Verdict => ({ kinds: ['unknown'], tables: [], error });
 
@@ -38,6 +45,9 @@ export function merge(...vs: Verdict[]): Verdict {
   const out: Verdict = verdict([...new Set(vs.flatMap((v) => v.kinds))], vs.flatMap((v) => v.tables));
   const calls = mergeCalls(vs.map((v) => v.calls));
   if (calls.length) out.calls = calls;
+  const reason = vs.find((v) => v.reason && v.kinds.includes('unknown'))?.reason ?? vs.find((v) => v.reason)?.reason;
+  if (reason) out.reason = reason;
+  if (vs.some((v) => v.settings)) out.settings = true;
   return error ? { ...out, error } : out;
 }
 
