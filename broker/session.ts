@@ -3,6 +3,7 @@ import type { ApprovalRequest, Approvals } from './approvals/index.js';
 import type { ResultSample, SampleLimits } from './audit/types.js';
 import type { CatalogProvider } from './catalog/index.js';
 import { SessionCatalog, type Refinement } from './catalog/session.js';
+import { MysqlSessionState } from './session-mysql.js';
 import { reviewSettings } from './policy/decide.js';
 import type { Dialect, PolicyConfig } from './policy/index.js';
 import { classify, decide } from './policy/index.js';
@@ -55,6 +56,8 @@ export class BrokerSession {
   private readonly approvedTexts = new Map<string, string>();
   private held = 0;
   private readonly catalog: SessionCatalog | null;
+  /** MySQL: the server's version, settings, user variables and prepared statements, as the classifier needs them. */
+  readonly mysql: MysqlSessionState | null;
 
   private constructor(
     private readonly deps: SessionDeps,
@@ -64,6 +67,7 @@ export class BrokerSession {
     readonly client: ClientInfo,
   ) {
     this.catalog = deps.catalog ? new SessionCatalog(deps.catalog, target) : null;
+    this.mysql = target.engine === 'mysql' ? new MysqlSessionState() : null;
   }
 
   /** Record the session's start; throws (and the engine refuses the login) if the store cannot. */
@@ -132,6 +136,7 @@ export class BrokerSession {
     }
     if (decision.action === 'allow' || covered) {
       this.catalog?.admitted(req.sql, decision.kinds);
+      this.mysql?.admitted(decision, req, statementId);
       return { ok: true, statementId, decision };
     }
     if (approvals) return this.hold(approvals, req, decision, statementId);
@@ -174,6 +179,7 @@ export class BrokerSession {
         if (this.closed) return refuse(`the session ended while ${under} was pending`);
         if (r.settings.scope === 'session') this.approvedTexts.set(req.sql, r.id);
         this.catalog?.admitted(req.sql, decision.kinds);
+        this.mysql?.admitted(decision, req, statementId);
         return { ok: true, statementId, decision };
       case 'denied':
         return refuse(`denied by ${r.decidedBy ?? 'an approver'}${r.reason ? ` (reason: ${r.reason})` : ''}; ${under}`);
@@ -194,14 +200,22 @@ export class BrokerSession {
    * that would leave the target into a deny.
    */
   private decide(req: StatementRequest): Decision | Promise<Decision> {
-    const c = classify(this.dialect, req.sql);
+    // MySQL: read against what the session has set (server version, sql_mode, variables, prepared statements).
+    const my = this.mysql?.classify(req.sql);
+    const c = my ? my.classification : classify(this.dialect, req.sql);
     const outside = req.confine?.(c.statements);
     if (outside) return { action: 'deny', ruleId: 'broker:confine', message: outside, kinds: [...new Set(c.statements.flatMap((s) => s.kinds))] };
     const catalog = this.catalog;
-    if (!catalog) return decide(this.deps.policy, this.identity, this.target.name, c);
+    if (!catalog) {
+      const d = decide(this.deps.policy, this.identity, this.target.name, c);
+      this.mysql?.decided(d, my?.changes ?? null, false);
+      return d;
+    }
     const decideWith = ({ classification, snap }: Refinement): Decision => {
       const d = decide(this.deps.policy, this.identity, this.target.name, classification);
       catalog.decided(d, snap);
+      // A statement the catalog had something to say about reads a view or calls a function: it may set any variable.
+      this.mysql?.decided(d, my?.changes ?? null, classification.statements.some((st, i) => st !== c.statements[i]));
       return d;
     };
     // Synchronous when the catalog is at hand, as deciding was before it (see SessionCatalog.refine).
@@ -231,6 +245,7 @@ export class BrokerSession {
    */
   complete(statementId: number, outcome: StatementOutcome, sample?: ResultSample | null): void {
     this.catalog?.completed();
+    this.mysql?.completed(statementId, outcome.error === null);
     this.deps.store.completeStatement(statementId, outcome, sample ?? null).catch((e: unknown) => {
       this.deps.log?.('audit outcome write failed', { session: this.id, statement: statementId, error: String(e) });
     });

@@ -168,6 +168,8 @@ export class MysqlConnection {
     }
     this.hooks.register(this);
     this.hooks.learned(this.upstream.version);
+    // Versioned comments are read as this server reads them (its greeting says which it is).
+    this.session.mysql?.serverVersion(this.upstream.version);
     this.socket.write(packet(this.phase.lastSeq + 1, okPayload({ status: this.upstream.status })));
     const up = this.upstream.socket;
     up.on('error', () => void this.close('upstream connection error'));

@@ -34,6 +34,8 @@ const engineDecision = (action: 'allow' | 'deny', message: string, kinds: Kind[]
 const KILL_RULE = 'broker:kill-own-build';
 /** The rule id of the session's own containment refusals (session.ts). */
 const CONFINE_RULE = 'broker:confine';
+/** The broker's own question to the server about the session (never recorded, never shown to the client). */
+export const SETTINGS_QUERY = 'SELECT @@SESSION.sql_mode, @@SESSION.character_set_client';
 
 export class Relay {
   private readonly framer: PacketFramer;
@@ -103,6 +105,7 @@ export class Relay {
     this.upstream.on('drain', () => this.client.resume());
     this.upstream.resume();
     this.client.resume();
+    this.probe(); // the session's sql_mode and character set, before its first statement is read
     if (initial?.length) {
       this.framer.push(initial);
       void this.order.pump();
@@ -161,6 +164,9 @@ export class Relay {
       if (m.payload.length === 0) this.infile = false;
       return null;
     }
+    // The session's settings are being learned from the server: what the client sends next is read after.
+    const settling = this.session.mysql?.settling;
+    if (settling) return settling.then(() => this.handle(m) ?? undefined);
     this.answerSeq = (m.lastSeq + 1) & 0xff;
     if (m.seq !== 0) throw new ProtocolError(`a command packet has sequence id ${m.seq}, not 0`, ER.NET_PACKETS_OUT_OF_ORDER);
     if (m.payload.length === 0) throw new ProtocolError('empty command packet');
@@ -257,7 +263,10 @@ export class Relay {
       case COM.RESET_CONNECTION:
         this.statements.clear();
         this.lastPrepared = null;
-        return this.forward(m, { kind: 'one' });
+        this.session.mysql?.reset();
+        this.forward(m, { kind: 'one' });
+        this.probe(); // the settings are the server's defaults again
+        return null;
       case COM.QUIT:
         this.end('client quit');
         return null;
@@ -315,5 +324,19 @@ export class Relay {
     if (o.record === null) return;
     const rows = o.resultSets > 0 ? o.rows : o.affected;
     this.session.complete(o.record, { durationMs: performance.now() - o.started, tag: o.parts.length ? o.parts.join('; ') : null, rows, error: o.error });
+    if (this.session.mysql?.wantsSettings) this.probe();
+  }
+
+  /**
+   * Ask the server for the session's sql_mode and character set (at connect, after COM_RESET_CONNECTION, and after
+   * a statement set one to a value the broker could not compute); the client's next commands wait for the answer.
+   */
+  private probe(): void {
+    const state = this.session.mysql;
+    if (!state || this.ended) return;
+    state.asking();
+    const done = (row: (string | null)[] | null) => state.settings(row && row.length === 2 ? { sqlMode: row[0]!, charset: row[1]! } : null);
+    this.expect({ kind: 'probe', row: null, done });
+    this.toUpstream(command(COM.QUERY, SETTINGS_QUERY));
   }
 }

@@ -39,7 +39,9 @@ export type Pending =
   /** One packet (COM_PING, COM_INIT_DB, COM_STMT_RESET, COM_SET_OPTION, COM_RESET_CONNECTION). */
   | { kind: 'one' }
   /** The broker's own answer, sent when every response before it is complete. */
-  | { kind: 'reply'; bytes: Buffer };
+  | { kind: 'reply'; bytes: Buffer }
+  /** The broker's own query (text protocol, one row expected): its response is read here, never forwarded. */
+  | { kind: 'probe'; row: (string | null)[] | null; done: (row: (string | null)[] | null) => void };
 
 export interface ResponseHooks {
   finish(out: Outcome): void;
@@ -53,6 +55,9 @@ export interface ResponseHooks {
 }
 
 type Phase = 'first' | 'columns' | 'columnsEof' | 'rows' | 'params' | 'paramsEof' | 'fields';
+
+/** What a packet of the broker's own query is replaced with: nothing. */
+const SWALLOWED = Buffer.alloc(0);
 
 /** Rows at least this long are streamed through without being looked into (when no rewriter wants them). */
 export const STREAM_MIN = 16 * 1024;
@@ -92,7 +97,7 @@ export class Responses {
 
   /** May a packet of this length be forwarded without looking into it? Only a long row nobody rewrites. */
   streamable(length: number): boolean {
-    return length >= STREAM_MIN && this.phase === 'rows' && !this.rewriter && this.shift === 0 && this.queue.length > 0;
+    return length >= STREAM_MIN && this.phase === 'rows' && !this.rewriter && this.shift === 0 && this.queue.length > 0 && this.queue[0]!.kind !== 'probe';
   }
 
   /** A streamed packet started a new row. */
@@ -127,6 +132,45 @@ export class Responses {
         return this.rows(payload, seq, null, shifted);
       case 'result':
         return this.result(head, payload, seq, shifted);
+      case 'probe':
+        this.probe(head, payload);
+        return SWALLOWED;
+    }
+  }
+
+  /** The broker's own query: column count, definitions, EOF, rows (the first kept), EOF — or ERR. */
+  private probe(head: Extract<Pending, { kind: 'probe' }>, payload: Buffer): void {
+    const end = (row: (string | null)[] | null) => {
+      this.done();
+      head.done(row);
+    };
+    switch (this.phase) {
+      case 'first':
+        if (payload[0] === 0xff || payload[0] === 0x00) return end(null);
+        this.left = new PacketReader(payload).lenenc('column count') ?? 0;
+        this.phase = this.left > 0 ? 'columns' : 'columnsEof';
+        return;
+      case 'columns':
+        if (--this.left === 0) this.phase = 'columnsEof';
+        return;
+      case 'columnsEof':
+        this.phase = 'rows';
+        return;
+      case 'rows': {
+        if (payload[0] === 0xff) return end(null);
+        if (isEof(payload)) return end(head.row);
+        if (head.row) return;
+        const r = new PacketReader(payload);
+        const row: (string | null)[] = [];
+        while (r.remaining > 0) {
+          const n = r.lenenc('value');
+          row.push(n === null ? null : r.bytes(n, 'value').toString('utf8'));
+        }
+        head.row = row;
+        return;
+      }
+      default:
+        throw new ProtocolError(`unexpected server packet in phase ${this.phase}`);
     }
   }
 
