@@ -10,7 +10,7 @@ import { startLoginAudit } from './audit/logins.js';
 import { buildHttp } from './http/server.js';
 import { createLoginGuard, createVerifier, LocalIssuer, RevocationService } from './identity/index.js';
 import { startPostgresEngine, type PostgresEngine } from './engines/postgres/index.js';
-import { checkMysqlTarget, MYSQL_ER, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
+import { checkMysqlTarget, MYSQL_ER, mysqlTargetNameWarning, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
 import { mysqlResultSets } from './engines/mysql/masking.js';
 import { checkTargetPrivileges } from './engines/upstream-privileges.js';
 import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
@@ -178,7 +178,11 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
 
     let mysql: MysqlEngine | null = null;
     const myTargets = new Map([...targets].filter(([, t]) => t.engine === 'mysql'));
-    for (const t of myTargets.values()) checkMysqlTarget(t);
+    for (const t of myTargets.values()) {
+      checkMysqlTarget(t);
+      const named = mysqlTargetNameWarning(t);
+      if (named) log.warn({ target: t.name }, named);
+    }
     if (config.listen.mysql && myTargets.size > 0) {
       const openSession = async (identity: Identity, target: Target, client: ClientInfo) => {
         const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog }, identity, target, client);

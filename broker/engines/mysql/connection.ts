@@ -256,3 +256,14 @@ export function checkMysqlTarget(t: Target): void {
     throw new Error(`target ${t.name}: ${(e as Error).message}`);
   }
 }
+
+/**
+ * A mysql target named other than its upstream database: clients see the target's name (the handshake, COM_INIT_DB,
+ * `USE <target>` alone), but inside SQL — `db.table`, `SHOW TABLES FROM db`, information_schema filters, DATABASE() —
+ * the server knows only the upstream name, and the broker does not rewrite SQL (README: MySQL, "The target's name").
+ */
+export function mysqlTargetNameWarning(t: Target): string | null {
+  const db = parseMysqlUrl(t.upstream).database;
+  if (db === t.name) return null;
+  return `target ${t.name}: its upstream database is named ${JSON.stringify(db)}; inside SQL (db.table, SHOW TABLES FROM, information_schema, DATABASE()) clients must use that name, since the broker does not rewrite SQL: name the target ${JSON.stringify(db)} to make both one`;
+}

@@ -16,7 +16,7 @@ import { probeVersion } from './upstream.js';
 
 export type { MysqlEngineDeps } from './connection.js';
 export type { ColumnDefinition, ResultSetContext, ResultSetHook, RowRewriter } from './results.js';
-export { checkMysqlTarget, MysqlConnection } from './connection.js';
+export { checkMysqlTarget, MysqlConnection, mysqlTargetNameWarning } from './connection.js';
 export { ER as MYSQL_ER } from './protocol.js';
 
 export interface MysqlEngine {

@@ -11,7 +11,7 @@ import { COM, command, commandName, ER, errPacket, okPayload, packet, PacketRead
 import { outcome, Responses, type Outcome, type Pending, type Prepared } from './responses.js';
 import type { ResultSetHook } from './results.js';
 import { UpstreamScanner } from './scanner.js';
-import { confineTo, parseKill, quoteIdent, quoteString } from './scope.js';
+import { confineTo, parseKill, quoteIdent, quoteString, useDatabase, type Confine } from './scope.js';
 import { InOrder } from '../in-order.js';
 
 /** What the engine does with a KILL of a broker connection id (see index.ts). */
@@ -44,7 +44,9 @@ export class Relay {
   private readonly statements = new Map<number, Prepared>();
   /** MariaDB's statement id 0xffffffff means "the one prepared last". */
   private lastPrepared: Prepared | null = null;
-  private readonly confine: ReturnType<typeof confineTo>;
+  private readonly confine: Confine;
+  /** The check for a query that is `USE <target>` alone, sent upstream as COM_INIT_DB of the upstream database. */
+  private readonly confineMapped: Confine;
   private ended = false;
   /** Client messages, strictly in order (holds behind a statement awaiting its decision). */
   private readonly order: InOrder<Message>;
@@ -74,6 +76,7 @@ export class Relay {
       flushClientWhileHolding: true,
     });
     this.confine = confineTo(opts.targetName, opts.database);
+    this.confineMapped = confineTo(opts.targetName, opts.database, true);
     this.responses = new Responses({
       finish: (o) => this.finish(o),
       prepared: (stmt, id) => this.statements.set(id, stmt),
@@ -179,10 +182,13 @@ export class Relay {
         const sql = p.toString(this.opts.encoding, 1);
         const kill = parseKill(sql);
         if (kill) return this.kill(m, sql, kill.scope, kill.id);
-        return this.session.admit({ sql, protocol: 'simple', confine: this.confine }).then((a) => {
+        // `USE <target>` (JDBC setCatalog, a GUI, typed): the name clients know is the upstream database.
+        const { targetName, database } = this.opts;
+        const mapped = targetName !== database && useDatabase(sql) === targetName;
+        return this.session.admit({ sql, protocol: 'simple', confine: mapped ? this.confineMapped : this.confine }).then((a) => {
           if (!a.ok) return this.refuse(m, a);
           this.expect({ kind: 'result', format: 'text', sql, decision: a.decision, out: outcome(a.statementId), stmt: null });
-          this.toUpstream(m.raw);
+          this.toUpstream(mapped ? command(COM.INIT_DB, database) : m.raw);
         });
       }
       case COM.INIT_DB: {

@@ -1,5 +1,6 @@
 // What keeps a MySQL connection inside its target: the default database may only be the target's own
-// (COM_INIT_DB, and `USE` statements inside query text), and KILL ids are the broker's connection ids.
+// (COM_INIT_DB, and `USE` statements inside query text: the upstream database's name, or the target's name, which
+// the engine maps to it when it is a statement of its own), and KILL ids are the broker's connection ids.
 import type { ClassifiedStatement } from '../../types.js';
 
 /** Skip whitespace and comments (`/* … *\/`, `# …`, `-- …`) from `i`. */
@@ -59,14 +60,23 @@ export function useDatabase(text: string): string | null | undefined {
 export const quoteIdent = (s: string): string => `\`${s.replace(/`/g, '``')}\``;
 export const quoteString = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 
-/** The containment check handed to the session with every query and prepare (see StatementRequest.confine). */
-export function confineTo(target: string, database: string): (statements: readonly ClassifiedStatement[]) => string | null {
+export type Confine = (statements: readonly ClassifiedStatement[]) => string | null;
+
+/**
+ * The containment check handed to the session with every query and prepare (see StatementRequest.confine). With
+ * `mapped`, the text is `USE <target>` on its own, which the engine sends as COM_INIT_DB of the upstream database.
+ */
+export function confineTo(target: string, database: string, mapped = false): Confine {
   return (statements) => {
+    if (mapped && (statements.length !== 1 || useDatabase(statements[0]!.sql) !== target)) {
+      return `USE ${quoteIdent(target)} is taken as the upstream database ${quoteIdent(database)} only as a statement of its own`;
+    }
     for (const st of statements) {
       const db = useDatabase(st.sql);
-      if (db === undefined || db === database) continue;
+      if (db === undefined || db === database || (mapped && db === target)) continue;
       if (db === null) return `this USE statement's database cannot be read, and a connection to target '${target}' stays in database ${quoteIdent(database)}`;
-      return `USE ${quoteIdent(db)} would leave target '${target}': its connections stay in database ${quoteIdent(database)}${db === target ? ` (write USE ${quoteIdent(database)}, or reconnect)` : ''}`;
+      if (db === target) return `USE ${quoteIdent(target)} is taken as the upstream database ${quoteIdent(database)} only as a statement of its own (send it alone, or write USE ${quoteIdent(database)})`;
+      return `USE ${quoteIdent(db)} would leave target '${target}': its connections stay in database ${quoteIdent(database)}`;
     }
     return null;
   };
