@@ -125,7 +125,7 @@ policy
   .option('--sub <subject>', 'subject of the identity', 'policy-check')
   .option('--build <id>', 'build id of the identity')
   .option('--expect <action>', 'exit 1 unless the whole string is decided so (allow, deny or review)')
-  .option('--catalog-from <target>', "judge functions, operators and views by that target's catalog (read over its upstream URL), as the broker does")
+  .option('--catalog-from <target>', "judge functions, operators, views and partitioned tables by that target's catalog (read over its upstream URL), as the broker does")
   .option('--json', 'machine-readable output')
   .argument('[sql]', 'the SQL text (default: read standard input)')
   .action(async (sqlArg: string | undefined, o: { target: string; claim: string[]; sub: string; build?: string; expect?: string; json?: boolean; catalogFrom?: string }) => {
@@ -165,7 +165,7 @@ policy
       for (const st of result.statements) if (st.reason) process.stdout.write(`why: ${st.sql.replace(/\s+/g, ' ').slice(0, 60)}: ${st.reason}\n`);
       const cat = result.catalog;
       if (cat && !cat.read) process.stdout.write(`catalog: could not read the catalog of target '${cat.target}' (${cat.error}): what needs it is decided as unknown, as the broker would\n`);
-      else if (cat) process.stdout.write(`catalog: read from target '${cat.target}': ${cat.functions} functions, ${cat.views} views or tables with row security\n`);
+      else if (cat) process.stdout.write(`catalog: read from target '${cat.target}': ${cat.functions} functions, ${cat.views} views or tables with row security, ${cat.parents ?? 0} partitioned or inheritance parent tables\n`);
       process.stdout.write(`=> ${result.action}${result.ruleId ? ` (rule ${result.ruleId})` : ' (default)'}: ${result.message}\n`);
     }
     if (o.expect && o.expect !== result.action) {

@@ -15,7 +15,7 @@ export interface CheckResult {
   review?: ReviewSettings;
   error?: string;
   /** With a catalog: which target it was read from, and whether it could be (the error when not). */
-  catalog?: { target: string; read: boolean; functions?: number; views?: number; error?: string };
+  catalog?: { target: string; read: boolean; functions?: number; views?: number; parents?: number; error?: string };
   statements: { sql: string; action: Action; ruleId: string | null; kinds: Kind[]; tables: string[]; reason?: string }[];
 }
 
@@ -35,7 +35,7 @@ export async function checkPolicy(
     const snap = await catalog.provider.get(catalog.target);
     const name = catalog.target.name;
     source = snap
-      ? { target: name, read: true, functions: snap.functionsByOid.size, views: [...snap.views.values()].reduce((n, l) => n + l.length, 0) }
+      ? { target: name, read: true, functions: snap.functionsByOid.size, views: count(snap.views), parents: count(snap.parents) }
       : { target: name, read: false, error: catalog.provider.problem(name) ?? 'unknown error' };
     c = catalog.provider.refine(catalog.target, c, snap).classification;
   }
@@ -54,4 +54,10 @@ export async function checkPolicy(
       return { sql: st.sql, action: d.action, ruleId: d.ruleId, kinds: st.kinds, tables: st.tables, ...(st.reason ? { reason: st.reason } : {}) };
     }),
   };
+}
+
+function count(m: ReadonlyMap<string, readonly unknown[]> | undefined): number {
+  let n = 0;
+  for (const l of m?.values() ?? []) n += l.length;
+  return n;
 }

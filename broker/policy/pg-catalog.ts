@@ -32,7 +32,7 @@ import { classifyPostgres } from './classify-postgres.js';
 import { mostSevere } from './decide.js';
 import type { Found } from './pg-ast.js';
 import { functionDefinitionEffect, viewDefinitionEffect } from './pg-definitions.js';
-import { descendantsOf, inheritingTables, namesParent } from './pg-inherits.js';
+import { descendantsOf, inheritingTables, namesParent, withDescendants, type Reached } from './pg-inherits.js';
 import { SENSITIVE_RELATIONS } from './pg-nodes.js';
 
 /** How deep calls inside function bodies are followed; beyond, `unknown`. */
@@ -315,16 +315,17 @@ export function needsCatalog(c: Classification): boolean {
   return c.statements.some((st) => st.tables.length > 0 || (st.calls?.length ?? 0) > 0 || (st.operators?.length ?? 0) > 0 || (st.casts?.length ?? 0) > 0);
 }
 
-function withKinds(st: ClassifiedStatement, e: Effect): ClassifiedStatement {
+function withKinds(st: ClassifiedStatement, e: Effect, reached: Reached | null): ClassifiedStatement {
   const before = mostSevere(st.kinds);
   const kinds = new Set<Kind>(st.kinds);
   for (const k of e.kinds.keys()) kinds.add(k);
   const tables = new Set(st.tables);
   for (const t of e.tables) tables.add(t);
-  const out: ClassifiedStatement = { ...st, kinds: KINDS.filter((k) => kinds.has(k)), tables: [...tables] };
+  const out: ClassifiedStatement = { ...st, kinds: KINDS.filter((k) => kinds.has(k)), tables: reached ? withDescendants(tables, reached) : [...tables] };
   const after = mostSevere(out.kinds);
   const why = after !== before && !st.kinds.includes(after) ? e.kinds.get(after) : undefined;
-  const through = out.tables.length > st.tables.length ? e.via : null;
+  const via = reached ? (e.via ? `${e.via}; ${reached.via}` : reached.via) : e.via;
+  const through = out.tables.length > st.tables.length ? via : null;
   if (why ?? through) out.reason = (why ?? through)!;
   return out;
 }
@@ -340,12 +341,8 @@ export function refineStatement(st: ClassifiedStatement, snap: CatalogSnapshot):
   const seen = new Set<string>();
   for (const t of st.tables) for (const v of viewsNamed(snap, t)) r.view(v, e, seen);
   const reached = descendantsOf(snap, [...inheritingTables(st), ...e.tables]);
-  if (reached) {
-    for (const t of reached.tables) e.tables.add(t);
-    e.via = e.via ? `${e.via}; ${reached.via}` : reached.via;
-  }
-  if (e.kinds.size === 0 && e.tables.size === 0) return { st, unresolved: 0 };
-  return { st: withKinds(st, e), unresolved: e.unresolved };
+  if (e.kinds.size === 0 && e.tables.size === 0 && !reached) return { st, unresolved: 0 };
+  return { st: withKinds(st, e, reached), unresolved: e.unresolved };
 }
 
 /** No call, and no operator, cast or relation name the snapshot knows as a user operator, a cast, a view or a parent. */
