@@ -110,3 +110,13 @@ describe('a refusal of one of several statements', () => {
     expect(d.message).toBe('an unknown statement is denied by the default policy (no rule matched): dynamic SQL: EXECUTE of s, a statement this session has not PREPAREd through the broker from a text it could read — statement 2 of 3: EXECUTE s');
   });
 });
+
+describe('bodies that run later', () => {
+  it("a routine's, trigger's or event's body does not change the session's state now", () => {
+    const prepared = new Map([['s', { sql: 'DELETE FROM t', kinds: ['destructive' as const], tables: ['t'], settings: false }]]);
+    const r = classifyMysqlSession("CREATE PROCEDURE p() PREPARE s FROM 'SELECT 1'; EXECUTE s", env({ prepared }));
+    expect(r.classification.statements.map((s) => s.kinds)).toEqual([['read', 'ddl'], ['destructive']]);
+    expect(r.changes?.prepared.size ?? 0).toBe(0);
+    expect(classifyMysqlSession("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET sql_mode = 'STRICT_ALL_TABLES'", env()).changes?.sqlMode).toBeUndefined();
+  });
+});

@@ -35,6 +35,12 @@ function classifyPiece(piece: Piece, depth: number, run: Running): Verdict {
       if (r.changes.sqlMode || r.changes.charset) v.settings = true;
       return c.error ? { ...v, error: c.error } : v;
     },
+    // A routine's, trigger's or event's body runs later, in whatever state the session is in then.
+    later: (tokens) => {
+      const body: Ctx = { ...ctx, state: new Running(run.env, { ask: run.opts.ask, blind: true }) };
+      body.inner = (ts) => classifyTokens(ts, body);
+      return classifyTokens(tokens, body);
+    },
     state: run,
   };
   try {

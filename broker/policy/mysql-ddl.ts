@@ -87,7 +87,7 @@ function routine(ts: Token[], at: number, ctx: Ctx): Verdict {
   }
   if (body < 0 || body >= ts.length) return unparsed(`the body of CREATE ${obj} could not be found`);
   if (isWord(ts[body], 'BEGIN') || isPunct(ts[body + 1], ':')) return merge(verdict(['ddl'], tables), opaque());
-  return merge(verdict(['ddl'], tables), ctx.inner(ts.slice(body)));
+  return merge(verdict(['ddl'], tables), (ctx.later ?? ctx.inner)(ts.slice(body)));
 }
 
 function createTable(ts: Token[], p: Prefix): Verdict {
@@ -191,7 +191,7 @@ export function classifyAlter(ts: Token[], ctx: Ctx): Verdict {
       return verdict(['ddl', ...extra]);
     case 'EVENT': {
       const body = findWord(ts, p.at, 'DO');
-      return merge(verdict(['ddl', ...extra]), body >= 0 ? ctx.inner(ts.slice(body + 1)) : verdict([]));
+      return merge(verdict(['ddl', ...extra]), body >= 0 ? (ctx.later ?? ctx.inner)(ts.slice(body + 1)) : verdict([]));
     }
     case 'USER':
     case 'ROLE':

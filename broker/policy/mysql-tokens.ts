@@ -21,6 +21,8 @@ export interface Verdict {
 export interface Ctx {
   /** Classify a slice of tokens as one statement. */
   inner(tokens: Token[]): Verdict;
+  /** Classify a slice of tokens as a statement that runs later (a routine's, trigger's or event's body): no session state. */
+  later?(tokens: Token[]): Verdict;
   /** Classify SQL text held in a string or variable (PREPARE … FROM '…'), to run later: every statement in it, merged. */
   text(sql: string): Verdict;
   /** The session as this statement meets it, and what the statements before it in the text changed; absent: nothing known. */
