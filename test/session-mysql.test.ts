@@ -77,4 +77,15 @@ describe('the state a session keeps (MysqlSessionState)', () => {
     await settling;
     expect(s.classify('SELECT 1').classification.statements[0]).toMatchObject({ kinds: ['unknown'], reason: expect.stringMatching(/^the session's sql_mode .*ANSI_QUOTES: "…" becomes a name.*reconnect/) });
   });
+
+  it('COM_RESET_CONNECTION: variables and prepared statements are gone', () => {
+    const s = ready();
+    run(s, "SET @a = 'SELECT 1'; PREPARE p FROM 'SELECT 2'", 1);
+    s.completed(1, true);
+    expect(known(s, 'a')).toEqual(['read']);
+    expect(s.classify('EXECUTE p').classification.statements[0]!.kinds).toEqual(['read']);
+    s.reset();
+    expect(known(s, 'a')).toEqual(['unknown']);
+    expect(s.classify('EXECUTE p').classification.statements[0]!.kinds).toEqual(['unknown']);
+  });
 });

@@ -135,6 +135,9 @@ export interface SessionClassification {
   changes: Changes | null;
 }
 
+/** What a statement that may set any user variable changes (shared: changes are never modified once made). */
+const ANY_VARIABLE: Changes = { ...noChanges(), allVars: true };
+
 /** Texts whose reading did not depend on the session's state, per server: their classification, and whether they may set any variable. */
 const sessionCaches = new Map<string, Lru<string, { classification: Classification; allVars: boolean }>>();
 
@@ -148,7 +151,7 @@ export function classifyMysqlSession(sql: string, env: MysqlEnv): SessionClassif
   let cache = sessionCaches.get(server);
   if (!cache) sessionCaches.set(server, (cache = new Lru(5000)));
   const hit = cache.get(sql);
-  if (hit) return { classification: hit.classification, changes: hit.allVars ? { ...noChanges(), allVars: true } : null };
+  if (hit) return { classification: hit.classification, changes: hit.allVars ? ANY_VARIABLE : null };
   const r = classifyText(sql, 0, env, { ask: true });
   if (!r.stateful) cache.set(sql, { classification: r.classification, allVars: r.changes.allVars });
   return { classification: r.classification, changes: hasChanges(r.changes) ? r.changes : null };
