@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { direct, psqlEnv, run, startTestBroker, type TestBroker } from './support/broker.js';
-import { pbe, pipeline as send, q, sync } from './support/pg-pipeline.js';
+import { serialize } from 'pg-protocol';
+import { direct, psqlEnv, run, sleep, slowAdmission, startTestBroker, type TestBroker } from './support/broker.js';
+import { openPipeline, pbe, pipeline as send, q, sync } from './support/pg-pipeline.js';
 
 const RULES = `
 rules:
@@ -136,6 +137,104 @@ describe('extended protocol, several Syncs in one write', () => {
       'C:ROLLBACK', 'Z:I',
     ]);
     expect(await ids()).toEqual([1, 2]);
+  });
+});
+
+/**
+ * The same batches while admission is slow (each audit record waits first, as a catalog load or a busy journal
+ * makes it wait): the server answers what was already forwarded while later statements are still being
+ * decided. Waits of a few milliseconds, one, or a single turn alternate, so the answers land at different
+ * points; the client sees exactly the same thing every time.
+ */
+describe('pipelines while admission is slow', () => {
+  const waits = [() => sleep(5), () => sleep(1), () => new Promise<void>((r) => setImmediate(r))];
+  const ITERATIONS = 50;
+
+  /** Send `batch` ITERATIONS times over one connection with slow admission; every answer must be `expected`. */
+  async function repeatedly(batch: Buffer[], readies: number, expected: string[], build = 'build-pipe-slow'): Promise<void> {
+    let n = 0;
+    const restore = slowAdmission(t, () => waits[n++ % waits.length]!());
+    const c = await openPipeline(t, await t.token({ build }));
+    try {
+      for (let i = 0; i < ITERATIONS; i++) expect({ i, out: await c.send(batch, readies) }).toEqual({ i, out: expected });
+    } finally {
+      c.close();
+      restore();
+    }
+    expect(await ids()).toEqual([1, 2]);
+  }
+
+  it('simple queries: refusals interleaved with allowed queries', async () => {
+    await repeatedly(
+      [q('DELETE FROM jit_pipe'), q('SELECT 2'), q('TRUNCATE jit_pipe'), q('DROP TABLE jit_pipe'), q('SELECT 3'), q('DELETE FROM jit_pipe')],
+      6,
+      [DENIED, 'Z:I', 'rowDescription', 'D:2', 'C:SELECT 1', 'Z:I', DENIED, 'Z:I', DENIED, 'Z:I', 'rowDescription', 'D:3', 'C:SELECT 1', 'Z:I', DENIED, 'Z:I'],
+    );
+  });
+
+  it('several Sync groups: what follows a refusal in its group is skipped, the next groups run', async () => {
+    await repeatedly(
+      [
+        ...pbe('DELETE FROM jit_pipe'), sync,
+        ...pbe('SELECT 2'), ...pbe('TRUNCATE jit_pipe'), ...pbe('SELECT 3'), sync,
+        sync,
+        ...pbe('SELECT 4'), sync,
+        ...pbe('DROP TABLE jit_pipe'), sync,
+      ],
+      5,
+      [
+        DENIED, 'Z:I',
+        'parseComplete', 'bindComplete', 'D:2', 'C:SELECT 1', DENIED, 'Z:I',
+        'Z:I',
+        'parseComplete', 'bindComplete', 'D:4', 'C:SELECT 1', 'Z:I',
+        DENIED, 'Z:I',
+      ],
+      'build-pipe-slow-groups',
+    );
+    // SELECT 3 came after the TRUNCATE's refusal in its group: recorded as allowed, and as never run.
+    const [s] = await t.broker.store.listSessions({ build: 'build-pipe-slow-groups' });
+    const third = (await t.broker.store.listStatements(s!.id)).filter((x) => x.sql === 'SELECT 3');
+    expect(third).toHaveLength(ITERATIONS);
+    for (const x of third) expect([x.decision, x.error]).toEqual(['allow', 'skipped after an earlier error']);
+  });
+
+  it('simple and extended mixed, inside a transaction block', async () => {
+    await repeatedly(
+      [q('BEGIN'), ...pbe('INSERT INTO jit_pipe VALUES (4)'), sync, ...pbe('DELETE FROM jit_pipe'), sync, q('DELETE FROM jit_pipe'), q('COMMIT')],
+      5,
+      ['C:BEGIN', 'Z:T', 'parseComplete', 'bindComplete', 'C:INSERT 0 1', 'Z:T', DENIED, 'Z:E', DENIED, 'Z:E', 'C:ROLLBACK', 'Z:I'],
+    );
+  });
+
+  it('Describe, Bind and Execute of an allowed statement after a refused Parse in the same group are skipped', async () => {
+    await repeatedly(
+      [
+        serialize.parse({ name: 'ok', text: 'SELECT 10' }),
+        serialize.parse({ name: 'bad', text: 'DELETE FROM jit_pipe' }),
+        serialize.describe({ type: 'S', name: 'ok' }),
+        serialize.bind({ statement: 'ok' }),
+        serialize.describe({ type: 'P' }),
+        serialize.execute(),
+        sync,
+        serialize.bind({ statement: 'ok' }), serialize.execute(), sync,
+        ...pbe('SELECT 11'), sync,
+        serialize.close({ type: 'S', name: 'ok' }), sync,
+      ],
+      4,
+      [
+        'parseComplete', DENIED, 'Z:I',
+        'bindComplete', 'D:10', 'C:SELECT 1', 'Z:I',
+        'parseComplete', 'bindComplete', 'D:11', 'C:SELECT 1', 'Z:I',
+        'closeComplete', 'Z:I',
+      ],
+    );
+  });
+
+  it('a simple query sent before the Sync of a refused group is skipped with the rest of it', async () => {
+    await repeatedly([...pbe('DELETE FROM jit_pipe'), q('SELECT 9'), sync, ...pbe('SELECT 12'), sync], 2, [
+      DENIED, 'Z:I',
+      'parseComplete', 'bindComplete', 'D:12', 'C:SELECT 1', 'Z:I',
+    ]);
   });
 });
 

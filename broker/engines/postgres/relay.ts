@@ -6,7 +6,8 @@
 // block and reports its true transaction status — so client and server always agree. The relay rewrites
 // that one ErrorResponse into the broker's refusal: the refusal rides on the pending entry of the message it
 // replaced, so it is the error that answers that very message, however many answers (ReadyForQuery of
-// earlier queries and Syncs, other refusals) are still in flight before it.
+// earlier queries and Syncs, other refusals) are still in flight before it. What is in flight, and what the
+// server skips after an error, is kept by InFlight (inflight.ts).
 //
 // Masking (masking.ts) works on the upstream side: each RowDescription is resolved to column origins
 // (waiting for the catalog when it must), and the DataRows of a result set with something to mask are
@@ -21,12 +22,15 @@ import { rewriteCopyData, rewriteDataRow } from './datarow.js';
 import { Framer, type Frame } from './framing.js';
 import type { PgMasking } from './masking.js';
 import { BodyReader, errorResponse, readErrorFields } from './messages.js';
-import { ResultMasking, NOTHING, type ActiveResult, type Pending, type Portal, type Prepared, type Refusal } from './results.js';
+import { InFlight, type Pending, type Refusal, type Statement } from './inflight.js';
+import { ResultMasking, NOTHING, type ActiveResult, type Prepared } from './results.js';
 import { bindResultFormats, NO_COLUMNS, parseRowDescription, type RowDescription } from './row-description.js';
 import { UpstreamScanner, type ScanTarget } from './scanner.js';
 import { InOrder } from '../in-order.js';
 
 const POISON = 'JITBROKER_REFUSED_';
+/** A Sync's entry (it carries nothing). */
+const SYNC: Pending = { kind: 'sync' };
 
 export interface RelayOptions {
   maxMessageBytes: number;
@@ -40,9 +44,8 @@ const INSPECT = new Set(['E', 'C', 'Z', 'T', 'n', '1', '2', '3', 'I', 's', 'H', 
 
 export class Relay implements ScanTarget {
   private readonly framer: Framer;
-  private readonly pending: Pending[] = [];
-  private readonly statements = new Map<string, Prepared>();
-  private readonly portals = new Map<string, Portal>();
+  /** Answers the server owes, and the client's statements and portals as the server has them. */
+  private readonly flight = new InFlight((s) => this.finish({ ...s, error: 'skipped after an earlier error' }));
   private readonly results: ResultMasking;
   /** Result samples (what the client saw, after masking): onResultRow() gets rows only while true. */
   private tapRows = false;
@@ -84,7 +87,7 @@ export class Relay implements ScanTarget {
    * SEAM for the result-sample recorder: each DataRow exactly as sent to the client — after masking — as the
    * whole message ('D', length, body), with the RowDescription of its result set (formats in effect: a
    * Bind's result formats applied to a described statement). Rows belong to the statement at the head of
-   * `pending`. Called only while `tapRows` is true.
+   * the in-flight queue. Called only while `tapRows` is true.
    */
   private onResultRow(desc: RowDescription, row: Buffer): void {
     this.sample.row(row, desc);
@@ -92,7 +95,7 @@ export class Relay implements ScanTarget {
 
   /** Whether the upstream is still working on something the client sent. */
   get inFlight(): boolean {
-    return this.pending.length > 0;
+    return this.flight.length > 0;
   }
 
   start(initial?: Buffer): void {
@@ -163,6 +166,12 @@ export class Relay implements ScanTarget {
     this.ended = true;
   }
 
+  /** Expect the answer to a message, and send it upstream. */
+  private send(p: Pending, buf: Buffer): void {
+    this.flight.expect(p);
+    this.toUpstream(buf);
+  }
+
   /** Returns a promise only when the message must wait (for its audit record or decision). */
   private handle(f: Frame): Promise<void> | null {
     switch (f.type) {
@@ -172,12 +181,10 @@ export class Relay implements ScanTarget {
         return this.session.admit({ sql, protocol: 'simple', confine: this.results.confine(sql, exempt) }).then((a) => {
           if (a.ok) {
             this.results.admitted(a.decision);
-            this.pending.push({ kind: 'query', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt, result: null });
-            this.toUpstream(f.raw);
+            this.send({ kind: 'query', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt, result: null }, f.raw);
           } else {
             const refusal = this.refusal(a.message, a.reason);
-            this.pending.push({ kind: 'query', record: null, started: 0, rows: 0, tags: [], error: null, exempt: true, result: null, refusal });
-            this.toUpstream(serialize.query(refusal.tag));
+            this.send({ kind: 'query', record: null, started: 0, rows: 0, tags: [], error: null, exempt: true, result: null, refusal }, serialize.query(refusal.tag));
           }
         });
       }
@@ -188,34 +195,28 @@ export class Relay implements ScanTarget {
         const exempt = this.results.exempt(sql);
         return this.session.admit({ sql, protocol: 'parse', confine: this.results.confine(sql, exempt) }).then((a) => {
           if (a.ok) {
-            this.pending.push({ kind: 'parse' });
-            this.statements.set(name, { sql, decision: a.decision, exempt, described: false, result: null });
-            this.toUpstream(f.raw);
+            const stmt: Prepared = { sql, decision: a.decision, exempt, described: false, result: null };
+            this.send({ kind: 'parse', name, stmt }, f.raw);
           } else {
             const refusal = this.refusal(a.message, a.reason);
-            this.pending.push({ kind: 'parse', refusal });
-            this.statements.delete(name);
-            this.toUpstream(serialize.parse({ name, text: refusal.tag }));
+            this.send({ kind: 'parse', name, stmt: null, refusal }, serialize.parse({ name, text: refusal.tag }));
           }
         });
       }
       case 'B': {
         const r = new BodyReader(f.body);
         const portal = r.cstring();
-        const stmt = this.statements.get(r.cstring());
-        if (stmt) this.portals.set(portal, { prepared: stmt, formats: bindResultFormats(f.body), described: false, result: null });
-        else this.portals.delete(portal); // the server will refuse the Bind itself
-        this.pending.push({ kind: 'bind' });
-        this.toUpstream(f.raw);
+        const stmt = this.flight.statements.get(r.cstring());
+        // The server will refuse a Bind of a statement it does not have.
+        this.send({ kind: 'bind', name: portal, portal: stmt ? { prepared: stmt, formats: bindResultFormats(f.body), described: false, result: null } : null }, f.raw);
         return null;
       }
       case 'E': {
         const name = new BodyReader(f.body).cstring();
-        const portal = this.portals.get(name);
+        const portal = this.flight.portals.get(name);
         if (!portal) {
           // No admitted statement behind this portal: the server refuses it, or is skipping to Sync.
-          this.pending.push({ kind: 'execute', record: null, started: performance.now(), rows: 0, tags: [], error: null, exempt: true, portal: null, result: null });
-          this.toUpstream(f.raw);
+          this.send({ kind: 'execute', record: null, started: performance.now(), rows: 0, tags: [], error: null, exempt: true, portal: null, result: null }, f.raw);
           return null;
         }
         const prepared = portal.prepared;
@@ -224,40 +225,30 @@ export class Relay implements ScanTarget {
             this.results.admitted(a.decision);
             // Rows cannot be read without their description: ask for it where the client did not.
             if (this.results.needsDescribe(portal, this.tapRows)) {
-              portal.described = true;
-              this.pending.push({ kind: 'describe', of: portal, swallow: true });
-              this.toUpstream(serialize.describe({ type: 'P', name }));
+              this.send({ kind: 'describe', of: portal, swallow: true, marked: false }, serialize.describe({ type: 'P', name }));
             }
-            this.pending.push({ kind: 'execute', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt: prepared.exempt, portal, result: null });
-            this.toUpstream(f.raw);
+            this.send({ kind: 'execute', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt: prepared.exempt, portal, result: null }, f.raw);
           } else {
-            // Not recorded ⇒ not run: make the server fail here, as a refused Parse would.
+            // Not recorded ⇒ not run: make the server fail here, as a refused Parse would (dropping the unnamed statement).
             const refusal = this.refusal(a.message, a.reason);
-            this.pending.push({ kind: 'parse', refusal });
-            this.toUpstream(serialize.parse({ name: '', text: refusal.tag }));
+            this.send({ kind: 'parse', name: '', stmt: null, refusal }, serialize.parse({ name: '', text: refusal.tag }));
           }
         });
       }
       case 'D': {
         const r = new BodyReader(f.body);
-        const of = (r.byte() === 'S' ? this.statements : this.portals).get(r.cstring()) ?? null;
-        if (of) of.described = true;
-        this.pending.push({ kind: 'describe', of, swallow: false });
-        this.toUpstream(f.raw);
+        const of = (r.byte() === 'S' ? this.flight.statements : this.flight.portals).get(r.cstring()) ?? null;
+        this.send({ kind: 'describe', of, swallow: false, marked: false }, f.raw);
         return null;
       }
       case 'C': {
         const r = new BodyReader(f.body);
-        const which = r.byte();
-        const name = r.cstring();
-        (which === 'S' ? this.statements : this.portals).delete(name);
-        this.pending.push({ kind: 'close' });
-        this.toUpstream(f.raw);
+        const which = r.byte() === 'S' ? 'S' : 'P';
+        this.send({ kind: 'close', which, name: r.cstring() }, f.raw);
         return null;
       }
       case 'S':
-        this.pending.push({ kind: 'sync' });
-        this.toUpstream(f.raw);
+        this.send(SYNC, f.raw);
         return null;
       case 'H': // Flush
       case 'd': // CopyData
@@ -282,7 +273,7 @@ export class Relay implements ScanTarget {
 
   /** The result set the next rows belong to (an Execute's is made from its portal at its first row). */
   private active(): ActiveResult | null {
-    const head = this.pending[0];
+    const head = this.flight.head();
     if (!head || (head.kind !== 'query' && head.kind !== 'execute')) return null;
     if (head.kind === 'execute' && !head.result && head.portal) head.result = this.results.forExecute(head.portal, head.exempt);
     return head.result;
@@ -290,7 +281,7 @@ export class Relay implements ScanTarget {
 
   wants(type: string): boolean {
     if (type === 'D') {
-      const head = this.pending[0];
+      const head = this.flight.head();
       if (head && (head.kind === 'query' || head.kind === 'execute')) head.rows++;
       const r = this.active();
       // Once the sample is full, unmasked rows go back to being forwarded without a look.
@@ -322,10 +313,10 @@ export class Relay implements ScanTarget {
 
   /** A result's columns: kept for its statement or portal, or the start of a query's result set. */
   private onRowDescription(desc: RowDescription): Buffer | null | Promise<Buffer | null> {
-    const head = this.pending[0];
+    const head = this.flight.head();
     if (head?.kind === 'query') return this.results.describe(desc, head.exempt, (d) => ((head.result = this.results.start(d, head.exempt)), null));
     if (head?.kind !== 'describe') return null;
-    this.pending.shift();
+    this.flight.shift();
     const of = head.of;
     return this.results.describe(desc, !of || ('prepared' in of ? of.prepared : of).exempt, (d) => {
       if (of) of.result = d;
@@ -337,7 +328,7 @@ export class Relay implements ScanTarget {
 
   /** COPY … TO STDOUT: rows through the detectors. Unmaskable output (refused at admission) fails closed. */
   private onCopyOut(body: Buffer): Buffer | null {
-    const head = this.pending[0];
+    const head = this.flight.head();
     if (!head || (head.kind !== 'query' && head.kind !== 'execute')) return null;
     const r = this.results.copyOut(head.exempt, body[0] === 1);
     if (r === 'refuse') {
@@ -350,16 +341,16 @@ export class Relay implements ScanTarget {
 
   /** Returns the bytes to send the client instead (a rewritten ErrorResponse, a swallowed NoData). */
   onMessage(type: string, body: Buffer): Buffer | null {
-    const head = this.pending[0];
+    const head = this.flight.head();
     switch (type) {
       case '1':
       case '2':
       case '3':
-        this.pending.shift();
+        this.flight.done();
         return null;
       case 'n':
         if (head?.kind !== 'describe') return null;
-        this.pending.shift();
+        this.flight.shift();
         if (head.of) head.of.result = { desc: NO_COLUMNS, resolved: [] };
         return head.swallow ? NOTHING : null;
       case 'c':
@@ -371,7 +362,10 @@ export class Relay implements ScanTarget {
         if (head && (head.kind === 'query' || head.kind === 'execute')) {
           if (type === 'C') head.tags.push(body.toString('utf8', 0, Math.max(0, body.length - 1)));
           head.result = null;
-          if (head.kind === 'execute') this.finish(this.pending.shift() as typeof head);
+          if (head.kind === 'execute') {
+            this.flight.shift();
+            this.finish(head);
+          }
         }
         return null;
       case 'E':
@@ -381,10 +375,8 @@ export class Relay implements ScanTarget {
         this.txStatus = String.fromCharCode(body[0] ?? 73);
         this.results.ready(this.txStatus);
         this.session.ready(this.txStatus);
-        if (head && (head.kind === 'query' || head.kind === 'sync')) {
-          this.pending.shift();
-          if (head.kind === 'query') this.finish(head);
-        }
+        const answered = this.flight.ready();
+        if (answered?.kind === 'query') this.finish(answered);
         return null;
       default:
         return null;
@@ -393,20 +385,15 @@ export class Relay implements ScanTarget {
 
   private onError(body: Buffer): Buffer | null {
     const text = readErrorFields(body).get('M') ?? 'error';
-    const head = this.pending[0];
+    const head = this.flight.head();
     // The answer to a poison statement: the error at its place in the stream, naming its tag (anything else
     // there, a server shutting down say, goes to the client as it is).
     const refusal = head && 'refusal' in head ? head.refusal : undefined;
     const denial = refusal && text.includes(refusal.tag) ? refusal : undefined;
     if (head && (head.kind === 'query' || head.kind === 'execute')) head.error = denial ? denial.message : text;
-    if (head && head.kind !== 'query') {
-      // Extended protocol: the server now skips everything up to Sync.
-      if (head.kind === 'execute') this.finish(head);
-      while (this.pending.length && this.pending[0]!.kind !== 'sync') {
-        const p = this.pending.shift()!;
-        if (p !== head && (p.kind === 'execute') && p.record !== null) this.finish({ ...p, error: 'skipped after an earlier error' });
-      }
-    }
+    if (head?.kind === 'execute') this.finish(head);
+    // Extended protocol: the server now skips everything up to Sync (a simple query's ReadyForQuery follows).
+    this.flight.failed();
     if (!denial) return null;
     return errorResponse({
       severity: 'ERROR',
@@ -416,7 +403,7 @@ export class Relay implements ScanTarget {
     });
   }
 
-  private finish(p: { record: number | null; started: number; rows: number; tags: string[]; error: string | null }): void {
+  private finish(p: Pick<Statement, 'record' | 'started' | 'rows' | 'tags' | 'error'>): void {
     const sample = this.sample.take(); // first: rows seen belong to this statement, recorded or not
     if (p.record === null) return;
     const tag = p.tags.length ? p.tags.join('; ') : null;

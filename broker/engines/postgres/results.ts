@@ -33,42 +33,6 @@ export interface Portal {
   result: Described | null;
 }
 
-/**
- * A statement the broker refused: the text sent upstream in its place (it fails to parse), and the error the
- * client gets instead of the server's. It belongs to the pending entry of the message it replaced, so its
- * error is recognised by its place in the response stream, whatever else is still in flight before it.
- */
-export interface Refusal {
-  /** The poison statement's text (JITBROKER_REFUSED_n): the server's error names it. */
-  tag: string;
-  code: string;
-  message: string;
-}
-
-/** A statement running upstream, as the relay tracks it (outcome to record, result being read). */
-export interface Statement {
-  kind: 'query' | 'execute';
-  record: number | null;
-  started: number;
-  rows: number;
-  tags: string[];
-  error: string | null;
-  /** Results left unmasked (`exempt_masking`), or masking off for the session. */
-  exempt: boolean;
-  /** An Execute's portal (its description is known by the time its rows come). */
-  portal?: Portal | null;
-  result: ActiveResult | null;
-  /** A refused simple query: what was sent in its place. */
-  refusal?: Refusal;
-}
-
-/** What the relay expects from upstream, in order. */
-export type Pending =
-  | Statement
-  | { kind: 'describe'; of: Prepared | Portal | null; swallow: boolean }
-  | { kind: 'parse'; refusal?: Refusal }
-  | { kind: 'bind' | 'close' | 'sync' };
-
 /** An empty replacement: the message is not sent to the client (the answer to a Describe it did not send). */
 export const NOTHING = Buffer.alloc(0);
 
