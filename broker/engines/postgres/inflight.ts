@@ -1,9 +1,14 @@
-// What the relay expects back from the server, in order, and the client's prepared statements and portals.
+// What the relay expects back from the server, in order, and the client's prepared statements and portals as
+// the server has them when it reaches the next client message.
 //
-// It follows the server's rule for errors in the extended protocol: after an ErrorResponse the server discards
-// every message up to Sync. So the messages forwarded after a failing one get no answer — whether they went out
-// before the error came back (they are in the queue: dropped from it) or after (a statement admitted slowly,
-// while the error arrived: not queued at all, until the next Sync).
+// Both follow the server's rule for errors in the extended protocol: after an ErrorResponse the server discards
+// every message up to Sync. So the messages forwarded after a failing one get no answer and change nothing —
+// whether they went out before the error came back (they are in the queue: dropped from it) or after (a
+// statement admitted slowly, while the error arrived: not queued at all, until the next Sync). The maps are
+// what the server confirmed (ParseComplete, BindComplete, CloseComplete) with the effects of the messages still
+// in flight applied, each assumed to succeed; when one fails or is skipped, they are rebuilt from the confirmed
+// state and what is still in flight. A Bind whose statement depends on an earlier Sync group still in flight
+// waits for its answers (see waitFor), since a failure there would bind another statement than the relay thinks.
 import type { ActiveResult, Portal, Prepared } from './results.js';
 
 /**
@@ -41,22 +46,33 @@ export type Pending =
   /** `marked`: this Describe is what made `of` count as described (undone if the server skips it). */
   | { kind: 'describe'; of: Prepared | Portal | null; swallow: boolean; marked: boolean }
   /**
-   * `stmt`: the statement it creates; null for a refused one (the poison sent in its place).
+   * `stmt`: the statement it creates; null when it leaves none of that name (a refused unnamed Parse, whose
+   * poison the server fails after dropping the unnamed statement); undefined when it changes nothing (a refused
+   * named Parse: the server keeps what it had under that name). `group`: Syncs sent before it.
    */
-  | { kind: 'parse'; name: string; stmt: Prepared | null; refusal?: Refusal }
+  | { kind: 'parse'; name: string; stmt: Prepared | null | undefined; group: number; refusal?: Refusal }
   /** `portal`: null when its statement is unknown (the server refuses the Bind). */
   | { kind: 'bind'; name: string; portal: Portal | null }
-  | { kind: 'close'; which: 'S' | 'P'; name: string }
+  | { kind: 'close'; which: 'S' | 'P'; name: string; group: number }
   | { kind: 'sync' };
 
 export class InFlight {
   /** Answers still owed, in order. */
   readonly queue: Pending[] = [];
-  /** The client's statements and portals, as the messages sent so far define them. */
+  /** Statements and portals as the server will have them, if what is in flight succeeds. */
   readonly statements = new Map<string, Prepared>();
   readonly portals = new Map<string, Portal>();
+  /** As the server confirmed them. */
+  private readonly confirmedStatements = new Map<string, Prepared>();
+  private readonly confirmedPortals = new Map<string, Portal>();
+  /** Statement names removed by a message still in flight → its Sync group. */
+  private readonly removed = new Map<string, number>();
   /** The server is discarding messages until Sync: what is sent meanwhile gets no answer. */
   private skipping = false;
+  /** Syncs sent, and answered (their ReadyForQuery): group n is answered once answered > n. */
+  private syncs = 0;
+  private answered = 0;
+  private waiter: { group: number; resolve: () => void } | null = null;
 
   /** `skipped`: a statement the server will not run (it skips to Sync after an earlier error), to record as such. */
   constructor(private readonly skipped: (s: Statement) => void) {}
@@ -74,27 +90,44 @@ export class InFlight {
       }
       this.skipping = false;
     }
+    if (p.kind === 'parse' || p.kind === 'close') p.group = this.syncs;
+    else if (p.kind === 'sync') this.syncs++;
+    else if (p.kind === 'describe' && p.of && !p.of.described) {
+      p.of.described = true;
+      p.marked = true;
+    }
+    this.apply(p);
+    this.queue.push(p);
+  }
+
+  /** What a message does to the maps (also replayed by rebuild()). */
+  private apply(p: Pending): void {
     switch (p.kind) {
       case 'parse':
-        if (p.stmt) this.statements.set(p.name, p.stmt);
-        else this.statements.delete(p.name);
-        break;
+        if (p.stmt === undefined) return;
+        if (p.stmt) {
+          p.stmt.group = p.group;
+          this.statements.set(p.name, p.stmt);
+          if (this.removed.size) this.removed.delete(p.name);
+        } else {
+          this.statements.delete(p.name);
+          this.removed.set(p.name, p.group);
+        }
+        return;
       case 'bind':
         if (p.portal) this.portals.set(p.name, p.portal);
         else this.portals.delete(p.name);
-        break;
+        return;
       case 'close':
-        (p.which === 'S' ? this.statements : this.portals).delete(p.name);
-        break;
-      case 'describe':
-        if (p.of && !p.of.described) {
-          p.of.described = true;
-          p.marked = true;
+        if (p.which === 'P') {
+          this.portals.delete(p.name);
+        } else {
+          this.statements.delete(p.name);
+          this.removed.set(p.name, p.group);
         }
-        break;
+        return;
       default:
     }
-    this.queue.push(p);
   }
 
   /** The entry the next answer belongs to. */
@@ -107,9 +140,17 @@ export class InFlight {
     this.queue.shift();
   }
 
-  /** ParseComplete, BindComplete or CloseComplete: the head is answered. */
+  /** ParseComplete, BindComplete or CloseComplete: the head took effect on the server. */
   done(): void {
-    this.queue.shift();
+    const p = this.queue.shift();
+    if (p?.kind === 'parse') {
+      if (p.stmt) this.confirmedStatements.set(p.name, p.stmt);
+    } else if (p?.kind === 'bind') {
+      if (p.portal) this.confirmedPortals.set(p.name, p.portal);
+      else this.confirmedPortals.delete(p.name);
+    } else if (p?.kind === 'close') {
+      (p.which === 'S' ? this.confirmedStatements : this.confirmedPortals).delete(p.name);
+    }
   }
 
   /** ReadyForQuery: the simple query or Sync at the head is answered (returned), or null if the head is neither. */
@@ -117,6 +158,15 @@ export class InFlight {
     const head = this.queue[0];
     if (!head || (head.kind !== 'query' && head.kind !== 'sync')) return null;
     this.queue.shift();
+    if (head.kind === 'sync') {
+      this.answered++;
+      if (this.removed.size) for (const [name, group] of this.removed) if (group < this.answered) this.removed.delete(name);
+      if (this.waiter && this.waiter.group < this.answered) {
+        const w = this.waiter;
+        this.waiter = null;
+        w.resolve();
+      }
+    }
     return head;
   }
 
@@ -130,17 +180,47 @@ export class InFlight {
     // An error at Sync (a deferred constraint at commit) skips nothing: its ReadyForQuery follows.
     if (!head || head.kind === 'query' || head.kind === 'sync') return;
     this.queue.shift();
-    this.undo(head);
+    // A failed Parse of the unnamed statement leaves none: the server drops the old one before parsing.
+    if (head.kind === 'parse' && head.name === '') this.confirmedStatements.delete('');
+    let changed = this.undo(head);
     while (this.queue.length && this.queue[0]!.kind !== 'sync') {
       const p = this.queue.shift()!;
       if (p.kind === 'query' || p.kind === 'execute') this.skipped(p);
-      this.undo(p);
+      changed = this.undo(p) || changed;
     }
     if (!this.queue.length) this.skipping = true;
+    if (changed) this.rebuild();
   }
 
-  /** An entry left without taking effect: a Describe the server skipped described nothing. */
-  private undo(p: Pending): void {
-    if (p.kind === 'describe' && p.marked) p.of!.described = false;
+  /** An entry left without taking effect: returns whether the maps must be rebuilt. */
+  private undo(p: Pending): boolean {
+    if (p.kind === 'describe') {
+      if (p.marked) p.of!.described = false;
+      return false;
+    }
+    return p.kind === 'parse' || p.kind === 'bind' || p.kind === 'close';
+  }
+
+  /** The maps again: what the server confirmed, then what is still in flight. */
+  private rebuild(): void {
+    this.statements.clear();
+    for (const [name, s] of this.confirmedStatements) this.statements.set(name, s);
+    this.portals.clear();
+    for (const [name, p] of this.confirmedPortals) this.portals.set(name, p);
+    this.removed.clear();
+    for (const p of this.queue) this.apply(p);
+  }
+
+  /**
+   * Before a Bind of statement `name`: a promise when what that name is depends on an earlier Sync group whose
+   * answers have not all come (a Parse or Close there may fail, or be skipped after an error, and the server would
+   * then bind another statement than the one the relay would admit the execution as). Resolved once that group is
+   * answered; look the statement up again then. Null (the usual case) when the Bind can go on now.
+   */
+  waitFor(name: string): Promise<void> | null {
+    const stmt = this.statements.get(name);
+    const group = stmt ? stmt.group : this.removed.get(name);
+    if (group === undefined || group === this.syncs || group < this.answered) return null;
+    return new Promise((resolve) => (this.waiter = { group, resolve }));
   }
 }

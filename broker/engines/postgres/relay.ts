@@ -75,7 +75,8 @@ export class Relay implements ScanTarget {
       buffered: () => this.framer.buffered,
       handle: (f) => this.handle(f),
       fail: (e) => this.fail(e),
-      flushClientWhileHolding: false,
+      // What answers earlier messages reaches the client while a later one waits (a Bind may wait for those answers).
+      flushClientWhileHolding: true,
     });
     this.results = new ResultMasking(opts.masking ?? null);
     this.sample = new PgResultTap(session.sampling);
@@ -172,7 +173,7 @@ export class Relay implements ScanTarget {
     this.toUpstream(buf);
   }
 
-  /** Returns a promise only when the message must wait (for its audit record or decision). */
+  /** Returns a promise only when the message must wait (for its audit record or decision, or an earlier Sync group). */
   private handle(f: Frame): Promise<void> | null {
     switch (f.type) {
       case 'Q': {
@@ -195,20 +196,22 @@ export class Relay implements ScanTarget {
         const exempt = this.results.exempt(sql);
         return this.session.admit({ sql, protocol: 'parse', confine: this.results.confine(sql, exempt) }).then((a) => {
           if (a.ok) {
-            const stmt: Prepared = { sql, decision: a.decision, exempt, described: false, result: null };
-            this.send({ kind: 'parse', name, stmt }, f.raw);
+            const stmt: Prepared = { sql, decision: a.decision, exempt, described: false, result: null, group: 0 };
+            this.send({ kind: 'parse', name, stmt, group: 0 }, f.raw);
           } else {
             const refusal = this.refusal(a.message, a.reason);
-            this.send({ kind: 'parse', name, stmt: null, refusal }, serialize.parse({ name, text: refusal.tag }));
+            // The poison fails: a statement the server had under that name stays; the unnamed one it drops first.
+            this.send({ kind: 'parse', name, stmt: name === '' ? null : undefined, group: 0, refusal }, serialize.parse({ name, text: refusal.tag }));
           }
         });
       }
       case 'B': {
         const r = new BodyReader(f.body);
         const portal = r.cstring();
-        const stmt = this.flight.statements.get(r.cstring());
-        // The server will refuse a Bind of a statement it does not have.
-        this.send({ kind: 'bind', name: portal, portal: stmt ? { prepared: stmt, formats: bindResultFormats(f.body), described: false, result: null } : null }, f.raw);
+        const name = r.cstring();
+        const wait = this.flight.waitFor(name);
+        if (wait) return wait.then(() => this.bind(f, portal, name));
+        this.bind(f, portal, name);
         return null;
       }
       case 'E': {
@@ -231,7 +234,7 @@ export class Relay implements ScanTarget {
           } else {
             // Not recorded ⇒ not run: make the server fail here, as a refused Parse would (dropping the unnamed statement).
             const refusal = this.refusal(a.message, a.reason);
-            this.send({ kind: 'parse', name: '', stmt: null, refusal }, serialize.parse({ name: '', text: refusal.tag }));
+            this.send({ kind: 'parse', name: '', stmt: null, group: 0, refusal }, serialize.parse({ name: '', text: refusal.tag }));
           }
         });
       }
@@ -244,7 +247,7 @@ export class Relay implements ScanTarget {
       case 'C': {
         const r = new BodyReader(f.body);
         const which = r.byte() === 'S' ? 'S' : 'P';
-        this.send({ kind: 'close', which, name: r.cstring() }, f.raw);
+        this.send({ kind: 'close', which, name: r.cstring(), group: 0 }, f.raw);
         return null;
       }
       case 'S':
@@ -262,6 +265,12 @@ export class Relay implements ScanTarget {
       default:
         throw new Error(`unexpected message type '${f.type}' (0x${f.type.charCodeAt(0).toString(16)})`);
     }
+  }
+
+  /** Bind a portal to a statement (the server will refuse a Bind of a statement it does not have). */
+  private bind(f: Frame, portal: string, name: string): void {
+    const stmt = this.flight.statements.get(name);
+    this.send({ kind: 'bind', name: portal, portal: stmt ? { prepared: stmt, formats: bindResultFormats(f.body), described: false, result: null } : null }, f.raw);
   }
 
   /** A refusal, with the statement text sent upstream in its place: it fails to parse, naming its tag. */

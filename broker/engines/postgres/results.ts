@@ -23,6 +23,8 @@ export interface Prepared {
   /** A Describe of it was sent (by the client, or by the relay). */
   described: boolean;
   result: Described | null;
+  /** Syncs sent before its Parse (see InFlight.waitFor). */
+  group: number;
 }
 
 export interface Portal {
