@@ -60,10 +60,24 @@ export interface ClassifiedStatement {
   casts?: string[];
   /**
    * Why it has the kinds it has, when its text does not show it (a function the catalog says writes, a view
-   * read through, a catalog that could not be read): added to a refusal's message.
+   * read through, a catalog that could not be read, what the classifier could not see through): added to a
+   * refusal's message.
    */
   reason?: string;
+  /** PostgreSQL: what it does to the session's prepared statements (the session keeps them; see PreparedOp). */
+  prepared?: PreparedOp;
 }
+
+/**
+ * A PostgreSQL statement's effect on the session's prepared statements, which its text alone cannot show:
+ * `PREPARE name AS …` defines `name` (its kinds are those of what it prepares); `EXECUTE name(…)` runs it — `unknown`
+ * until the session substitutes what it saw prepared, with `args` the kinds of the parameter expressions;
+ * DEALLOCATE name, DEALLOCATE ALL and DISCARD ALL forget (`name` null: every one).
+ */
+export type PreparedOp =
+  | { op: 'prepare'; name: string }
+  | { op: 'execute'; name: string; args: Kind[] }
+  | { op: 'forget'; name: string | null };
 
 export interface Classification {
   statements: ClassifiedStatement[];

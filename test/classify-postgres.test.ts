@@ -51,6 +51,23 @@ const read: Row[] = [
   ['SET standard_conforming_strings = on', ['read']],
   ['RESET ALL', ['read']],
   ['DISCARD PLANS', ['read']],
+  // A session reset (pools, GUI tools): RESET SESSION AUTHORIZATION / RESET ALL go back to the broker's own login role.
+  ['DISCARD ALL', ['read']],
+  ['DISCARD TEMP', ['read']],
+  ['DISCARD SEQUENCES', ['read']],
+  ['DEALLOCATE ALL', ['read']],
+  ['PREPARE q(int) AS SELECT $1', ['read']],
+  // pg_dump: the lock every SELECT takes, on each table it dumps.
+  ['LOCK TABLE public.t IN ACCESS SHARE MODE', ['read'], ['public.t']],
+  // pg_dump 15.8+: set_config of the name column of pg_settings rows a WHERE clause restricts to literal names.
+  ["SELECT set_config(name, 'view, foreign-table', false) FROM pg_settings WHERE name = 'restrict_nonsystem_relation_kind'", ['read'], ['pg_settings']],
+  ["SELECT pg_catalog.set_config(s.name, 'x', false) FROM pg_catalog.pg_settings s WHERE s.name IN ('work_mem', 'search_path')", ['read']],
+  ["SELECT set_config(pg_settings.name, '1MB', true) FROM pg_settings WHERE 'work_mem' = pg_settings.name", ['read']],
+  // pg_dump's catalog reads: pg_subscription without subconninfo (its query when not connected as a superuser).
+  ['SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())', ['read'], ['pg_subscription', 'pg_database']],
+  ['SELECT s.tableoid, s.oid, s.subname, s.subowner, s.subslotname, s.subpublications FROM pg_catalog.pg_subscription s', ['read']],
+  ['COPY pg_subscription (subname, subenabled) TO STDOUT', ['read']],
+  ['SELECT oid, lomowner, lomacl FROM pg_largeobject_metadata', ['read']],
   ['DECLARE c CURSOR WITH HOLD FOR SELECT * FROM t', ['read'], ['t']],
   ['FETCH 10 FROM c', ['read']],
   ['MOVE NEXT IN c', ['read']],
@@ -105,6 +122,8 @@ const write: Row[] = [
   ['SELECT * INTO t2 FROM t', ['write'], ['t', 't2']],
   ['CREATE TABLE t2 AS SELECT * FROM t', ['read', 'write'], ['t', 't2']],
   ['LOCK TABLE t IN ACCESS EXCLUSIVE MODE', ['write'], ['t']],
+  ['LOCK TABLE t IN ROW SHARE MODE', ['write'], ['t']],
+  ['LOCK t', ['write'], ['t']],
   ['SELECT * FROM t FOR UPDATE', ['write'], ['t']],
   ['SELECT * FROM t FOR SHARE SKIP LOCKED', ['write'], ['t']],
   ["SELECT nextval('s')", ['read', 'write'], []],
@@ -237,7 +256,8 @@ const privilege: Row[] = [
   ["SELECT set_config('role', 'postgres', false)", ['read', 'privilege']],
   ["SELECT set_config('session_authorization', 'postgres', false)", ['read', 'privilege']],
   ["SELECT pg_catalog.set_config('ROLE', 'x', true)", ['read', 'privilege']],
-  ['DISCARD ALL', ['privilege']], // includes SET SESSION AUTHORIZATION DEFAULT
+  ["SELECT set_config(name, 'postgres', false) FROM pg_settings WHERE name = 'role'", ['read', 'privilege']],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name IN ('work_mem', 'session_authorization')", ['read', 'privilege']],
   ["DO $$ BEGIN PERFORM set_config('role', 'postgres', false); END $$", ['read', 'privilege']],
   ["CREATE FUNCTION f() RETURNS int LANGUAGE sql SET role = 'admin' AS 'SELECT 1'", ['read', 'ddl', 'privilege']],
 ];
@@ -289,6 +309,19 @@ const admin: Row[] = [
   ['SET session_replication_role = replica', ['admin']],
   ["SELECT set_config('log_statement', 'none', false)", ['read', 'admin']],
   ['SELECT * FROM pg_authid', ['read', 'admin'], ['pg_authid']],
+  // pg_subscription.subconninfo can hold the publisher's password: whatever may read it is admin.
+  ['SELECT s.subname, s.subconninfo FROM pg_subscription s', ['read', 'admin'], ['pg_subscription']],
+  ['SELECT * FROM pg_catalog.pg_subscription', ['read', 'admin']],
+  ['TABLE pg_subscription', ['read', 'admin']],
+  ['SELECT row_to_json(s) FROM pg_subscription s', ['read', 'admin']],
+  ['SELECT s.to_json FROM pg_subscription s', ['read', 'admin']], // to_json(s)
+  ['SELECT pg_subscription FROM pg_subscription', ['read', 'admin']],
+  ['SELECT e FROM pg_subscription AS s(a, b, c, d, e)', ['read', 'admin']],
+  ['SELECT count(*) FROM pg_subscription NATURAL JOIN guesses', ['read', 'admin']],
+  ['SELECT count(*) FROM pg_subscription JOIN guesses USING (subconninfo)', ['read', 'admin']],
+  ['COPY pg_subscription TO STDOUT', ['read', 'admin']],
+  ["SELECT x FROM (SELECT subconninfo AS x FROM pg_subscription) q", ['read', 'admin']],
+  ["DO $$ BEGIN PERFORM subconninfo FROM pg_subscription; END $$", ['read', 'admin']],
   ["DO $$ DECLARE x text := pg_read_file('/etc/passwd'); BEGIN END $$", ['read', 'admin']],
   ["DO $$ DECLARE y int[]; BEGIN y[pg_read_file('x')::int] := 1; END $$", ['read', 'admin']],
   ['CREATE VIEW v AS SELECT pg_read_file(\'x\')', ['read', 'ddl', 'admin'], ['v']],
@@ -317,6 +350,28 @@ const unknown: Row[] = [
   ["SELECT schema_to_xml('public', true, false, '')", ['read', 'unknown']],
   ["SELECT table_to_xml($1, true, false, '')", ['read', 'unknown']],
   ["SELECT set_config($1, 'x', false)", ['read', 'unknown']],
+  // Only exactly `… FROM [pg_catalog.]pg_settings WHERE name = '<literal>' | name IN (<literals>)` is evaluated.
+  ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name LIKE 'work%'", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'work_mem' OR true", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = $1", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name <> 'role'", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name NOT IN ('role')", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM public.pg_settings WHERE name = 'work_mem'", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM other WHERE name = 'work_mem'", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings, other WHERE name = 'work_mem'", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings AS s(setting, name) WHERE name = 'work_mem'", ['read', 'unknown']],
+  ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'work_mem' ORDER BY 1", ['read', 'unknown']],
+  ["SELECT DISTINCT set_config(name, 'x', false) FROM pg_settings WHERE name = 'work_mem'", ['read', 'unknown']],
+  ["SELECT set_config(lower(name), 'x', false) FROM pg_settings WHERE name = 'work_mem'", ['read', 'unknown']],
+  ["SELECT set_config(x.name, 'x', false) FROM pg_settings s WHERE s.name = 'work_mem'", ['read', 'unknown']],
+  ["SELECT 1 FROM pg_settings WHERE name = 'work_mem' AND set_config(name, 'x', false) IS NOT NULL", ['read', 'unknown']],
+  ["SELECT (SELECT set_config(name, 'x', false) FROM u) FROM pg_settings WHERE name = 'work_mem'", ['read', 'unknown']],
+  ["WITH w AS (SELECT 1) SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'work_mem'", ['read', 'unknown']],
+  // Prepared statements changed out of the session's sight.
+  ["DO $$ BEGIN EXECUTE 'PREPARE q AS SELECT 1'; END $$", ['read', 'unknown']],
+  ["DO $$ BEGIN EXECUTE 'DEALLOCATE q'; END $$", ['read', 'unknown']],
+  ["EXECUTE q(nextval('s'))", ['write', 'unknown']],
   ["SELECT cron.schedule('* * * * *', 'DELETE FROM t')", ['read', 'unknown']],
   ['SET standard_conforming_strings = off', ['unknown']],
   ["SELECT set_config('standard_conforming_strings', 'off', false)", ['read', 'unknown']],
@@ -379,6 +434,55 @@ describe('classifyPostgres: one statement', () => {
     let shallow = 'DROP TABLE t';
     for (let i = 0; i < 2; i++) shallow = `DO $x${i}$ BEGIN EXECUTE ${"'" + shallow.replace(/'/g, "''") + "'"}; END $x${i}$`;
     expect(classifyPostgres(shallow).statements[0]!.kinds).toEqual(['read', 'destructive']);
+  });
+});
+
+describe('classifyPostgres: why a statement is unknown (or admin where its text does not say)', () => {
+  const rows: [string, RegExp][] = [
+    ["SELECT set_config($1, 'x', false)", /setting name given to set_config\(\) is not a literal/],
+    ["SELECT set_config(name, 'x', false) FROM pg_settings WHERE name LIKE 'w%'", /setting name given to set_config\(\) is not a literal/],
+    ["DO $$ BEGIN EXECUTE format('DROP TABLE %I', 't'); END $$", /dynamic SQL: PL\/pgSQL EXECUTEs a string that is not a literal/],
+    ["SELECT query_to_xml(q, true, false, '') FROM queries", /dynamic SQL: the query given to query_to_xml\(\) is not a literal/],
+    ["SELECT cron.schedule('* * * * *', 'DELETE FROM t')", /schedule\(\) builds or schedules SQL the broker cannot see/],
+    ["SELECT table_to_xml($1, true, false, '')", /table given to table_to_xml\(\) is not a literal name/],
+    ['EXECUTE p(1)', /EXECUTE p runs a prepared statement/],
+    ['CALL p()', /CALL runs a procedure/],
+    ['DO LANGUAGE plperl $$ 1 $$', /code in language plperl is not followed/],
+    ['DO $$ BEGIN undeclared := 1; END $$', /PL\/pgSQL code does not compile/],
+    ['SET standard_conforming_strings = off', /server would read quotes or backslashes where the broker’s parser does not/],
+    ["DO $$ BEGIN EXECUTE 'PREPARE q AS SELECT 1'; END $$", /PREPAREs a statement from inside other SQL/],
+    ["DO $$ BEGIN EXECUTE 'selec 1'; END $$", /SQL inside the statement cannot be read \(syntax error/],
+    ['SELECT subconninfo FROM pg_subscription', /may read pg_subscription\.subconninfo, which can hold the publisher’s password/],
+  ];
+  it.each(rows)('%s', (sql, why) => {
+    const [st] = classifyPostgres(sql).statements;
+    expect(st!.reason).toMatch(why);
+  });
+
+  it('a statement whose text says it all carries no reason', () => {
+    for (const sql of ['SELECT 1', 'DELETE FROM t', 'DISCARD ALL', "SELECT set_config(name, 'x', false) FROM pg_settings WHERE name = 'work_mem'"]) {
+      expect(classifyPostgres(sql).statements[0]!.reason).toBeUndefined();
+    }
+  });
+});
+
+describe('classifyPostgres: what a statement does to the session’s prepared statements', () => {
+  it.each([
+    ['PREPARE q(int) AS DELETE FROM t WHERE id = $1', { op: 'prepare', name: 'q' }],
+    ['PREPARE "Q" AS SELECT 1', { op: 'prepare', name: 'Q' }],
+    ['EXECUTE q(1)', { op: 'execute', name: 'q', args: [] }],
+    ["EXECUTE q(nextval('s'), pg_read_file('x'))", { op: 'execute', name: 'q', args: ['write', 'admin'] }],
+    ['DEALLOCATE q', { op: 'forget', name: 'q' }],
+    ['DEALLOCATE PREPARE ALL', { op: 'forget', name: null }],
+    ['DISCARD ALL', { op: 'forget', name: null }],
+  ] as const)('%s', (sql, op) => {
+    expect(classifyPostgres(sql).statements[0]!.prepared).toEqual(op);
+  });
+
+  it('nothing else is marked, not even an EXECUTE inside another statement', () => {
+    for (const sql of ['DISCARD PLANS', 'EXPLAIN ANALYZE EXECUTE q', 'CREATE TABLE t2 AS EXECUTE q', 'SELECT 1']) {
+      expect(classifyPostgres(sql).statements[0]!.prepared).toBeUndefined();
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 // PL/pgSQL is compiled with the server's own PL/pgSQL parser (parsePlPgSQLSync); every SQL statement and
 // expression in it is classified again as SQL. Dynamic SQL (EXECUTE) is seen through only when it is a literal.
 import { parsePlPgSQLSync, parseSync, scanSync } from 'libpg-query';
-import { found, isNode, list, literalString, merge, node, sval, type Found, type Node, type SubClassify } from './pg-ast.js';
+import { because, found, isNode, list, literalString, merge, node, oneKind, sval, type Found, type Node, type SubClassify } from './pg-ast.js';
 
 /** Untrusted procedural languages run arbitrary code as the server's OS user. */
 const UNTRUSTED = /^(pl\w*u|plsh|plr|c|internal)$/;
@@ -15,10 +15,9 @@ function option(options: unknown, name: string): Node | undefined {
   return undefined;
 }
 
-function opaque(language: string): Found {
-  const f = found();
-  f.kinds.add('unknown');
-  if (UNTRUSTED.test(language)) f.kinds.add('admin');
+function opaque(language: string, why?: string): Found {
+  const f = oneKind('unknown', why ?? `code in language ${language || '(unnamed)'} is not followed`);
+  if (UNTRUSTED.test(language)) because(f, 'admin', `language ${language} runs code as the server's operating-system user`);
   return f;
 }
 
@@ -57,11 +56,11 @@ function plpgsqlEffect(text: string, depth: number, sub: SubClassify): Found {
   try {
     tree = parsePlPgSQLSync(text);
   } catch {
-    return opaque('plpgsql'); // it would not compile upstream either; fail closed
+    return opaque('plpgsql', 'the PL/pgSQL code does not compile'); // it would not compile upstream either; fail closed
   }
   const funcs = list(node(tree)?.plpgsql_funcs);
   const fn = node(node(funcs[0])?.PLpgSQL_function);
-  if (funcs.length !== 1 || !fn || fn.action === undefined) return opaque('plpgsql');
+  if (funcs.length !== 1 || !fn || fn.action === undefined) return opaque('plpgsql', 'the PL/pgSQL code does not compile');
   const out = found();
   walk(fn, out, depth, sub);
   return out;
@@ -99,7 +98,7 @@ function walk(v: unknown, out: Found, depth: number, sub: SubClassify): void {
 function dynamic(expr: Node | undefined, depth: number, sub: SubClassify): Found {
   const query = typeof expr?.query === 'string' ? expr.query : null;
   const literal = query === null ? null : literalExpression(query);
-  return literal === null ? unknown() : sub(literal, depth + 1);
+  return literal === null ? unknown('dynamic SQL: PL/pgSQL EXECUTEs a string that is not a literal') : sub(literal, depth + 1);
 }
 
 /** The string a PL/pgSQL expression denotes when it is a constant ('…', $x$…$x$, 'a' || 'b'), else null. */
@@ -117,10 +116,8 @@ function literalExpression(query: string): string | null {
   }
 }
 
-function unknown(): Found {
-  const f = found();
-  f.kinds.add('unknown');
-  return f;
+function unknown(why = 'a PL/pgSQL expression could not be read'): Found {
+  return oneKind('unknown', why);
 }
 
 /**

@@ -22,12 +22,15 @@ import type { FunctionRef } from '../catalog/types.js';
 import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { KINDS } from '../types.js';
 import { doBlockEffect, functionBodyEffect } from './classify-plpgsql.js';
-import { found, isNode, list, merge, names, node, refKey, type Found, type Node } from './pg-ast.js';
-import { callEffect, isAdminFunction, setValue, settingKinds } from './pg-functions.js';
+import { because, found, isNode, list, merge, names, node, refKey, type Found, type Node } from './pg-ast.js';
+import { callEffect, isAdminFunction, type RowSettings } from './pg-functions.js';
 import {
   ADMIN_OBJECTS, definesAdminFunction, explainExecutes, FILE_OPTIONS, hasOption, isStatementKey, kindsByType, objectTable,
   onlySafeSelects, runsIn, SENSITIVE_RELATIONS, SERVER_ROLES, targetNames,
 } from './pg-nodes.js';
+import { readsConninfo, SUBSCRIPTION } from './pg-secrets.js';
+import { preparedOp, sessionStatement } from './pg-session-nodes.js';
+import { settingsRows } from './pg-settings-rows.js';
 import { unrestricted } from './pg-where.js';
 
 let loaded: Promise<void> | null = null;
@@ -52,6 +55,8 @@ interface Ctx {
   top: Node;
   /** Whether what is walked runs when the statement runs (false inside a stored definition): calls are recorded. */
   run: boolean;
+  /** In the target list of `SELECT … FROM pg_settings WHERE name = '…'`: the settings its `name` column can be. */
+  rows?: RowSettings;
   /**
    * Relations named with ONLY (no partitions, no inheritance children), kept out of `out.tables` until the
    * statement is walked (settleOnly): a name reached any other way as well counts with its descendants.
@@ -90,6 +95,9 @@ function addRelation(rv: Node, ctx: Ctx, mayBeCte: boolean): void {
   if (rv.inh === true) ctx.out.tables.add(name);
   else ctx.only.add(name);
   if (SENSITIVE_RELATIONS.has(rel) && (!schema || schema.toLowerCase() === 'pg_catalog')) add(ctx, 'admin');
+  if (rel === SUBSCRIPTION && (!schema || schema.toLowerCase() === 'pg_catalog') && readsConninfo(ctx.top)) {
+    because(ctx.out, 'admin', 'it may read pg_subscription.subconninfo, which can hold the publisher’s password (pg_dump reads it when its login is a superuser; --no-subscriptions leaves it out)');
+  }
 }
 
 /** Visit every node under `v`: tables, function calls, statements nested anywhere. */
@@ -133,8 +141,9 @@ function walk(v: unknown, ctx: Ctx): void {
 }
 
 function call(fc: Node, ctx: Ctx): void {
-  const e = callEffect(fc);
+  const e = callEffect(fc, ctx.rows);
   add(ctx, ...e.kinds);
+  if (e.unknown) because(ctx.out, 'unknown', e.unknown);
   for (const t of e.tables) ctx.out.tables.add(t);
   for (const sql of e.sql) merge(ctx.out, subClassify(sql, ctx.depth + 1), ctx.run ? 'all' : 'effects');
   if (ctx.run) {
@@ -152,14 +161,24 @@ function addCall(ctx: Ctx, ref: FunctionRef): void {
 
 /** Add the kinds of one statement node and walk what it contains. */
 function statement(type: string, s: Node, ctx: Ctx): void {
+  if (ctx.rows) ctx = { ...ctx, rows: undefined }; // a subquery's `name` is another relation's
   switch (type) {
-    case 'SelectStmt':
+    case 'SelectStmt': {
       // INTO creates a table; FOR UPDATE/SHARE takes row locks (refused in a read-only transaction).
       add(ctx, s.intoClause || s.lockingClause ? 'write' : 'read');
-      break;
+      const rows = settingsRows(s);
+      if (!rows) break;
+      walk(s.targetList, { ...ctx, rows }); // computed only for the rows the WHERE clause lets through
+      walk({ ...s, targetList: undefined }, ctx);
+      return;
+    }
     case 'InsertStmt':
-    case 'LockStmt':
       add(ctx, 'write');
+      break;
+    case 'LockStmt':
+      // ACCESS SHARE (mode 1) is the lock every SELECT takes (pg_dump takes it on each table it dumps); stronger
+      // modes hold off writers, or readers too.
+      add(ctx, s.mode === 1 ? 'read' : 'write');
       break;
     case 'UpdateStmt':
     case 'DeleteStmt':
@@ -191,7 +210,6 @@ function statement(type: string, s: Node, ctx: Ctx): void {
         return;
       }
       break; // with ANALYZE it executes: the walked statement decides
-    case 'PrepareStmt':
     case 'DeclareCursorStmt':
     case 'ReturnStmt':
       break; // their query decides
@@ -202,29 +220,14 @@ function statement(type: string, s: Node, ctx: Ctx): void {
       if (s.is_program || typeof s.filename === 'string') add(ctx, 'admin');
       if (s.relation) add(ctx, s.is_from ? 'write' : 'read');
       break;
-    case 'VariableSetStmt': {
-      const kind = s.kind;
-      if (kind === 'VAR_SET_MULTI' || kind === 'VAR_RESET_ALL') add(ctx, 'read'); // SET TRANSACTION …; RESET ALL spares role
-      else if (kind === 'VAR_SET_VALUE') add(ctx, ...settingKinds(String(s.name ?? ''), { value: setValue(s.args) }));
-      else add(ctx, ...settingKinds(String(s.name ?? ''), {}));
-      break;
-    }
-    case 'DiscardStmt':
-      // DISCARD ALL includes SET SESSION AUTHORIZATION DEFAULT.
-      add(ctx, s.target === 'DISCARD_ALL' ? 'privilege' : 'read');
-      break;
-    case 'ExecuteStmt':
-    case 'CallStmt':
-      add(ctx, 'unknown'); // runs a statement or procedure defined elsewhere
-      break;
     case 'DoStmt':
       add(ctx, 'read');
-      if (s !== ctx.top) add(ctx, 'unknown');
+      if (s !== ctx.top) because(ctx.out, 'unknown', 'a DO block inside another statement is not followed');
       else merge(ctx.out, doBlockEffect(s, ctx.text, ctx.depth, subClassify));
       break;
     case 'CreateFunctionStmt':
       add(ctx, 'ddl');
-      if (s !== ctx.top) add(ctx, 'unknown');
+      if (s !== ctx.top) because(ctx.out, 'unknown', 'a CREATE FUNCTION inside another statement is not followed');
       else merge(ctx.out, functionBodyEffect(s, ctx.text, ctx.depth, subClassify), 'effects'); // the body does not run now
       break;
     case 'DropStmt': {
@@ -288,8 +291,13 @@ function statement(type: string, s: Node, ctx: Ctx): void {
       add(ctx, t === 'OBJECT_ROLE' ? 'privilege' : ADMIN_OBJECTS.has(t) ? 'admin' : 'ddl');
       break;
     }
-    default:
-      add(ctx, ...kindsByType(type));
+    default: {
+      // SET, DISCARD, PREPARE, EXECUTE, DEALLOCATE, CALL (pg-session-nodes.ts).
+      if (sessionStatement(type, s, s !== ctx.top || ctx.depth > 0, ctx.out)) break;
+      const kinds = kindsByType(type);
+      add(ctx, ...kinds);
+      if (kinds.includes('unknown')) because(ctx.out, 'unknown', `the broker does not know what a ${type.replace(/Stmt$/, '')} statement does`);
+    }
   }
   walk(s, STORES.has(type) && ctx.run ? { ...ctx, run: false } : ctx);
 }
@@ -309,12 +317,12 @@ function classifyNode(stmt: Node, text: string, depth: number, only: Set<string>
   try {
     if (isStatementKey(type) && isNode(body)) statement(type, body, ctx);
   } catch {
-    ctx.out.kinds.add('unknown'); // a tree too deep to walk, say: fail closed
+    because(ctx.out, 'unknown', 'the statement is nested too deeply to follow'); // fail closed
   }
   settleOnly(ctx);
   // Conservative: a CTE name that is also written schema-qualified (s.d) stays a table.
   for (const r of ctx.cteRefs) if ([...ctx.out.tables].some((t) => t.endsWith(`.${r}`))) ctx.out.tables.add(r);
-  if (ctx.out.kinds.size === 0) ctx.out.kinds.add('unknown');
+  if (ctx.out.kinds.size === 0) because(ctx.out, 'unknown', `the broker does not know what a ${type.replace(/Stmt$/, '')} statement does`);
   return ctx.out;
 }
 
@@ -352,6 +360,10 @@ function classifyText(sql: string, depth: number): Parsed {
     if (f.calls.size) st.calls = [...f.calls.values()];
     if (f.operators.size) st.operators = [...f.operators];
     if (f.casts.size) st.casts = [...f.casts];
+    const why = f.why.get(st.kinds[st.kinds.length - 1]!);
+    if (why) st.reason = why;
+    const prepared = preparedOp(s.stmt, (e) => bySeverity(runningEffect(e, text, [e.params]).kinds));
+    if (prepared) st.prepared = prepared;
     return st;
   });
   return { classification: { statements }, nodes };
@@ -362,13 +374,14 @@ function subClassify(sql: string, depth: number): Found {
   const out = found();
   const { classification } = classifyText(sql, depth);
   for (const st of classification.statements) {
+    if (st.reason) because(out, st.kinds[st.kinds.length - 1]!, st.reason);
     for (const k of st.kinds) out.kinds.add(k);
     for (const t of st.tables) out.tables.add(t);
     for (const r of st.calls ?? []) out.calls.set(refKey(r), r);
     for (const o of st.operators ?? []) out.operators.add(o);
     for (const t of st.casts ?? []) out.casts.add(t);
   }
-  if (classification.error && out.kinds.size === 0) out.kinds.add('unknown');
+  if (classification.error) because(out, 'unknown', `SQL inside the statement cannot be read (${classification.error})`);
   return out;
 }
 

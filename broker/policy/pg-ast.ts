@@ -77,10 +77,25 @@ export interface Found {
   operators: Set<string>;
   /** Type names cast to where it runs (a domain's CHECK, a user-defined cast's function). */
   casts: Set<string>;
+  /** Why it is of a kind its text does not show (`unknown`: what could not be seen through), first reason per kind. */
+  why: Map<Kind, string>;
 }
 
 export function found(): Found {
-  return { kinds: new Set(), tables: new Set(), calls: new Map(), operators: new Set(), casts: new Set() };
+  return { kinds: new Set(), tables: new Set(), calls: new Map(), operators: new Set(), casts: new Set(), why: new Map() };
+}
+
+/** Add `kind` to `f`, saying why (the first reason given for a kind is kept). */
+export function because(f: Found, kind: Kind, why: string): void {
+  f.kinds.add(kind);
+  if (!f.why.has(kind)) f.why.set(kind, why);
+}
+
+/** A Found of one kind, with its reason. */
+export function oneKind(kind: Kind, why: string): Found {
+  const f = found();
+  because(f, kind, why);
+  return f;
 }
 
 export function refKey(r: FunctionRef): string {
@@ -90,6 +105,7 @@ export function refKey(r: FunctionRef): string {
 /** Merge everything; `what: 'effects'` leaves calls and operators out (a body that does not run now). */
 export function merge(into: Found, from: Found, what: 'all' | 'effects' = 'all'): void {
   for (const k of from.kinds) into.kinds.add(k);
+  for (const [k, why] of from.why) if (!into.why.has(k)) into.why.set(k, why);
   for (const t of from.tables) into.tables.add(t);
   if (what === 'effects') return;
   for (const [key, r] of from.calls) into.calls.set(key, r);

@@ -34,6 +34,7 @@ import type { Found } from './pg-ast.js';
 import { functionDefinitionEffect, viewDefinitionEffect } from './pg-definitions.js';
 import { descendantsOf, inheritingTables, namesParent, withDescendants, type Reached } from './pg-inherits.js';
 import { SENSITIVE_RELATIONS } from './pg-nodes.js';
+import { SUBSCRIPTION } from './pg-secrets.js';
 
 /** How deep calls inside function bodies are followed; beyond, `unknown`. */
 const MAX_DEPTH = 8;
@@ -227,7 +228,9 @@ class Resolver {
       const dot = t.lastIndexOf('.');
       const bare = t.slice(dot + 1);
       e.tables.add(bare);
-      if (SENSITIVE_RELATIONS.has(bare) && t.slice(0, dot) === 'pg_catalog') addKind(e, 'admin', `it reads ${t} through ${name}`);
+      // pg_subscription: its definition says whether it reads subconninfo (pg-secrets.ts); without one, it may.
+      const secret = SENSITIVE_RELATIONS.has(bare) || (bare === SUBSCRIPTION && v.definition === null);
+      if (secret && t.slice(0, dot) === 'pg_catalog') addKind(e, 'admin', `it reads ${t} through ${name}`);
     }
     for (const oid of v.functionOids) this.byOid(oid, e, 0, new Set(), `it reads ${name}, which calls `);
     if (WRITTEN.has(v)) this.written(v, name, e, seen);
@@ -326,7 +329,9 @@ function withKinds(st: ClassifiedStatement, e: Effect, reached: Reached | null):
   const why = after !== before && !st.kinds.includes(after) ? e.kinds.get(after) : undefined;
   const via = reached ? (e.via ? `${e.via}; ${reached.via}` : reached.via) : e.via;
   const through = out.tables.length > st.tables.length ? via : null;
-  if (why ?? through) out.reason = (why ?? through)!;
+  // A new most severe kind has its own reason; tables read through views add to what the classifier said.
+  if (why) out.reason = why;
+  else if (through) out.reason = st.reason ? `${st.reason}; ${through}` : through;
   return out;
 }
 

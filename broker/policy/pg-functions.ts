@@ -49,7 +49,15 @@ export interface CallEffect {
   kinds: Kind[];
   tables: string[];
   sql: string[];
+  /** Why the call is `unknown` (what could not be seen through), when it is. */
+  unknown?: string;
 }
+
+/**
+ * The setting names a `set_config(<column>, …)` argument stands for, when it is the `name` column of rows that can
+ * only be those settings (pg-settings-rows.ts); null otherwise.
+ */
+export type RowSettings = (arg: unknown) => string[] | null;
 
 /** The lower-cased name of a function call and its schema, if written. */
 export function funcName(fc: Node): { schema: string | null; name: string } {
@@ -61,33 +69,40 @@ export function funcName(fc: Node): { schema: string | null; name: string } {
  * Kinds contributed by a function call (the call's arguments are walked by the caller).
  * Names match whatever schema is written: a user function that shadows a dangerous name is treated as it.
  */
-export function callEffect(fc: Node): CallEffect {
+export function callEffect(fc: Node, rows?: RowSettings): CallEffect {
   const { schema, name } = funcName(fc);
   const args = list(fc.args);
   const out: CallEffect = { kinds: [], tables: [], sql: [] };
+  const unknown = (why: string) => {
+    out.kinds.push('unknown');
+    out.unknown ??= why;
+  };
   if (isAdminFunction(name)) out.kinds.push('admin');
   if (WRITE_FUNCTIONS.has(name)) out.kinds.push('write');
   if (name === 'set_config') {
-    // set_config(name, value, is_local) is SET [LOCAL] name = value: the same rule, when the name is a literal.
-    const setting = literalString(args[0]);
-    if (setting === null) out.kinds.push('unknown');
-    else out.kinds.push(...settingKinds(setting, { value: literalString(args[1]) }));
+    // set_config(name, value, is_local) is SET [LOCAL] name = value: the same rule, when the name is a literal —
+    // or the name column of pg_settings rows a WHERE clause restricts to literal names (pg_dump does that).
+    const literal = literalString(args[0]);
+    const settings = literal === null ? (rows?.(args[0]) ?? null) : [literal];
+    const value = literalString(args[1]);
+    if (settings === null) unknown('the setting name given to set_config() is not a literal');
+    else for (const setting of settings) out.kinds.push(...settingKinds(setting, { value }));
   }
   const sqlArgs = SQL_TEXT_ARGS[name] ?? (name === 'ts_rewrite' && args.length === 2 ? [1] : undefined);
   if (sqlArgs) {
     for (const i of sqlArgs) {
       if (i >= args.length) continue;
       const text = literalString(args[i]);
-      if (text === null) out.kinds.push('unknown');
+      if (text === null) unknown(`dynamic SQL: the query given to ${name}() is not a literal`);
       else out.sql.push(text);
     }
   }
-  if (OPAQUE_FUNCTIONS.has(name) || (schema === 'cron' && CRON_FUNCTIONS.has(name))) out.kinds.push('unknown');
+  if (OPAQUE_FUNCTIONS.has(name) || (schema === 'cron' && CRON_FUNCTIONS.has(name))) unknown(`${name}() builds or schedules SQL the broker cannot see`);
   if (TABLE_ARG_FUNCTIONS.has(name)) {
     const table = literalString(args[0]);
     const parsed = table === null ? null : regclassName(table);
     if (parsed) out.tables.push(parsed);
-    else out.kinds.push('unknown'); // a table we cannot name would slip past every table rule
+    else unknown(`the table given to ${name}() is not a literal name`); // a table we cannot name would slip past every table rule
   }
   return out;
 }

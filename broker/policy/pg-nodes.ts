@@ -32,10 +32,13 @@ export const ADMIN_OBJECTS = new Set([
 ]);
 const RELATION_OBJECTS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_INDEX']);
 const ON_RELATION_OBJECTS = new Set(['OBJECT_TRIGGER', 'OBJECT_RULE', 'OBJECT_POLICY', 'OBJECT_COLUMN', 'OBJECT_TABCONSTRAINT']);
-/** System relations whose contents are password hashes, server files or raw statistics: reading them is admin. */
+/**
+ * System relations whose contents are password hashes, server files or raw statistics: reading them is admin.
+ * (pg_subscription is admin only where its subconninfo column may be read: pg-secrets.ts.)
+ */
 export const SENSITIVE_RELATIONS = new Set([
   'pg_authid', 'pg_shadow', 'pg_user_mapping', 'pg_user_mappings', 'pg_file_settings', 'pg_hba_file_rules',
-  'pg_ident_file_mappings', 'pg_largeobject', 'pg_statistic', 'pg_subscription',
+  'pg_ident_file_mappings', 'pg_largeobject', 'pg_statistic',
 ]);
 /** Keys that look like statements but are parts of one. */
 const NOT_STATEMENTS = new Set(['ReplicaIdentityStmt', 'PLAssignStmt', 'RawStmt']);
