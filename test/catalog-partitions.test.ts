@@ -14,14 +14,15 @@ const url = () => {
 
 const RULES = `
 rules:
-  - { id: migrator, subjects: ["ci:migrate"], kinds: [read, write, ddl], action: allow }
+  - { id: migrator, subjects: ["ci:migrate"], kinds: [ddl], action: allow }
   - { id: no-secret-parts, tables: ["secret_part*"], action: deny }
   - { id: rw, kinds: [read, write], action: allow }
 default: deny
 `;
 
 // measures ⊃ part_open, part_nested ⊃ secret_part_deep (a partition of a partition);
-// people ⊃ secret_part_staff, people_guests (inheritance); events ⊃ events_open (secret_part_events attached later).
+// people ⊃ secret_part_staff, people_guests (inheritance); events ⊃ events_open (secret_part_events attached later);
+// late ⊃ late_open (secret_part_late attached in a transaction, and rolled back).
 const SETUP = `
 CREATE TABLE measures (id int, region text, v int) PARTITION BY LIST (region);
 CREATE TABLE part_open PARTITION OF measures FOR VALUES IN ('open');
@@ -39,6 +40,11 @@ CREATE TABLE events_open PARTITION OF events FOR VALUES IN ('open');
 INSERT INTO events VALUES (1, 'open');
 CREATE TABLE secret_part_events (id int, kind text);
 INSERT INTO secret_part_events VALUES (9, 'secret');
+CREATE TABLE late (id int, kind text) PARTITION BY LIST (kind);
+CREATE TABLE late_open PARTITION OF late FOR VALUES IN ('open');
+INSERT INTO late VALUES (1, 'open');
+CREATE TABLE secret_part_late (id int, kind text);
+INSERT INTO secret_part_late VALUES (9, 'late');
 `;
 
 let t: TestBroker;
@@ -152,6 +158,25 @@ describe('the catalog follows a partition attached through the broker', () => {
     expect(error?.code).toBe('42501');
     expect(error?.message).toContain("denied by rule 'no-secret-parts'");
     expect((await through('SELECT id FROM ONLY events')).error).toBeNull();
+  });
+
+  it('inside the transaction that attached it, before COMMIT, too', async () => {
+    const c = new pg.Client(t.pgConfig(await t.token({ subject: 'ci:migrate' }), { database: 'parts' }));
+    await c.connect();
+    try {
+      await c.query('BEGIN');
+      await c.query("ALTER TABLE late ATTACH PARTITION secret_part_late FOR VALUES IN ('late')");
+      const err = await c.query('SELECT * FROM late').then(
+        () => null,
+        (e: { code?: string; message: string }) => e,
+      );
+      expect(err?.code).toBe('42501');
+      expect(err?.message).toContain("denied by rule 'no-secret-parts'");
+      await c.query('ROLLBACK');
+    } finally {
+      await c.end();
+    }
+    expect(await through('SELECT id FROM late')).toEqual({ error: null, rows: [{ id: 1 }] }); // rolled back: attached to nothing
   });
 });
 

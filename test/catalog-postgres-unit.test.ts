@@ -182,6 +182,24 @@ describe('refinePostgres: partitions and inheritance children', () => {
     expect(refine(sql, s).tables).toEqual(tables);
   });
 
+  it('a table attached or made a child in the open transaction (or earlier in the request) counts at once', () => {
+    const after = (sql: string) => afterStatement(NOTHING_PENDING, sql, ['ddl']);
+    const tables = (sql: string, ddl: string) => refinePostgresDetailed(classifyPostgres(sql), s, undefined, after(ddl)).classification.statements[0]!.tables;
+    const attach = "ALTER TABLE measures ATTACH PARTITION public.secret_new FOR VALUES IN ('x')";
+    expect(tables('SELECT * FROM measures', attach)).toEqual(expect.arrayContaining(['public.secret_new', 'secret_new', 'secret_part_b1']));
+    expect(tables('SELECT * FROM ONLY measures', attach)).toEqual(['measures']);
+    // Below a partition: the tables above it reach it too.
+    expect(tables('SELECT * FROM public.measures', 'CREATE TABLE secret_deeper PARTITION OF secret_part_b FOR VALUES FROM (1000) TO (2000)')).toContain('secret_deeper');
+    // A table with no children becomes a parent; one with children brings them along.
+    expect(tables('SELECT * FROM part_a', 'ALTER TABLE secret_kid INHERIT part_a')).toEqual(['part_a', 'secret_kid']);
+    expect(tables('SELECT * FROM part_a', 'CREATE TABLE secret_kid () INHERITS (part_a, other.measures)')).toEqual(['part_a', 'secret_kid']);
+    expect(tables('SELECT * FROM other.measures', "ALTER TABLE other.measures ATTACH PARTITION secret_part_b FOR VALUES IN ('b')")).toEqual(
+      expect.arrayContaining(['secret_part_b', 'public.secret_part_b1']),
+    );
+    const c = classifyPostgres(`${attach}; SELECT * FROM measures`);
+    expect(refinePostgres(c, s).statements[1]!.tables).toContain('secret_new');
+  });
+
   it('the classifier records what is named only with ONLY', () => {
     expect(classifyPostgres('SELECT * FROM ONLY s.p JOIN q ON true').statements[0]).toMatchObject({ tables: ['q', 's.p'], only: ['s.p'] });
     expect(classifyPostgres('UPDATE ONLY p SET a = 1; TRUNCATE ONLY p; SELECT * FROM p').statements.map((st) => st.only)).toEqual([['p'], ['p'], undefined]);

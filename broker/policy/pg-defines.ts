@@ -2,7 +2,8 @@
 // on its own connection, which does not see a session's uncommitted changes. Until that session's transaction
 // ends (and, in one request, for the statements after it), a view it (re)defined is judged by its new query,
 // read from the DDL itself; anything else it redefined (a function replaced by a volatile one, an operator, a
-// domain) makes the statements that name it `unknown` rather than judged by the catalog as it was.
+// domain) makes the statements that name it `unknown` rather than judged by the catalog as it was; a table made
+// a partition or inheritance child counts among its new parent's descendants (pg-inherits.ts adopt()).
 import { parseSync } from 'libpg-query';
 import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { KINDS } from '../types.js';
@@ -34,15 +35,32 @@ export interface RedefinedView {
   sql: string;
 }
 
-/** What statements redefine: views (judged by their new query), and other names (in doubt). */
+/** A table made a partition or inheritance child (names as written: `schema.name` or `name`, lower-cased). */
+export interface NewChild {
+  parent: string;
+  child: string;
+}
+
+/** What statements redefine: views (judged by their new query), other names (in doubt), new children. */
 export interface Redefined {
   views: RedefinedView[];
   names: string[];
+  children: NewChild[];
+}
+
+function qualified(v: unknown): string | null {
+  const name = relname(v);
+  const schema = node(v)?.schemaname;
+  return name && (typeof schema === 'string' ? `${schema.toLowerCase()}.${name}` : name);
 }
 
 /** The names one statement node redefines; null for anything. */
-function defined(type: string, s: Node, out: Set<string>, views?: { sql: string; list: RedefinedView[] }): boolean {
+function defined(type: string, s: Node, out: Set<string>, views?: { sql: string; list: RedefinedView[] }, children: NewChild[] = []): boolean {
   const add = (n: string | null) => n && out.add(n);
+  const adopt = (parent: unknown, child: unknown) => {
+    const [p, c] = [qualified(parent), qualified(child)];
+    if (p && c) children.push({ parent: p, child: c });
+  };
   const view = (rv: unknown) => {
     const name = relname(rv);
     const schema = node(rv)?.schemaname;
@@ -67,6 +85,17 @@ function defined(type: string, s: Node, out: Set<string>, views?: { sql: string;
       break;
     case 'AlterTableStmt':
       if (s.objtype !== 'OBJECT_TABLE' || list(s.cmds).some((c) => RLS.test(String(node(node(c)?.AlterTableCmd)?.subtype ?? '')))) add(relname(s.relation));
+      for (const c of list(s.cmds)) {
+        const cmd = node(node(c)?.AlterTableCmd) ?? {};
+        if (cmd.subtype === 'AT_AttachPartition') adopt(s.relation, node(node(cmd.def)?.PartitionCmd)?.name);
+        if (cmd.subtype === 'AT_AddInherit') adopt(node(cmd.def)?.RangeVar, s.relation);
+      }
+      break;
+    case 'CreateStmt': // … PARTITION OF p, … INHERITS (p, q)
+      for (const p of list(s.inhRelations)) adopt(node(p)?.RangeVar, s.relation);
+      break;
+    case 'CreateForeignTableStmt':
+      for (const p of list(node(s.base)?.inhRelations)) adopt(node(p)?.RangeVar, node(s.base)?.relation);
       break;
     case 'RenameStmt':
     case 'AlterObjectSchemaStmt':
@@ -99,7 +128,7 @@ function defined(type: string, s: Node, out: Set<string>, views?: { sql: string;
     case 'CreateSchemaStmt':
       for (const e of list(s.schemaElts)) {
         const [t, b] = Object.entries(node(e) ?? {})[0] ?? ['', {}];
-        if (!defined(t, node(b) ?? {}, out)) return false;
+        if (!defined(t, node(b) ?? {}, out, undefined, children)) return false;
       }
       break;
     default:
@@ -111,9 +140,11 @@ function defined(type: string, s: Node, out: Set<string>, views?: { sql: string;
 /**
  * What the statements of `sql` create, replace, rename, move or alter: views and materialized views created or
  * replaced (with their CREATE text), and the lower-cased, unqualified names of the functions, operators,
- * domains, cast targets, row-security tables and views renamed, moved or altered; null when they may change
- * anything (DO, CREATE EXTENSION, CALL, EXECUTE, unparseable). Plain tables, indexes, grants, comments and drops
- * are not listed: what they change does not make a read run something else (what is dropped fails upstream).
+ * domains, cast targets, row-security tables and views renamed, moved or altered; the tables made partitions or
+ * inheritance children (CREATE TABLE … PARTITION OF / INHERITS, ATTACH PARTITION, INHERIT); null when they may
+ * change anything (DO, CREATE EXTENSION, CALL, EXECUTE, unparseable). Plain tables, indexes, grants, comments and
+ * drops are not listed otherwise: what they change does not make a read run something else (what is dropped fails
+ * upstream).
  */
 export function pgRedefines(sql: string): Redefined | null {
   let stmts: { stmt?: unknown; stmt_location?: number; stmt_len?: number }[];
@@ -125,13 +156,14 @@ export function pgRedefines(sql: string): Redefined | null {
   const bytes = Buffer.from(sql, 'utf8');
   const names = new Set<string>();
   const views: RedefinedView[] = [];
+  const children: NewChild[] = [];
   for (const raw of stmts) {
     const start = raw.stmt_location ?? 0;
     const text = bytes.subarray(start, raw.stmt_len ? start + raw.stmt_len : bytes.length).toString('utf8');
     const [type, body] = Object.entries(node(raw.stmt) ?? {})[0] ?? ['', {}];
-    if (!defined(type, node(body) ?? {}, names, { sql: text, list: views })) return null;
+    if (!defined(type, node(body) ?? {}, names, { sql: text, list: views }, children)) return null;
   }
-  return { views, names: [...names] };
+  return { views, names: [...names], children };
 }
 
 /** Every name pgRedefines lists, views' too (lower-cased, unqualified); null for anything. */

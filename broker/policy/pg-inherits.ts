@@ -7,8 +7,10 @@
 // a partition is not escaped through its parent, and an `allow` with `tables:` must cover the partitions too.
 // Conservative where it cannot tell: INSERT into an inheritance parent (which stays there) and `COPY p TO`
 // (which copies p's own rows) count the children too; an unqualified name is a parent of that name in any schema.
+// A table a session attached or made a child in its open transaction (not yet in the catalog) counts too (adopt).
 import type { CatalogParent, CatalogSnapshot } from '../catalog/types.js';
 import type { ClassifiedStatement } from '../types.js';
+import type { NewChild } from './pg-defines.js';
 
 /** How many descendants a reason names before saying how many more. */
 const NAMED = 5;
@@ -20,7 +22,7 @@ export function parentsNamed(snap: CatalogSnapshot, table: string): readonly Cat
   if (!all) return [];
   if (dot < 0) return all;
   const schema = table.slice(0, dot);
-  return all.filter((p) => p.schema.toLowerCase() === schema);
+  return all.filter((p) => p.schema === '' || p.schema.toLowerCase() === schema); // '': adopted, schema not written
 }
 
 /** Whether the statement names a table (without ONLY) that the snapshot knows has descendants. */
@@ -46,7 +48,7 @@ const NAMES = new WeakMap<CatalogParent, readonly string[]>();
 
 function namesBelow(p: CatalogParent): readonly string[] {
   let names = NAMES.get(p);
-  if (!names) NAMES.set(p, (names = p.descendants.flatMap((d) => [d, d.slice(d.lastIndexOf('.') + 1)])));
+  if (!names) NAMES.set(p, (names = p.descendants.flatMap((d) => (d.includes('.') ? [d, d.slice(d.lastIndexOf('.') + 1)] : [d]))));
   return names;
 }
 
@@ -82,5 +84,38 @@ function describe(p: CatalogParent): string {
   const n = p.descendants.length;
   const named = p.descendants.slice(0, NAMED).join(', ');
   const more = n > NAMED ? ` and ${(n - NAMED).toLocaleString('en-US')} more` : '';
-  return `${p.schema}.${p.name} reaches its partitions and inheritance children too (${named}${more}; ONLY ${p.name} would not)`;
+  return `${p.schema ? `${p.schema}.` : ''}${p.name} reaches its partitions and inheritance children too (${named}${more}; ONLY ${p.name} would not)`;
+}
+
+const adopted = new WeakMap<readonly NewChild[], WeakMap<CatalogSnapshot, CatalogSnapshot>>();
+
+/**
+ * `snap` with tables a session made partitions or inheritance children and has not committed: each, with its own
+ * descendants, joins its new parent's (every parent of that name when unqualified; a new one when none) and
+ * every table's above that parent.
+ */
+export function adopt(snap: CatalogSnapshot, children: readonly NewChild[] | undefined): CatalogSnapshot {
+  if (!children?.length) return snap;
+  let bySnap = adopted.get(children);
+  if (!bySnap) adopted.set(children, (bySnap = new WeakMap()));
+  let out = bySnap.get(snap);
+  if (out) return out;
+  const parents = new Map<string, CatalogParent[]>();
+  for (const [k, l] of snap.parents ?? []) parents.set(k, [...l]);
+  out = { ...snap, parents };
+  for (const { parent, child } of children) {
+    const below = [child, ...parentsNamed(out, child).flatMap((p) => p.descendants)];
+    const dot = parent.lastIndexOf('.');
+    const name = parent.slice(dot + 1);
+    // A table that had no children yet becomes a parent.
+    if (!parentsNamed(out, parent).length) parents.set(name, [...(parents.get(name) ?? []), { schema: dot < 0 ? '' : parent.slice(0, dot), name, descendants: [] }]);
+    const itself = new Set(parentsNamed(out, parent));
+    const isParent = (d: string) => d === parent || (dot < 0 && d.endsWith(`.${name}`));
+    for (const [k, l] of parents) {
+      const grown = l.map((p) => (itself.has(p) || p.descendants.some(isParent) ? { ...p, descendants: [...new Set([...p.descendants, ...below])] } : p));
+      parents.set(k, grown);
+    }
+  }
+  bySnap.set(snap, out);
+  return out;
 }

@@ -5,12 +5,14 @@
 //   - Pending (the session's open transaction ran DDL), and in one request the statements after one that
 //     redefines something: a view created or replaced is judged by its new query (read from the DDL text);
 //     any other name it redefined makes the statements naming it `unknown` (pg-defines.ts): the catalog the
-//     broker reads on its own connection does not have the change yet.
+//     broker reads on its own connection does not have the change yet. A table it attached as a partition or
+//     made an inheritance child counts among its new parent's descendants (pg-inherits.ts).
 import type { CatalogSnapshot, CatalogView } from '../catalog/types.js';
 import type { Classification, Kind } from '../types.js';
 import { KINDS } from '../types.js';
 import { needsCatalog, overlay, refineAll, refineStatement, writtenView, type Refined } from './pg-catalog.js';
-import { changesCatalog, doubtful, pgDoubtAfter } from './pg-defines.js';
+import { changesCatalog, doubtful, pgDoubtAfter, type NewChild } from './pg-defines.js';
+import { adopt } from './pg-inherits.js';
 
 export type { Refined };
 
@@ -19,6 +21,8 @@ export interface Pending {
   views: readonly CatalogView[];
   /** Names in doubt ('all': anything may have changed). */
   doubt: ReadonlySet<string> | 'all' | null;
+  /** Tables made partitions or inheritance children. */
+  children?: readonly NewChild[];
 }
 
 export const NOTHING_PENDING: Pending = Object.freeze({ views: [], doubt: null });
@@ -27,9 +31,10 @@ export const NOTHING_PENDING: Pending = Object.freeze({ views: [], doubt: null }
 export function afterStatement(pending: Pending, sql: string, kinds: readonly Kind[]): Pending {
   const r = pgDoubtAfter(sql, kinds);
   if (r === null) return pending;
-  if (r === 'all' || pending.doubt === 'all') return { views: pending.views, doubt: 'all' };
+  const children = r !== 'all' && r.children.length ? [...(pending.children ?? []), ...r.children] : pending.children;
+  if (r === 'all' || pending.doubt === 'all') return { views: pending.views, doubt: 'all', ...(children ? { children } : {}) };
   const views = r.views.length ? [...pending.views, ...r.views.map((v) => writtenView(v.schema, v.name, v.sql))] : pending.views;
-  return { views, doubt: new Set([...(pending.doubt ?? []), ...r.names]) };
+  return { views, doubt: new Set([...(pending.doubt ?? []), ...r.names]), ...(children ? { children } : {}) };
 }
 
 function withoutCatalog(c: Classification, why: string): Refined {
@@ -61,7 +66,7 @@ export function refinePostgresDetailed(
   let now = pending;
   let unresolved = 0;
   const statements = c.statements.map((st) => {
-    const r = refineStatement(st, overlay(snap, now.views));
+    const r = refineStatement(st, adopt(overlay(snap, now.views), now.children));
     unresolved += r.unresolved;
     const out = now.doubt ? (doubtful({ statements: [r.st] }, now.doubt).statements[0] ?? r.st) : r.st;
     now = afterStatement(now, st.sql, st.kinds);
