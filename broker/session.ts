@@ -4,6 +4,7 @@ import type { ResultSample, SampleLimits } from './audit/types.js';
 import type { CatalogProvider } from './catalog/index.js';
 import { SessionCatalog, type Refinement } from './catalog/session.js';
 import { MysqlSessionState } from './session-mysql.js';
+import { PostgresSessionState } from './session-postgres.js';
 import { reviewSettings } from './policy/decide.js';
 import type { Dialect, PolicyConfig } from './policy/index.js';
 import { classify, decide } from './policy/index.js';
@@ -58,6 +59,8 @@ export class BrokerSession {
   private readonly catalog: SessionCatalog | null;
   /** MySQL: the server's version, settings, user variables and prepared statements, as the classifier needs them. */
   readonly mysql: MysqlSessionState | null;
+  /** PostgreSQL: the prepared statements, so that `EXECUTE name` is judged by what it runs. */
+  private readonly pg: PostgresSessionState | null;
 
   private constructor(
     private readonly deps: SessionDeps,
@@ -68,6 +71,7 @@ export class BrokerSession {
   ) {
     this.catalog = deps.catalog ? new SessionCatalog(deps.catalog, target) : null;
     this.mysql = target.engine === 'mysql' ? new MysqlSessionState() : null;
+    this.pg = target.engine === 'postgres' ? new PostgresSessionState() : null;
   }
 
   /** Record the session's start; throws (and the engine refuses the login) if the store cannot. */
@@ -98,13 +102,16 @@ export class BrokerSession {
     // be (a catalog load): a pipeline's statements are decided within one turn, as they always were.
     const decided: Decision | Promise<Decision> = revoked
       ? { action: 'deny', ruleId: null, message: revoked, kinds: prior?.kinds ?? [...new Set(classify(this.dialect, req.sql).statements.flatMap((s) => s.kinds))] }
-      : prior && !this.catalog?.outdated(prior)
+      : prior && !this.catalog?.outdated(prior) && !this.pg?.stale(prior)
         ? prior
         : this.decide(req);
     const decision = decided instanceof Promise ? await decided : decided;
     const approvals = decision.action === 'review' ? this.deps.approvals : null;
     // A statement under review is held at each execution, not at its preparation: that is when it runs.
-    if (approvals && req.protocol === 'parse') return { ok: true, statementId: null, decision };
+    if (approvals && req.protocol === 'parse') {
+      this.pg?.admitted(decision, req, null);
+      return { ok: true, statementId: null, decision };
+    }
     // Approved earlier in this session under a `scope: session` rule: runs without asking again.
     const covered = approvals && decision.review?.scope === 'session' ? this.approvedTexts.get(req.sql) : undefined;
     // A statement prepared and allowed is recorded at each execution, not at preparation: that is when it runs.
@@ -137,6 +144,7 @@ export class BrokerSession {
     if (decision.action === 'allow' || covered) {
       this.catalog?.admitted(req.sql, decision.kinds);
       this.mysql?.admitted(decision, req, statementId);
+      this.pg?.admitted(decision, req, statementId);
       return { ok: true, statementId, decision };
     }
     if (approvals) return this.hold(approvals, req, decision, statementId);
@@ -180,6 +188,7 @@ export class BrokerSession {
         if (r.settings.scope === 'session') this.approvedTexts.set(req.sql, r.id);
         this.catalog?.admitted(req.sql, decision.kinds);
         this.mysql?.admitted(decision, req, statementId);
+        this.pg?.admitted(decision, req, statementId);
         return { ok: true, statementId, decision };
       case 'denied':
         return refuse(`denied by ${r.decidedBy ?? 'an approver'}${r.reason ? ` (reason: ${r.reason})` : ''}; ${under}`);
@@ -202,18 +211,23 @@ export class BrokerSession {
   private decide(req: StatementRequest): Decision | Promise<Decision> {
     // MySQL: read against what the session has set (server version, sql_mode, variables, prepared statements).
     const my = this.mysql?.classify(req.sql);
-    const c = my ? my.classification : classify(this.dialect, req.sql);
+    const raw = my ? my.classification : classify(this.dialect, req.sql);
+    // PostgreSQL: an EXECUTE is what the session saw prepared under its name.
+    const pg = this.pg?.substitute(raw);
+    const c = pg ? pg.classification : raw;
     const outside = req.confine?.(c.statements);
     if (outside) return { action: 'deny', ruleId: 'broker:confine', message: outside, kinds: [...new Set(c.statements.flatMap((s) => s.kinds))] };
     const catalog = this.catalog;
     if (!catalog) {
       const d = decide(this.deps.policy, this.identity, this.target.name, c);
       this.mysql?.decided(d, my?.changes ?? null, false);
+      this.pg?.decided(d, pg);
       return d;
     }
     const decideWith = ({ classification, snap }: Refinement): Decision => {
       const d = decide(this.deps.policy, this.identity, this.target.name, classification);
       catalog.decided(d, snap);
+      this.pg?.decided(d, pg);
       // A statement the catalog had something to say about reads a view or calls a function: it may set any variable.
       this.mysql?.decided(d, my?.changes ?? null, classification.statements.some((st, i) => st !== c.statements[i]));
       return d;
@@ -246,6 +260,7 @@ export class BrokerSession {
   complete(statementId: number, outcome: StatementOutcome, sample?: ResultSample | null): void {
     this.catalog?.completed();
     this.mysql?.completed(statementId, outcome.error === null);
+    this.pg?.completed(statementId, outcome.error === null);
     this.deps.store.completeStatement(statementId, outcome, sample ?? null).catch((e: unknown) => {
       this.deps.log?.('audit outcome write failed', { session: this.id, statement: statementId, error: String(e) });
     });

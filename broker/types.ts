@@ -102,6 +102,8 @@ export interface StatementRequest {
   sql: string;
   /** `simple` Query, extended-protocol `parse`, or the `execute` of an already admitted statement. */
   protocol: 'simple' | 'parse' | 'execute';
+  /** `parse`: the prepared statement's name ('' for the unnamed one); PostgreSQL's SQL `EXECUTE name` runs a named one too. */
+  name?: string;
   /**
    * The engine's containment check on the classified statements: a message when one would leave the
    * connection's target (MySQL's `USE other_db`); the whole request is then denied with it, and recorded.

@@ -194,7 +194,7 @@ export class Relay implements ScanTarget {
         const name = r.cstring();
         const sql = r.cstring();
         const exempt = this.results.exempt(sql);
-        return this.session.admit({ sql, protocol: 'parse', confine: this.results.confine(sql, exempt) }).then((a) => {
+        return this.session.admit({ sql, protocol: 'parse', name, confine: this.results.confine(sql, exempt) }).then((a) => {
           if (a.ok) {
             const stmt: Prepared = { sql, decision: a.decision, exempt, described: false, result: null, group: 0 };
             this.send({ kind: 'parse', name, stmt, group: 0 }, f.raw);
