@@ -138,7 +138,7 @@ export async function eventually<T>(fn: () => Promise<T | null | undefined | fal
  * Make admission slow, as a catalog load or a busy audit journal makes it: every statement's audit record
  * (the real store's recordStatement) first waits for `delay()`. Returns a function that undoes it.
  */
-export function slowAdmission(t: TestBroker, delay: () => Promise<unknown>): () => void {
+export function slowAdmission(t: { broker: Broker }, delay: () => Promise<unknown>): () => void {
   const store = t.broker.store;
   const record = store.recordStatement;
   store.recordStatement = async (s) => {
