@@ -1,12 +1,21 @@
 // Shared vocabulary of the broker: every module speaks these types, none imports another's internals.
 import type { FunctionRef } from './catalog/types.js';
-import type { ReviewSettings } from './approvals/types.js';
 
 /** What a statement does, least to most severe (order matters: see KIND_SEVERITY). */
 export const KINDS = ['read', 'write', 'ddl', 'destructive', 'privilege', 'admin', 'unknown'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export type Action = 'allow' | 'deny' | 'review';
+
+/** Per-rule review settings (from a rule with `action: review`): how approvals/ asks, policy/ fills them in. */
+export interface ReviewSettings {
+  /** Slack user ids (U…), e-mail addresses, or user groups ("@dba-oncall" / S…); empty = anyone in the channel. */
+  approvers: string[];
+  timeoutSeconds: number;
+  minApprovals: number;
+  /** `statement`: one approval covers one execution; `session`: the same text may run again in that session. */
+  scope: 'statement' | 'session';
+}
 
 /** Who is on the other end of a connection, as proven by a verified token. */
 export interface Identity {
@@ -142,4 +151,24 @@ export interface ClientInfo {
   /** Database user name the client asked for (informational only). */
   user: string | null;
   tls: boolean;
+}
+
+/** One result column: its name and the server's type (a type name, or the type OID as text). */
+export interface SampleColumn {
+  name: string;
+  type: string;
+}
+
+/**
+ * The first rows of a result as the client received them (after masking), as text: kept by broker/audit,
+ * fed by the engines, stored by broker/store, shown by replay.
+ */
+export interface ResultSample {
+  columns: SampleColumn[];
+  /** Values as text; null is SQL NULL. A value cut at the byte bound ends in `…`. */
+  rows: (string | null)[][];
+  /** Whether anything the client received was left out: a row past a bound, a cut value, a later result set. */
+  truncated: boolean;
+  /** Bytes of the values kept (UTF-8; binary values count as their `\x…` text). At most the byte bound. */
+  bytes: number;
 }

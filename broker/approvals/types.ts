@@ -1,18 +1,11 @@
 // Approvals: the vocabulary shared by the broker core, the HTTP API, the CLI and the Slack bot.
 // The bot is a client of this interface and of the store, never of an engine.
-import type { Identity, Kind } from '../types.js';
+import type { Identity, Kind, ReviewSettings } from '../types.js';
+
+/** Per-rule review settings: defined with the shared vocabulary (broker/types.ts), which policy speaks too. */
+export type { ReviewSettings } from '../types.js';
 
 export type ApprovalState = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled';
-
-/** Per-rule review settings (from a rule with `action: review`). */
-export interface ReviewSettings {
-  /** Slack user ids (U…), e-mail addresses, or user groups ("@dba-oncall" / S…); empty = anyone in the channel. */
-  approvers: string[];
-  timeoutSeconds: number;
-  minApprovals: number;
-  /** `statement`: one approval covers one execution; `session`: the same text may run again in that session. */
-  scope: 'statement' | 'session';
-}
 
 export interface ApprovalRequest {
   id: string;

@@ -1,8 +1,7 @@
 // `jit policy check`: decide SQL as the broker would, for an identity built from the command line — by names
 // alone, or (`--catalog-from TARGET`) against what that target's catalog says its functions and views are.
-import type { ReviewSettings } from '../approvals/types.js';
 import type { CatalogProvider } from '../catalog/index.js';
-import type { Action, Identity, Kind, Target } from '../types.js';
+import type { Action, Identity, Kind, ReviewSettings, Target } from '../types.js';
 import { classify, decide, decideStatement, loadPostgresParser, type Dialect, type PolicyConfig } from './index.js';
 
 export interface CheckResult {

@@ -1,6 +1,5 @@
 // Rules → Decision. Pure: no I/O, so it is cheap to call per statement and easy to test exhaustively.
-import type { ReviewSettings } from '../approvals/types.js';
-import type { Action, Classification, ClassifiedStatement, Decision, Identity, Kind } from '../types.js';
+import type { Action, Classification, ClassifiedStatement, Decision, Identity, Kind, ReviewSettings } from '../types.js';
 import { KINDS } from '../types.js';
 import { identityScope, outOfScope } from '../identity/limits.js';
 import { claimMatches, globMatch } from './glob.js';

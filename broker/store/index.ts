@@ -2,12 +2,12 @@
 // the embedded SQLite store and the PostgreSQL store (a later issue) share one contract.
 import { randomBytes } from 'node:crypto';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
-import type { ResultSample } from '../audit/types.js';
 import type {
   Action,
   ClientInfo,
   Identity,
   Kind,
+  ResultSample,
   StatementOutcome,
   StatementRequest,
 } from '../types.js';

@@ -4,8 +4,8 @@
 // go below, each with its own indexes, referencing sessions(id) where they belong to a session.
 import { sql } from 'drizzle-orm';
 import { index, integer, real, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
-import type { ApprovalState, ReviewSettings } from '../approvals/types.js';
-import type { Action, Kind, StatementRequest } from '../types.js';
+import type { ApprovalState } from '../approvals/types.js';
+import type { Action, Kind, ReviewSettings, StatementRequest } from '../types.js';
 
 export const sessions = sqliteTable(
   'sessions',

@@ -4,7 +4,7 @@
 import type Database from 'better-sqlite3';
 import { asc, eq, getTableName } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import type { ResultSample } from '../audit/types.js';
+import type { ResultSample } from '../types.js';
 import { statements, statementSamples } from './schema.sqlite.js';
 
 /** A sample's column values as SQLite stores them, after the statement id. */

@@ -10,8 +10,7 @@ import { and, asc, desc, eq, getTableName, gte, inArray, isNotNull, isNull, lt, 
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
-import type { ResultSample } from '../audit/types.js';
-import type { StatementOutcome } from '../types.js';
+import type { ResultSample, StatementOutcome } from '../types.js';
 import {
   AmbiguousSessionIdError,
   newSessionId,
