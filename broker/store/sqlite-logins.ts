@@ -2,7 +2,7 @@
 // commit. SqliteStore delegates its refused-login methods here.
 import { and, desc, gte, lt, type SQL } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import type { NewRefusedLogin, RefusedLogin, RefusedLoginFilter } from './index.js';
+import type { NewRefusedLogin, RefusedLogin, RefusedLoginFilter } from './types.js';
 import { refusedLogins } from './schema.sqlite.js';
 
 export class SqliteLogins {

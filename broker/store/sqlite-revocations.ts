@@ -2,7 +2,7 @@
 // statements: plain drizzle queries, no group commit. SqliteStore delegates its revocation methods here.
 import { and, asc, desc, eq, gt, isNull, lt, type SQL } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
-import type { NewRevocation, Revocation, RevocationFilter, TokenUse } from './index.js';
+import type { NewRevocation, Revocation, RevocationFilter, TokenUse } from './types.js';
 import { revocations, tokenUses } from './schema.sqlite.js';
 
 export class SqliteRevocations {

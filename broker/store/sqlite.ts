@@ -11,22 +11,20 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
 import type { ResultSample, StatementOutcome } from '../types.js';
-import {
-  AmbiguousSessionIdError,
-  newSessionId,
-  normalizeSessionIdPrefix,
-  type NewSession,
-  type NewRefusedLogin,
-  type NewRevocation,
-  type RefusedLoginFilter,
-  type NewStatement,
-  type RevocationFilter,
-  type TokenUse,
-  type SessionFilter,
-  type SessionSummary,
-  type StatementRecord,
-  type Store,
-} from './index.js';
+import { AmbiguousSessionIdError, newSessionId, normalizeSessionIdPrefix } from './ids.js';
+import type {
+  NewSession,
+  NewRefusedLogin,
+  NewRevocation,
+  RefusedLoginFilter,
+  NewStatement,
+  RevocationFilter,
+  TokenUse,
+  SessionFilter,
+  SessionSummary,
+  StatementRecord,
+  Store,
+} from './types.js';
 import { sessions, statements, type SessionRow } from './schema.sqlite.js';
 import { SqliteApprovals } from './sqlite-approvals.js';
 import { SqliteLogins } from './sqlite-logins.js';

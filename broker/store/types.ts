@@ -1,0 +1,214 @@
+// The store's contract: the Store interface and the records it keeps. Every method is async so the
+// embedded SQLite store and the PostgreSQL store (a later issue) share one contract. Types only: the
+// dialects (sqlite*.ts) and everything above the store import this; openStore() is in index.ts.
+import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
+import type {
+  Action,
+  ClientInfo,
+  Identity,
+  Kind,
+  ResultSample,
+  StatementOutcome,
+  StatementRequest,
+} from '../types.js';
+
+export interface NewSession {
+  target: string;
+  engine: 'postgres' | 'mysql';
+  identity: Identity;
+  client: ClientInfo;
+  startedAt: Date;
+}
+
+export interface NewStatement {
+  sessionId: string;
+  sql: string;
+  protocol: StatementRequest['protocol'];
+  kinds: Kind[];
+  decision: Action;
+  ruleId: string | null;
+  message: string | null;
+  startedAt: Date;
+  /** The `scope: session` approval that lets this text run again without asking (held statements are linked by createApproval). */
+  approvalId?: string | null;
+}
+
+/** Where a recorded session or refused login came from: ClientInfo as the store keeps it, in columns of its own. */
+export interface RecordedClient {
+  clientAddress: ClientInfo['address'];
+  clientPort: ClientInfo['port'];
+  clientApplication: ClientInfo['application'];
+  dbUser: ClientInfo['user'];
+  tls: ClientInfo['tls'];
+}
+
+/** A recorded session: what createSession() was given (the identity without its expiry, the client), and how it went. */
+export interface SessionSummary
+  extends Pick<NewSession, 'target' | 'engine' | 'startedAt'>,
+    Pick<Identity, 'subject' | 'issuer' | 'build' | 'claims' | 'actors' | 'tokenId'>,
+    RecordedClient {
+  id: string;
+  endedAt: Date | null;
+  endReason: string | null;
+  statementCount: number;
+  /** Statements recorded with each decision (counted from the statements themselves). */
+  allowed: number;
+  denied: number;
+  reviewed: number;
+}
+
+/**
+ * A recorded statement: what recordStatement() was given, its place in the session, and its outcome —
+ * each field of StatementOutcome null until completeStatement() ran (the statement never finished, or is still running).
+ */
+export interface StatementRecord extends Omit<NewStatement, 'approvalId'>, Nullable<StatementOutcome> {
+  id: number;
+  seq: number;
+  /** The approval request that held it (or the session-scope approval it ran under); see getApproval(). The store always sets it (null: never held). */
+  approvalId?: string | null;
+}
+
+type Nullable<T> = { [K in keyof T]: T[K] | null };
+
+/** A revoked build or token (`jit revoke`, POST /api/revocations, the Slack bot): refused from then on. */
+export interface Revocation {
+  id: number;
+  /** Every token of this build id, parents and exchanged children alike. */
+  build: string | null;
+  /** One token by its `jti` (and the tokens exchanged from it). */
+  jti: string | null;
+  reason: string;
+  /** `cli:<user>`, `api:<name>`, or a Slack user id. */
+  revokedBy: string;
+  revokedAt: Date;
+}
+
+export type NewRevocation = Omit<Revocation, 'id'>;
+
+export interface RevocationFilter {
+  build?: string;
+  jti?: string;
+  /** Only revocations recorded after this id (a cache catching up). */
+  afterId?: number;
+  /** Most recent ones only; all when absent. */
+  limit?: number;
+}
+
+/** A token's use to open a session, when `identity.single_use` asks for it. */
+export interface TokenUse {
+  jti: string;
+  issuer: string;
+  usedAt: Date;
+  /** The token's expiry: the row can be pruned after it. */
+  expiresAt: Date;
+}
+
+export interface SessionFilter {
+  build?: string;
+  subject?: string;
+  target?: string;
+  /** Newest sessions only; all matching sessions when absent. */
+  limit?: number;
+  /** true: only sessions not yet ended; false: only ended ones; absent: both. */
+  open?: boolean;
+  /** Only sessions started at or after this time. */
+  since?: Date;
+}
+
+/** A login the broker refused (see broker/audit/logins.ts); the token itself is never part of it. */
+export interface NewRefusedLogin extends RecordedClient {
+  at: Date;
+  engine: 'postgres' | 'mysql';
+  /** The target (database name) the client asked for, null when it named none. */
+  target: string | null;
+  /** A short code: a token check (`expired`, `audience`, `used`, ...) or `tls_required`, `unknown_target`, ... */
+  reason: string;
+  /** What the client was told. */
+  message: string;
+  /** Claims of the token decoded without trusting it (null when none was sent or it did not decode). */
+  issuer: string | null;
+  subject: string | null;
+  tokenId: string | null;
+  build: string | null;
+}
+
+export interface RefusedLogin extends NewRefusedLogin {
+  id: number;
+}
+
+export interface RefusedLoginFilter {
+  /** Only refusals at or after this time. */
+  since?: Date;
+  /** Newest ones only; all when absent. */
+  limit?: number;
+}
+
+export interface Store {
+  /** Records a new session and returns its id (`s_` + 16 base32 characters). */
+  createSession(s: NewSession): Promise<string>;
+  /** Marks a session ended. Idempotent: the first end wins; unknown ids are ignored. */
+  endSession(id: string, reason: string, at?: Date): Promise<void>;
+  /** At startup: ends the sessions a crash left open; returns how many. */
+  endOpenSessions(reason: string): Promise<number>;
+  /**
+   * Write-ahead record of a statement, before it goes upstream. Resolves only once the row is
+   * committed; rejects on any failure (the caller must then refuse the statement). Assigns the
+   * per-session `seq` (from 1, in call order) in the same transaction, so the session's
+   * statementCount includes it once this resolves. Returns the statement id for completeStatement().
+   */
+  recordStatement(s: NewStatement): Promise<number>;
+  /**
+   * Records what happened upstream and, when given, the sample of the result the client saw (in the
+   * same group-committed transaction). Rejects when the statement id is unknown (nothing is written).
+   */
+  completeStatement(id: number, o: StatementOutcome, sample?: ResultSample | null): Promise<void>;
+  /** Records (or replaces) a statement's result sample on its own. Rejects when the statement id is unknown. */
+  recordSample(statementId: number, sample: ResultSample): Promise<void>;
+  /** The result sample of one statement, null when none was recorded. */
+  getSample(statementId: number): Promise<ResultSample | null>;
+  /** The result samples of a session's statements, by statement id (statements without one are absent). */
+  listSamples(sessionId: string): Promise<Map<number, ResultSample>>;
+  /** Sessions matching every given filter, newest first. */
+  listSessions(filter: SessionFilter): Promise<SessionSummary[]>;
+  /**
+   * One session by id or by a unique prefix of it (case-insensitive, the `s_` may be left out).
+   * Null when nothing matches; rejects with AmbiguousSessionIdError when several do.
+   */
+  getSession(id: string): Promise<SessionSummary | null>;
+  /** A session's statements in seq order. */
+  listStatements(sessionId: string): Promise<StatementRecord[]>;
+  /**
+   * Records a new approval request (as Approvals.request() made it) and, when it has a statementId,
+   * links that statement to it (statements.approval_id) in the same transaction.
+   */
+  createApproval(r: ApprovalRequest): Promise<void>;
+  /** Writes the mutable part of a request: state, approvals, decidedBy/At, reason, message ref. Rejects for an unknown id. */
+  updateApproval(r: ApprovalRequest): Promise<void>;
+  getApproval(id: string): Promise<ApprovalRequest | null>;
+  /** Requests matching every given filter, oldest first (the most recent `limit` when limited). */
+  listApprovals(filter: ApprovalFilter): Promise<ApprovalRequest[]>;
+  /**
+   * At startup: ends the requests an earlier broker process left pending (nothing waits on them
+   * any more) as `cancelled` with `reason`, except the ids in `except`; returns them as they are now.
+   */
+  cancelPendingApprovals(reason: string, except?: readonly string[]): Promise<ApprovalRequest[]>;
+  /** Records a revocation (build or jti, at least one) and returns it with its id. See sqlite-revocations.ts. */
+  addRevocation(r: NewRevocation): Promise<Revocation>;
+  /** Revocations matching every given filter, oldest first (the most recent `limit` when limited). */
+  listRevocations(filter?: RevocationFilter): Promise<Revocation[]>;
+  /** Marks a token id used; false when it already was (single use: the login is then refused). */
+  claimTokenUse(u: TokenUse): Promise<boolean>;
+  /** Links a claimed token use to the session it opened. */
+  setTokenUseSession(jti: string, sessionId: string): Promise<void>;
+  /** Deletes uses of tokens that expired before `before`; returns how many. */
+  pruneTokenUses(before: Date): Promise<number>;
+  /** Records a refused login. */
+  recordRefusedLogin(r: NewRefusedLogin): Promise<void>;
+  /** Refused logins matching the filter, newest first. */
+  listRefusedLogins(filter?: RefusedLoginFilter): Promise<RefusedLogin[]>;
+  /** Deletes refused logins recorded before `before` (audit.login_retention); returns how many. */
+  pruneRefusedLogins(before: Date): Promise<number>;
+  /** Resolves when the store can serve queries (for /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
