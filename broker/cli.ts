@@ -185,7 +185,7 @@ program
   .description('run the built-in demo database (the broker starts it as a child process)')
   .requiredOption('--data-dir <dir>', 'where it keeps its data')
   .action(async (o: { dataDir: string }) => {
-    const { startDemoDatabase } = await import('./engines/postgres/demo.js');
+    const { startDemoDatabase } = await import('./demo/database.js');
     const demo = await startDemoDatabase({ dataDir: o.dataDir });
     process.stdout.write(`${JSON.stringify({ url: demo.url })}\n`);
     const stop = () => void demo.close().finally(() => process.exit(0));

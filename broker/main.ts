@@ -123,7 +123,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     for (const [name, t] of Object.entries(config.targets)) {
       let upstream = t.upstream;
       if (upstream === 'demo') {
-        const { startDemoProcess } = await import('./engines/postgres/demo-process.js');
+        const { startDemoProcess } = await import('./demo/process.js');
         const demo = await startDemoProcess(join(config.data_dir, 'demo'), (msg) => log.error(msg));
         closers.push(() => demo.close());
         upstream = demo.url;

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { parse, serialize } from 'pg-protocol';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_CUSTOMERS, startDemoDatabase, type DemoDatabase } from '../broker/engines/postgres/demo.js';
+import { DEMO_CUSTOMERS, startDemoDatabase, type DemoDatabase } from '../broker/demo/database.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

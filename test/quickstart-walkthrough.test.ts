@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_CUSTOMERS } from '../broker/engines/postgres/demo-seed.js';
+import { DEMO_CUSTOMERS } from '../broker/demo/seed.js';
 import { eventually, run, type RunResult } from './support/broker.js';
 
 const BIN = resolve('bin/jit.js');

@@ -25,14 +25,15 @@
 //   - queries run synchronously on this process's event loop: a slow query stalls the whole process;
 //   - the startup message is ignored (user, database, password, client_encoding, application_name, options):
 //     everyone is `postgres` on `postgres`, in UTF8, with no authentication.
+// Not an engine: it is an upstream the broker can start, imports nothing from broker/engines, and no engine imports it.
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { CANCEL_REQUEST_CODE, PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import type { Server, Socket } from 'node:net';
-import { SessionScheduler } from './demo-scheduler.js';
-import { seedDemoSchema } from './demo-seed.js';
+import { SessionScheduler } from './scheduler.js';
+import { seedDemoSchema } from './seed.js';
 
-export { DEMO_CUSTOMERS } from './demo-seed.js';
+export { DEMO_CUSTOMERS } from './seed.js';
 
 export interface DemoDatabaseOptions {
   /** Directory persisting the database across restarts; `null` keeps it in memory. */

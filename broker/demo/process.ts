@@ -9,7 +9,7 @@ export interface DemoProcess {
   close(): Promise<void>;
 }
 
-const JIT_BIN = fileURLToPath(new URL('../../../bin/jit.js', import.meta.url));
+const JIT_BIN = fileURLToPath(new URL('../../bin/jit.js', import.meta.url));
 
 export function startDemoProcess(dataDir: string, log: (msg: string) => void): Promise<DemoProcess> {
   // stdin stays a pipe: the child exits when this process does, however it ends.

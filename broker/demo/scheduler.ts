@@ -1,5 +1,5 @@
 // The demo database's scheduler: hands the one embedded backend to one connection at a time for a
-// whole unit of work, emulates COPY FROM STDIN, and cleans up after connections that leave (see demo.ts).
+// whole unit of work, emulates COPY FROM STDIN, and cleans up after connections that leave (see database.ts).
 import type { PGlite } from '@electric-sql/pglite';
 
 type MessageJob = {
