@@ -3,8 +3,7 @@
 // setting or a PREPARE takes its value from) — and the evaluation of the few expressions such a value is
 // written with: literals, variables, CONCAT, CONCAT_WS, IFNULL, COALESCE, REPLACE. The session keeps the state
 // (broker/session-mysql.ts); the classifier reads it as data (mysql-running.ts) and never guesses a value.
-import type { Reading, Token } from './mysql-lexer.js';
-import { isPunct } from './mysql-tokens.js';
+import { isPunct, type Reading, type Token } from './mysql-lexer.js';
 
 /** The server a session's statements reach, from its greeting: 101119 for MariaDB 10.11.19, 80036 for MySQL 8.0.36. */
 export interface MysqlServer {

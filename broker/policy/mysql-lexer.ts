@@ -17,6 +17,11 @@ export interface Token {
   end: number;
 }
 
+/** The upper-cased word at `t`, or undefined for anything else (strings, quoted identifiers, punctuation). */
+export const W = (t: Token | undefined): string | undefined => (t?.type === 'word' ? t.value : undefined);
+export const isWord = (t: Token | undefined, ...words: string[]): boolean => t?.type === 'word' && words.includes(t.value);
+export const isPunct = (t: Token | undefined, p: string): boolean => t?.type === 'punct' && t.value === p;
+
 /** How one server reads versioned comments. */
 export interface Reading {
   /** `mariadb`: 5- or 6-digit versions, `/*M!`, MySQL-only 50700–99999 skipped; `mysql5`: 5 digits; `mysql6`: 5 or 6. */

@@ -1,8 +1,11 @@
 // Small helpers shared by the MySQL statement handlers: reading words and names off a token list, and verdicts.
 import type { FunctionRef } from '../catalog/types.js';
 import type { Kind } from '../types.js';
-import type { Token } from './mysql-lexer.js';
+import { isPunct, isWord, W, type Token } from './mysql-lexer.js';
 import type { Running } from './mysql-running.js';
+
+/** The token predicates live with the Token (mysql-lexer.ts), where mysql-env.ts reads them too. */
+export { isPunct, isWord, W };
 
 /** The kinds and tables of one statement; `error` only when something could not be parsed. */
 export interface Verdict {
@@ -52,11 +55,6 @@ export function merge(...vs: Verdict[]): Verdict {
   if (vs.some((v) => v.settings)) out.settings = true;
   return error ? { ...out, error } : out;
 }
-
-/** The upper-cased word at `t`, or undefined for anything else (strings, quoted identifiers, punctuation). */
-export const W = (t: Token | undefined): string | undefined => (t?.type === 'word' ? t.value : undefined);
-export const isWord = (t: Token | undefined, ...words: string[]): boolean => t?.type === 'word' && words.includes(t.value);
-export const isPunct = (t: Token | undefined, p: string): boolean => t?.type === 'punct' && t.value === p;
 
 const namePart = (t: Token | undefined): string | null =>
   t?.type === 'word' ? t.text.toLowerCase() : t?.type === 'ident' ? t.value.toLowerCase() : null;
