@@ -13,6 +13,7 @@ type MessageJob = {
 type DetachJob = { kind: 'detach'; handlerId: number; resolve: () => void };
 type Job = MessageJob | DetachJob;
 
+// Message type bytes, a table of constants (not repeated logic); the engine reads types as characters and keeps no such table to share.
 const T_QUERY = 0x51; // 'Q'
 const T_PARSE = 0x50; // 'P'
 const T_BIND = 0x42; // 'B'
