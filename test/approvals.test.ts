@@ -2,7 +2,7 @@
 // cancellation, the bus, restart recovery — against the real SQLite store (in memory).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Approvals, type ApprovalEvent, type ApprovalInput, type ApprovalRequest, type ApprovalStore, type ReviewSettings } from '../broker/approvals/index.js';
-import { formatDuration, isListedApprover, isOwnRequest } from '../broker/approvals/approvers.js';
+import { formatDuration, isGroupApprover, isListedApprover, isOwnRequest } from '../broker/approvals/approvers.js';
 import { openStore, type Store } from '../broker/store/index.js';
 import type { Identity } from '../broker/types.js';
 
@@ -281,5 +281,15 @@ describe('approvers helpers', () => {
     expect(isOwnRequest({ subject: 'ci', claims: {} }, { by: 'U1', email: 'a@b.co' })).toBe(false); // unmappable
     expect(isOwnRequest({ subject: 'ci', claims: { email: 'a@b.co' } }, { by: 'cli:a@b.co' })).toBe(true);
     expect([0.5, 1, 90, 300, 3600, 90061].map(formatDuration)).toEqual(['500ms', '1s', '1m30s', '5m', '1h', '1d1h1m1s']);
+  });
+
+  it('a group written with spaces around it is a group, for every caller alike', () => {
+    // The bot trimmed an entry before deciding it was a group; the core did not (" @dba" was a person to it).
+    expect(isGroupApprover(' @dba')).toBe(true);
+    expect(isGroupApprover(' S01DBA00 ')).toBe(true);
+    expect(isListedApprover([' @dba'], { by: 'U1', groups: ['@dba'] })).toBe(true);
+    expect(isListedApprover([' @dba'], { by: 'U1', groups: [' @dba'] })).toBe(true);
+    expect(isListedApprover([' S01DBA00 '], { by: 'U1', groups: ['S01DBA00'] })).toBe(true);
+    expect(isListedApprover([' @dba'], { by: '@dba' })).toBe(false); // a group is not a person
   });
 });

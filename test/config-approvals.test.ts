@@ -64,6 +64,11 @@ rules:
     expect(problems('rules: [{ id: r, action: review, min_approvals: 0 }]')[0]).toMatch(/^rules\[0\]\.min_approvals:/);
     expect(problems('rules: [{ id: r, action: review, scope: build }]')[0]).toMatch(/^rules\[0\]\.scope:.*"statement"\|"session"/);
   });
+
+  it('counts a group written with spaces around it as a group, as the bot and approvals do', () => {
+    // It was one person here (so min_approvals: 3 was refused as impossible) and a group to the bot.
+    expect(parse('rules: [{ id: r, action: review, approvers: [" @dba", U1], min_approvals: 3 }]').rules[0]?.approvers).toEqual([' @dba', 'U1']);
+  });
 });
 
 describe('slack', () => {

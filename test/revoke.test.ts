@@ -150,6 +150,11 @@ describe('RevocationService', () => {
     expect(await s.isRevoked({ jti: null, build: 'b1' })).toBe("build 'b1' was revoked by U0ONCALL: incident 42");
   });
 
+  it('a revokers group written with spaces around it is a group, as in approvals', async () => {
+    const s = await RevocationService.open({ store: await storeAt('spaced.db'), revokers: [' @dba-oncall'] });
+    expect(await s.revoke({ build: 'b1', reason: 'r', by: 'U0DBA', groups: ['@dba-oncall'] })).toMatchObject({ ok: true });
+  });
+
   it('revocations survive a restart, are answered from memory, and another broker on the store catches up', async () => {
     const first = await storeAt('restart.db');
     const a = await RevocationService.open({ store: first, revokers: [] });
