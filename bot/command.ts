@@ -1,6 +1,7 @@
 // The /jit slash command: sessions of a build, one session's statements, pending approvals, help.
 // ack() at once, then answer through the response_url, ephemerally, at most `limit` rows.
 import type { App, RespondArguments, types } from '@slack/bolt';
+import { groupApprovers } from '../broker/approvals/approvers.js';
 import type { ApprovalRequest } from '../broker/approvals/types.js';
 import type { SessionSummary, StatementRecord } from '../broker/store/index.js';
 import { clip, code, count, duration, esc, slackDate, who } from './format.js';
@@ -138,9 +139,8 @@ export async function answer(d: CommandDeps, input: string, userId = ''): Promis
       if (!build || why.length === 0) return text(`Which build, and why? \`${d.name} revoke <build> <reason>\``);
       const email = d.directory ? await d.directory.email(userId) : null;
       const groups: string[] = [];
-      for (const ref of d.revocations.revokers) {
-        if (!/^(@|S[A-Z0-9]+$)/.test(ref) || !d.directory) continue;
-        if ((await d.directory.groupMembers(ref))?.has(userId)) groups.push(ref);
+      if (d.directory) {
+        for (const ref of groupApprovers(d.revocations.revokers)) if ((await d.directory.groupMembers(ref))?.has(userId)) groups.push(ref);
       }
       const r = await d.revocations.revoke({ build, reason: why.join(' '), by: userId, email, groups });
       if (!r.ok) return text(esc(r.message));

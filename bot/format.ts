@@ -1,6 +1,5 @@
 // mrkdwn helpers shared by the approval messages and the /jit replies: escaping, dates, code blocks,
 // links to the CI run, durations.
-import type { ApprovalRequest } from '../broker/approvals/types.js';
 
 /** Slack wants exactly these three escaped in every text object. */
 export function esc(s: string): string {
@@ -108,16 +107,6 @@ export function ciRun(claims: Record<string, unknown>): { label: string; url: st
 export function link(label: string, url: string | null): string {
   const text = esc(label).replace(/\|/g, '¦');
   return url ? `<${url}|${text}>` : text;
-}
-
-/** E-mail addresses that identify the requester (`email`, GitLab's `user_email`, an e-mail subject). */
-export function requesterEmails(req: Pick<ApprovalRequest, 'claims' | 'subject'>): string[] {
-  const out = new Set<string>();
-  for (const v of [req.claims['email'], req.claims['user_email'], req.subject]) {
-    const s = scalar(v);
-    if (s && /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(s)) out.add(s.toLowerCase());
-  }
-  return [...out];
 }
 
 /** Current actor first, back to the subject: `agent-b` ← `bot-a` ← `repo:org/app`. */

@@ -3,8 +3,8 @@
 // update behind its own post. A Slack failure is logged and nothing else happens: the bot never
 // decides; an unposted request simply times out into a refusal.
 import type { webApi } from '@slack/bolt';
+import { requesterEmails } from '../broker/approvals/approvers.js';
 import type { ApprovalEvent, ApprovalRequest } from '../broker/approvals/types.js';
-import { requesterEmails } from './format.js';
 import { approvalBlocks, outcomeDm, requestText } from './messages.js';
 import type { Directory } from './people.js';
 import type { ApprovalsPort, BotLog, MessageRef } from './ports.js';

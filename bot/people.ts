@@ -2,8 +2,9 @@
 // (usergroups.list / usergroups.users.list). Everything cached for a few minutes; lookups that fail
 // are not cached and count against the clicker (fail closed).
 import type { webApi } from '@slack/bolt';
+import { groupApprovers, isListedApprover, isOwnRequest } from '../broker/approvals/approvers.js';
 import type { ApprovalRequest } from '../broker/approvals/types.js';
-import { esc, requesterEmails } from './format.js';
+import { esc } from './format.js';
 import type { BotLog } from './ports.js';
 
 /** `groups`: the user groups of the approvers list the user was verified in (for DecisionInput.groups). */
@@ -91,19 +92,17 @@ export class Directory {
       this.log.warn({ err: e, user: userId }, 'slack: users.info failed; refusing the click');
       return { ok: false, code: 'lookup_failed', message: 'Slack could not tell me who you are right now, so nothing changed. Try again in a moment.' };
     }
-    if (email && requesterEmails(req).includes(email)) {
+    // The approvals core's own rules (broker/approvals/approvers.ts): the bot adds only what Slack knows.
+    if (isOwnRequest(req, { by: userId, email })) {
       return { ok: false, code: 'own_request', message: 'This is your own request: someone else has to decide it. Nothing changed.' };
     }
     const approvers = req.settings.approvers;
-    if (approvers.length === 0) return { ok: true, email, groups: [] };
-    const norm = (s: string) => s.trim().toLowerCase();
-    const people = approvers.filter((a) => !isGroup(a)).map(norm);
-    if (people.includes(norm(userId)) || (email && people.includes(email))) return { ok: true, email, groups: [] };
+    if (isListedApprover(approvers, { by: userId, email })) return { ok: true, email, groups: [] };
     const groups: string[] = [];
     let groupTrouble = false;
-    for (const g of approvers.filter(isGroup)) {
+    for (const g of groupApprovers(approvers)) {
       try {
-        if ((await this.groupMembers(g.trim()))?.has(userId)) groups.push(g);
+        if ((await this.groupMembers(g))?.has(userId)) groups.push(g);
       } catch (e) {
         groupTrouble = true;
         this.log.warn({ err: e, group: g }, 'slack: could not read a user group');
@@ -120,9 +119,6 @@ export class Directory {
     };
   }
 }
-
-/** As the approvals core reads the list: `@handle` or a group id `S…` stands for a user group. */
-export const isGroup = (a: string): boolean => a.trim().startsWith('@') || /^S[A-Z0-9]{6,}$/.test(a.trim());
 
 /** The `error` of a Slack platform error (`{ ok: false, error }`), if that is what `e` is. */
 export function platformError(e: unknown): string | null {

@@ -73,6 +73,19 @@ describe('Approve', () => {
     expect(h.slack.callsTo('usergroups.users.list')[0]?.args['usergroup']).toBe('S01DBA00');
   });
 
+  it('reads a group written with spaces around it as the approvals core does: its member decides', async () => {
+    // The bot used to trim an entry to find groups and the core did not: the bot verified Bob in " @dba-oncall",
+    // the core read " @dba-oncall" as one person, and Bob's approval was refused after Slack had let him click.
+    h = await startHarness();
+    h.approvals.request({ settings: { approvers: [' @dba-oncall', ' S01DBA00 '], timeoutSeconds: 300, minApprovals: 1, scope: 'statement' } });
+    await posted();
+    await click('U02BOB', 'jit_approve');
+    const final = await h.slack.waitFor('chat.update', (c) => !blockIds(c.args).includes('decide'));
+    expect(JSON.stringify(final.args['blocks'])).toContain('*Approved* by <@U02BOB>');
+    expect(h.approvals.decisions.map((d) => d.input)).toEqual([{ approve: true, by: 'U02BOB', email: 'bob@acme.test', reason: null, groups: ['@dba-oncall', 'S01DBA00'] }]);
+    expect(h.slack.callsTo('chat.postEphemeral')).toEqual([]);
+  });
+
   it('refuses the same approver twice when two approvals are needed', async () => {
     h = await startHarness();
     h.approvals.request({ settings: { approvers: [], timeoutSeconds: 300, minApprovals: 2, scope: 'statement' } });
