@@ -3,4 +3,4 @@
 import { register } from 'tsx/esm/api';
 
 register();
-await import('../broker/cli.ts');
+await import('../broker/cli/index.ts');

@@ -3,10 +3,10 @@
 // (POST/GET /api/revocations; listen.http + admin_token of the config, or --url / JIT_ADMIN_TOKEN).
 import { userInfo } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ApiError, call, target } from './cli-approvals.js';
-import { formatTable } from './cli-format.js';
-import type { Config } from './config.js';
-import type { RevocationJson } from './http/api-revocations.js';
+import type { Config } from '../config.js';
+import type { RevocationJson } from '../http/api-revocations.js';
+import { ApiError, call, target } from './api.js';
+import { formatTable } from './format.js';
 
 export function registerRevokeCommands(program: Command, config: () => Config): void {
   program

@@ -1,30 +1,31 @@
-// `jit token exchange`: RFC 8693 token exchange for scripts, through the running broker's
-// POST /oauth/token (listen.http of the config, or --url). No admin token: the subject token is the
-// credential. Prints the child token (or, with --json, the whole response).
+// `jit token`: a short-lived token from the broker's own dev issuer (the key under data_dir).
+// `jit token exchange`: RFC 8693 token exchange for scripts, through the running broker's POST /oauth/token
+// (listen.http of the config, or --url). No admin token: the subject token is the credential. Prints the
+// child token (or, with --json, the whole response).
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { userInfo } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ApiError } from './cli-approvals.js';
-import { duration, type Config } from './config.js';
+import { ConfigError, duration, type Config } from '../config.js';
+import { brokerUrl, exchangeToken } from './api.js';
+import { collect, parseClaim } from './args.js';
 
 const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
-/** The broker's HTTP listener, from --url or listen.http. */
-export function brokerUrl(c: Config, url: string | undefined): string {
-  if (url) return url.replace(/\/+$/, '');
-  const h = c.listen.http;
-  if (!h) throw new ApiError(`listen.http is off in ${c.file ?? 'the embedded default config'}: pass --url http://host:port of the broker`);
-  const host = h.host === '0.0.0.0' ? '127.0.0.1' : h.host === '::' ? '::1' : h.host;
-  return `http://${host.includes(':') ? `[${host}]` : host}:${h.port}`;
+/** `jit token --ttl`: any duration the config allows. */
+function parseSeconds(v: string): number {
+  const r = duration.safeParse(v);
+  if (!r.success) throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 90s, 15m, 1h)`);
+  return r.data;
 }
 
+/** `jit token exchange --ttl`: whole seconds, above 0. */
 function seconds(v: string): number {
   const r = duration.safeParse(v);
   if (!r.success || r.data <= 0) throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 90s, 10m, 1h)`);
   return Math.ceil(r.data);
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** A token given as `-` is read from standard input; absent: $JIT_SUBJECT_TOKEN. */
 function subjectToken(given: string | undefined): string {
@@ -33,7 +34,7 @@ function subjectToken(given: string | undefined): string {
   return t.trim();
 }
 
-interface Options {
+interface ExchangeOptions {
   subjectToken?: string;
   target: string[];
   scope?: string;
@@ -44,7 +45,32 @@ interface Options {
   json?: boolean;
 }
 
-export function registerTokenExchange(token: Command, config: () => Config): void {
+export function registerTokenCommands(program: Command, config: () => Config): void {
+  const token = program
+    .command('token')
+    .description("print a short-lived token from the broker's own dev issuer (the key under data_dir)")
+    .option('--sub <subject>', 'subject', `local:${userInfo().username}`)
+    .option('--build <id>', 'build id the token belongs to')
+    .option('--ttl <duration>', 'lifetime, e.g. 15m (default: identity.default_ttl)', parseSeconds)
+    .option('--aud <audience>', 'audience (default: identity.audience)')
+    .option('--claim <k=v>', 'extra claim, repeatable; numbers, booleans and JSON are parsed', collect, [])
+    .action(async (o: { sub: string; build?: string; ttl?: number; aud?: string; claim: string[] }) => {
+      const c = config();
+      if (!c.identity.local_issuer) throw new ConfigError(c.file, ['identity.local_issuer is false: this broker has no dev issuer to sign with']);
+      const ttl = o.ttl ?? c.identity.default_ttl;
+      if (ttl > c.identity.max_ttl) throw new InvalidArgumentError(`--ttl ${ttl}s is longer than identity.max_ttl (${c.identity.max_ttl}s)`);
+      const { LocalIssuer } = await import('../identity/local-issuer.js');
+      const issuer = await LocalIssuer.loadOrCreate(join(c.data_dir, 'issuer.jwk'), c.identity.local_issuer_url);
+      const jwt = await issuer.sign({
+        subject: o.sub,
+        build: o.build,
+        audience: o.aud ?? c.identity.audience,
+        ttlSeconds: ttl,
+        claims: Object.fromEntries(o.claim.map(parseClaim)),
+      });
+      process.stdout.write(`${jwt}\n`);
+    });
+
   token
     .command('exchange')
     .description('trade a token for a narrower one for a nested agent (RFC 8693 token exchange on the running broker)')
@@ -56,7 +82,7 @@ export function registerTokenExchange(token: Command, config: () => Config): voi
     .option('--actor-token <jwt>', "the actor's own token, verified by the broker; its subject names the actor")
     .option('--url <url>', 'the broker HTTP listener (default: listen.http of the config)')
     .option('--json', 'print the whole token response')
-    .action(async (o: Options) => {
+    .action(async (o: ExchangeOptions) => {
       const form = new URLSearchParams({ grant_type: GRANT, subject_token: subjectToken(o.subjectToken), subject_token_type: TOKEN_TYPE_JWT });
       for (const t of o.target) form.append('audience', t);
       if (o.scope) form.set('scope', o.scope);
@@ -68,24 +94,7 @@ export function registerTokenExchange(token: Command, config: () => Config): voi
         form.set('actor_token', o.actorToken);
         form.set('actor_token_type', TOKEN_TYPE_JWT);
       }
-      const url = `${brokerUrl(config(), o.url)}/oauth/token`;
-      let res: Response;
-      try {
-        res = await fetch(url, { method: 'POST', body: form, signal: AbortSignal.timeout(15_000) });
-      } catch (e) {
-        const c = (e as { cause?: { code?: string; message?: string } }).cause;
-        throw new ApiError(`cannot reach the broker at ${url} (${c?.code ?? c?.message ?? (e as Error).message}): is it running (jit start)? Or pass --url`);
-      }
-      const text = await res.text();
-      let data: Record<string, unknown>;
-      try {
-        data = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        throw new ApiError(`the broker answered ${res.status}: ${text.slice(0, 200)}`);
-      }
-      if (!res.ok) {
-        throw new ApiError(`token exchange refused: ${String(data['error'] ?? res.status)}: ${String(data['error_description'] ?? text.slice(0, 200))}`);
-      }
+      const data = await exchangeToken(brokerUrl(config(), o.url), form);
       process.stdout.write(o.json ? `${JSON.stringify(data, null, 2)}\n` : `${String(data['access_token'])}\n`);
     });
 }

@@ -2,9 +2,9 @@
 // running broker's HTTP API): who connected, each statement with its decision, approval, timing and
 // result with the sample of what the client saw. `--speed N` paces it, `--json` prints the events.
 import { InvalidArgumentError, type Command } from 'commander';
-import type { ReplayEvent } from './audit/replay.js';
-import { ApiError, call, target } from './cli-approvals.js';
-import type { Config } from './config.js';
+import type { ReplayEvent } from '../audit/replay.js';
+import type { Config } from '../config.js';
+import { ApiError, call, target } from './api.js';
 
 function nonNegative(flag: string) {
   return (v: string): number => {
@@ -15,8 +15,8 @@ function nonNegative(flag: string) {
 }
 
 async function fromStore(c: Config, id: string): Promise<ReplayEvent[]> {
-  const { openStore } = await import('./store/index.js');
-  const { loadReplay, replayEvents } = await import('./audit/replay.js');
+  const { openStore } = await import('../store/index.js');
+  const { loadReplay, replayEvents } = await import('../audit/replay.js');
   const store = await openStore(c.store);
   try {
     const r = await loadReplay(store, id);
@@ -46,8 +46,8 @@ export function registerReplayCommand(program: Command, config: () => Config): v
     .action(async (id: string, o: { speed: number; json?: boolean; width: number; url?: string }) => {
       const c = config();
       const events = o.url ? await fromApi(c, o.url, id) : await fromStore(c, id);
-      const { playEvents } = await import('./audit/replay.js');
-      const { ReplayRenderer } = await import('./audit/render.js');
+      const { playEvents } = await import('../audit/replay.js');
+      const { ReplayRenderer } = await import('../audit/render.js');
       const renderer = new ReplayRenderer({ maxCell: Math.max(4, Math.floor(o.width)) });
       await playEvents(events, o.speed, (e) => void process.stdout.write(o.json ? `${JSON.stringify(e)}\n` : renderer.render(e)));
       if (!o.json) process.stdout.write(renderer.end());

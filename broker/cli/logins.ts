@@ -2,11 +2,9 @@
 // why (reason and what the client was told) and what their token claimed, unverified; accepted ones the
 // session they opened. `--refused` lists refusals only; `--since 1h` (or a date) bounds them in time.
 import { InvalidArgumentError, type Command } from 'commander';
-import { listLogins, loginToJson, parseSince, type LoginEntry } from './audit/logins.js';
-import { formatTable } from './cli-format.js';
-import type { Config } from './config.js';
-
-const when = (d: Date) => d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+import { listLogins, loginToJson, parseSince, type LoginEntry } from '../audit/logins.js';
+import type { Config } from '../config.js';
+import { formatTable, when } from './format.js';
 
 function since(v: string): Date {
   const d = parseSince(v);
@@ -28,7 +26,7 @@ export function registerLoginsCommand(program: Command, config: () => Config): v
     .option('--limit <n>', 'at most n logins', (v) => Number.parseInt(v, 10), 50)
     .option('--json', 'machine-readable output')
     .action(async (o: { refused?: boolean; since?: Date; limit: number; json?: boolean }) => {
-      const { openStore } = await import('./store/index.js');
+      const { openStore } = await import('../store/index.js');
       const store = await openStore(config().store);
       try {
         const rows = await listLogins(store, { refused: o.refused, since: o.since, limit: o.limit });

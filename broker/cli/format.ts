@@ -32,3 +32,6 @@ export function wrapText(text: string, width: number, maxLines: number): { text:
   lines[maxLines - 1] = `${last.slice(0, width - 1)}…`;
   return { text: lines.join('\n'), cut: true };
 }
+
+/** A time as the tables show it: `2025-01-31 12:00:00Z` (blank for none). */
+export const when = (d: Date | null): string => (d ? d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');

@@ -1,0 +1,49 @@
+// The `jit` command: one commander program; each command group registers itself from its own module
+// (start, token, policy, sessions, approvals, revoke, replay, logins), and those that talk to the
+// running broker do so through api.ts.
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { registerApprovalCommands } from './approvals.js';
+import { registerDemoCommand } from './demo.js';
+import { registerLoginsCommand } from './logins.js';
+import { registerPolicyCommands } from './policy.js';
+import { registerReplayCommand } from './replay.js';
+import { registerRevokeCommands } from './revoke.js';
+import { registerSessionCommands } from './sessions.js';
+import { registerStartCommand } from './start.js';
+import { registerTokenCommands } from './token.js';
+
+// A reader that goes away early (`jit … | head`) is not an error: stop writing and exit quietly. Nothing
+// more can be said on a closed stderr either, so writes there are dropped (a running broker goes on).
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(process.exitCode ?? 0);
+});
+process.stderr.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
+
+const program = new Command('jit')
+  .description('jit-broker: just-in-time database access for CI pipelines and the agents they spawn')
+  .option('-c, --config <file>', 'config file (default: ./jit.yaml when present, else the embedded default)')
+  .showHelpAfterError();
+
+function config(): Config {
+  return loadConfig(program.opts<{ config?: string }>().config);
+}
+
+registerStartCommand(program, config);
+registerTokenCommands(program, config);
+registerPolicyCommands(program, config);
+registerDemoCommand(program);
+registerSessionCommands(program, config);
+registerApprovalCommands(program, config);
+registerRevokeCommands(program, config);
+registerReplayCommand(program, config);
+registerLoginsCommand(program, config);
+
+program.parseAsync().catch((e: unknown) => {
+  const msg = e instanceof ConfigError || e instanceof InvalidArgumentError ? e.message : e instanceof Error ? `jit: ${e.message}` : String(e);
+  process.stderr.write(`${msg}\n`);
+  process.exit(e instanceof ConfigError || e instanceof InvalidArgumentError ? 2 : 1);
+});
