@@ -230,7 +230,7 @@ const schema = z
     targets: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names are letters, digits, _ . -'), target),
     rules: z.array(rule).default([]),
     default: action.default('deny'),
-    /** Result masking: see broker/masking and the README ("Masking"). */
+    /** Result masking: see broker/masking and docs/masking.md. */
     masking: masking.default({ rules: [], detectors: {} }),
     /** What is recorded of each statement's result besides its outcome: a bounded sample of what the client saw. */
     audit: z

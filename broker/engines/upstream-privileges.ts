@@ -9,7 +9,7 @@ import { readTextRow } from './mysql/results.js';
 import { connectUpstream } from './mysql/upstream.js';
 
 const TIMEOUT_MS = 5_000;
-const SEE = 'the broker\'s guarantees assume a least-privilege account (README: "Least-privilege upstream accounts")';
+const SEE = 'the broker\'s guarantees assume a least-privilege account (docs/operations.md: "Least-privilege upstream accounts")';
 
 /** What a PostgreSQL role may do beyond its grants, as the check reads it. */
 export interface PgRoleFacts {

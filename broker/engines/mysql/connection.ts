@@ -260,7 +260,7 @@ export function checkMysqlTarget(t: Target): void {
 /**
  * A mysql target named other than its upstream database: clients see the target's name (the handshake, COM_INIT_DB,
  * `USE <target>` alone), but inside SQL — `db.table`, `SHOW TABLES FROM db`, information_schema filters, DATABASE() —
- * the server knows only the upstream name, and the broker does not rewrite SQL (README: MySQL, "The target's name").
+ * the server knows only the upstream name, and the broker does not rewrite SQL (docs/mysql.md: "The target's name").
  */
 export function mysqlTargetNameWarning(t: Target): string | null {
   const db = parseMysqlUrl(t.upstream).database;
