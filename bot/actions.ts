@@ -35,7 +35,7 @@ function resultText(r: Extract<DecisionResult, { ok: false }>): string {
 }
 
 /** The request behind a click, if it can still be decided by `user`; tells them why not otherwise. */
-async function decidable(d: ActionDeps, id: string, user: string, channel: string | null): Promise<{ req: ApprovalRequest; email: string | null; groups: string[] } | null> {
+async function decidable(d: ActionDeps, id: string, user: string, channel: string | null, approve: boolean): Promise<{ req: ApprovalRequest; email: string | null; groups: string[] } | null> {
   const req = await d.approvals.get(id);
   if (!req) {
     await tell(d, user, channel, 'This request no longer exists, so nothing changed.');
@@ -45,11 +45,11 @@ async function decidable(d: ActionDeps, id: string, user: string, channel: strin
     await tell(d, user, channel, endedText(req));
     return null;
   }
-  if (req.approvals.some((a) => a.by === user)) {
+  if (approve && req.approvals.some((a) => a.by === user)) {
     await tell(d, user, channel, 'You already approved this request; it needs another approver. Nothing changed.');
     return null;
   }
-  const check = await d.directory.check(req, user);
+  const check = await d.directory.check(req, user, approve);
   if (!check.ok) {
     d.log.info({ request: id, user, code: check.code }, 'slack: click refused');
     await tell(d, user, channel, check.message);
@@ -83,7 +83,7 @@ export function registerActions(app: App, d: ActionDeps): void {
     await ack();
     const user = body.user.id;
     const channel = body.channel?.id ?? null;
-    const ok = await decidable(d, action.value ?? '', user, channel);
+    const ok = await decidable(d, action.value ?? '', user, channel, true);
     if (ok) await decide(d, ok.req.id, true, null, { user, channel, email: ok.email, groups: ok.groups });
   });
 
@@ -91,7 +91,7 @@ export function registerActions(app: App, d: ActionDeps): void {
     await ack();
     const user = body.user.id;
     const channel = body.channel?.id ?? null;
-    const ok = await decidable(d, action.value ?? '', user, channel);
+    const ok = await decidable(d, action.value ?? '', user, channel, false);
     if (!ok) return;
     try {
       await d.client.views.open({ trigger_id: body.trigger_id, view: denyModal(ok.req, channel) });
@@ -116,7 +116,7 @@ export function registerActions(app: App, d: ActionDeps): void {
     }
     const user = body.user.id;
     const channel = typeof meta.channel === 'string' ? meta.channel : null;
-    const ok = await decidable(d, typeof meta.id === 'string' ? meta.id : '', user, channel);
+    const ok = await decidable(d, typeof meta.id === 'string' ? meta.id : '', user, channel, false);
     if (ok) await decide(d, ok.req.id, false, reason, { user, channel, email: ok.email, groups: ok.groups });
   });
 }

@@ -83,8 +83,12 @@ export class Directory {
     });
   }
 
-  /** Whether `userId` may decide `req`: listed (directly, by e-mail, or through a group) and not the requester. */
-  async check(req: ApprovalRequest, userId: string): Promise<Check> {
+  /**
+   * Whether `userId` may decide `req` (`approve`: approve it, else deny it): listed (directly, by e-mail, or
+   * through a group), and not the requester when approving — the core's rule: a requester may deny (withdraw)
+   * their own request, never approve it.
+   */
+  async check(req: ApprovalRequest, userId: string, approve: boolean): Promise<Check> {
     let email: string | null;
     try {
       email = await this.email(userId);
@@ -93,7 +97,7 @@ export class Directory {
       return { ok: false, code: 'lookup_failed', message: 'Slack could not tell me who you are right now, so nothing changed. Try again in a moment.' };
     }
     // The approvals core's own rules (broker/approvals/approvers.ts): the bot adds only what Slack knows.
-    if (isOwnRequest(req, { by: userId, email })) {
+    if (approve && isOwnRequest(req, { by: userId, email })) {
       return { ok: false, code: 'own_request', message: 'This is your own request: someone else has to decide it. Nothing changed.' };
     }
     const approvers = req.settings.approvers;

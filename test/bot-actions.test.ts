@@ -188,6 +188,18 @@ describe('Deny', () => {
     expect(JSON.stringify(dm.args['blocks'])).toContain('not during the sale');
   });
 
+  it('lets the requester deny (withdraw) their own request, as the CLI and the HTTP API do, but never approve it', async () => {
+    h = await startHarness();
+    h.approvals.request();
+    await posted();
+    await click('U05DEV', 'jit_deny', 'apr_1', '7777.trigger');
+    expect((await h.slack.waitFor('views.open')).args['trigger_id']).toBe('7777.trigger');
+    await submitReason('U05DEV', 'wrong table, my mistake');
+    await expect.poll(() => h!.approvals.decisions).toEqual([
+      { id: 'apr_1', input: { approve: false, by: 'U05DEV', email: 'dev@acme.test', reason: 'wrong table, my mistake' } },
+    ]);
+  });
+
   it('keeps the modal open with an error when the reason is blank', async () => {
     h = await startHarness();
     h.approvals.request();
