@@ -44,6 +44,16 @@ export class PostgresSessionState implements PreparedNames {
     return this.substituted.get(d)?.executes === true;
   }
 
+  /**
+   * The names whose prepared statement running this decision's statements may define or forget (`null`: every name):
+   * `PREPARE n`, `DEALLOCATE n`, `DEALLOCATE ALL`, `DISCARD ALL`. The relay forgets what it knew of a Parse under those
+   * names, so a later Bind of one is judged as the `EXECUTE` of what the session holds (see engines/postgres/relay.ts).
+   */
+  touches(d: Decision): (string | null)[] {
+    const s = this.substituted.get(d);
+    return s?.changes.length ? s.changes.map((c) => ('define' in c ? c.define : c.forget)) : [];
+  }
+
   /** A statement of this decision is admitted (`statementId`: its record, for completed()). */
   admitted(d: Decision, req: StatementRequest, statementId: number | null): void {
     const s = this.substituted.get(d);

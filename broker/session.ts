@@ -237,6 +237,14 @@ export class BrokerSession {
     return r instanceof Promise ? r.then(decideWith) : decideWith(r);
   }
 
+  /**
+   * PostgreSQL: the prepared-statement names an admitted decision's statements may define or forget (`null`: every
+   * name) — SQL `PREPARE`, `DEALLOCATE`, `DISCARD ALL`; empty for anything else, and for other engines.
+   */
+  preparedNames(d: Decision): (string | null)[] {
+    return this.pg?.touches(d) ?? [];
+  }
+
   /** The engine saw the upstream ready for a query (PostgreSQL ReadyForQuery, with its transaction status). */
   ready(status: string): void {
     this.catalog?.ready(status);

@@ -9,6 +9,12 @@
 // in flight applied, each assumed to succeed; when one fails or is skipped, they are rebuilt from the confirmed
 // state and what is still in flight. A Bind whose statement depends on an earlier Sync group still in flight
 // waits for its answers (see waitFor), since a failure there would bind another statement than the relay thinks.
+//
+// What the maps hold is only what the client made with Parse and Bind. SQL makes statements and portals too
+// (PREPARE, DECLARE, a function opening a refcursor) and removes them (DEALLOCATE, DISCARD ALL, CLOSE, the end of a
+// transaction, which takes every portal Bind made): a statement name SQL may have changed is forgotten (forget),
+// portals go with their transaction (ready), so a name the maps hold is one the relay can attribute, and any other
+// is handled as unknown by the relay (see relay.ts: a Bind of it is the SQL EXECUTE of it, an Execute is refused).
 import type { ActiveResult, Portal, Prepared } from './results.js';
 
 /**
@@ -43,8 +49,12 @@ export interface Statement {
 /** What the relay expects from upstream, in order, with what each message does to statements and portals. */
 export type Pending =
   | Statement
-  /** `marked`: this Describe is what made `of` count as described (undone if the server skips it). */
-  | { kind: 'describe'; of: Prepared | Portal | null; swallow: boolean; marked: boolean }
+  /**
+   * `marked`: this Describe is what made `of` count as described (undone if the server skips it). `refresh`: the
+   * relay's own Describe of a portal with nothing run since its Bind: the answer describes its statement too (a
+   * stale description of it renewed for its next portals).
+   */
+  | { kind: 'describe'; of: Prepared | Portal | null; swallow: boolean; marked: boolean; refresh?: boolean }
   /**
    * `stmt`: the statement it creates; null when it leaves none of that name (a refused unnamed Parse, whose
    * poison the server fails after dropping the unnamed statement); undefined when it changes nothing (a refused
@@ -72,7 +82,11 @@ export class InFlight {
   /** Syncs sent, and answered (their ReadyForQuery): group n is answered once answered > n. */
   private syncs = 0;
   private answered = 0;
-  private waiter: { group: number; resolve: () => void } | null = null;
+  /** Statements sent upstream to run (simple Queries and Executes), for Portal.seen. */
+  private runs = 0;
+  /** Syncs and simple Queries sent (where a transaction may end), for Portal.bound. */
+  private ends = 0;
+  private readonly waiters: { done: () => boolean; resolve: () => void }[] = [];
 
   /** `skipped`: a statement the server will not run (it skips to Sync after an earlier error), to record as such. */
   constructor(private readonly skipped: (s: Statement) => void) {}
@@ -90,11 +104,21 @@ export class InFlight {
       }
       this.skipping = false;
     }
+    if (p.kind === 'sync' || p.kind === 'query') this.ends++;
     if (p.kind === 'parse' || p.kind === 'close') p.group = this.syncs;
     else if (p.kind === 'sync') this.syncs++;
-    else if (p.kind === 'describe' && p.of && !p.of.described) {
-      p.of.described = true;
-      p.marked = true;
+    else if (p.kind === 'describe' && p.of) {
+      if ('prepared' in p.of) p.of.seen = this.runs;
+      if (!p.of.described) {
+        p.of.described = true;
+        p.marked = true;
+      }
+    } else if (p.kind === 'query' || p.kind === 'execute') {
+      this.runs++;
+      if (p.kind === 'execute' && p.portal) p.portal.seen = this.runs; // its own execution leaves it as it was
+    } else if (p.kind === 'bind' && p.portal) {
+      p.portal.seen = this.runs;
+      p.portal.bound = this.ends;
     }
     this.apply(p);
     this.queue.push(p);
@@ -135,6 +159,11 @@ export class InFlight {
     return this.queue[0];
   }
 
+  private dropPortal(name: string, p: Portal): void {
+    this.confirmedPortals.delete(name);
+    if (this.portals.get(name) === p) this.portals.delete(name);
+  }
+
   /** The head was answered in full (a Describe's description, an Execute's completion). */
   shift(): void {
     this.queue.shift();
@@ -153,20 +182,27 @@ export class InFlight {
     }
   }
 
-  /** ReadyForQuery: the simple query or Sync at the head is answered (returned), or null if the head is neither. */
-  ready(): Pending | null {
+  /**
+   * ReadyForQuery with transaction status `status`: the simple query or Sync at the head is answered (returned), or
+   * null if the head is neither.
+   */
+  ready(status: string): Pending | null {
     const head = this.queue[0];
     if (!head || (head.kind !== 'query' && head.kind !== 'sync')) return null;
     this.queue.shift();
     if (head.kind === 'sync') {
       this.answered++;
       if (this.removed.size) for (const [name, group] of this.removed) if (group < this.answered) this.removed.delete(name);
-      if (this.waiter && this.waiter.group < this.answered) {
-        const w = this.waiter;
-        this.waiter = null;
-        w.resolve();
-      }
     }
+    // No transaction open: it ended, and with it every portal Bind made before (only a cursor WITH HOLD outlives its
+    // transaction, and Bind never makes one). A simple Query runs in the unnamed portal: the client's is gone.
+    // (What a Bind or Close still in flight did to a name is after this: such a name no longer maps to what went.)
+    if (status === 'I') for (const [name, p] of this.confirmedPortals) this.dropPortal(name, p);
+    else if (head.kind === 'query') {
+      const unnamed = this.confirmedPortals.get('');
+      if (unnamed) this.dropPortal('', unnamed);
+    }
+    this.settle();
     return head;
   }
 
@@ -190,6 +226,7 @@ export class InFlight {
     }
     if (!this.queue.length) this.skipping = true;
     if (changed) this.rebuild();
+    this.settle();
   }
 
   /** An entry left without taking effect: returns whether the maps must be rebuilt. */
@@ -221,6 +258,70 @@ export class InFlight {
     const stmt = this.statements.get(name);
     const group = stmt ? stmt.group : this.removed.get(name);
     if (group === undefined || group === this.syncs || group < this.answered) return null;
-    return new Promise((resolve) => (this.waiter = { group, resolve }));
+    return this.until(() => group < this.answered);
+  }
+
+  /**
+   * Before an Execute or Describe of portal `name`: a promise when a Sync or simple Query sent after its Bind has not
+   * been answered (its transaction may end there, and the portal with it: what the name is then is for the answer to
+   * tell, see ready()). Resolved once answered (or skipped); look the portal up again then. Null when it can go on now.
+   */
+  waitForPortal(name: string): Promise<void> | null {
+    const portal = this.portals.get(name);
+    if (!portal || portal.bound === this.ends) return null;
+    let end: Pending | null = null;
+    for (const p of this.queue) {
+      if (p.kind === 'bind' && p.portal === portal) end = null;
+      else if (p.kind === 'sync' || p.kind === 'query') end = p;
+    }
+    const last = end;
+    return last ? this.until(() => !this.queue.includes(last)) : null;
+  }
+
+  /**
+   * Whether the server will skip a message sent now: it is skipping to Sync already, or a refused message's poison
+   * Parse — certain to fail — went out since the last Sync.
+   */
+  doomed(): boolean {
+    if (this.skipping) return true;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const p = this.queue[i]!;
+      if (p.kind === 'sync') return false;
+      if (p.kind === 'parse' && p.refusal) return true;
+    }
+    return false;
+  }
+
+  /** Whether what `portal` returns is still as last known: no other statement was sent to run since (Portal.seen). */
+  fresh(portal: Portal): boolean {
+    return portal.seen === this.runs;
+  }
+
+  /**
+   * SQL about to run may define or forget these statement names (`null`: every one): PREPARE, DEALLOCATE, DISCARD ALL.
+   * The relay no longer knows what they hold: they are forgotten now, with what Parses still in flight would put under
+   * them (they run before it). Forgetting too much is safe: a Bind of a name not held here is judged as the SQL EXECUTE
+   * of it (relay.ts). The unnamed statement is SQL's to neither make nor drop.
+   */
+  forget(names: readonly (string | null)[]): void {
+    if (!names.length) return;
+    const all = names.includes(null);
+    const gone = (name: string) => name !== '' && (all || names.includes(name));
+    for (const map of [this.statements, this.confirmedStatements]) for (const name of [...map.keys()]) if (gone(name)) map.delete(name);
+    for (const p of this.queue) if (p.kind === 'parse' && p.stmt && gone(p.name)) p.stmt = undefined;
+  }
+
+  private until(done: () => boolean): Promise<void> {
+    return new Promise((resolve) => this.waiters.push({ done, resolve }));
+  }
+
+  /** Wake the waits whose answers came. */
+  private settle(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (!w.done()) continue;
+      this.waiters.splice(i, 1);
+      w.resolve();
+    }
   }
 }

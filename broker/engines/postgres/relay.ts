@@ -13,7 +13,22 @@
 // (waiting for the catalog when it must), and the DataRows of a result set with something to mask are
 // rewritten (datarow.ts); all other rows are forwarded as they came. Extended protocol: Execute sends
 // no RowDescription, so each statement's and portal's description (from Describe, with the formats
-// Bind asked for) is kept, and a Describe is added before an Execute whose result was never described.
+// Bind asked for) is kept, and a Describe is added before an Execute whose result was never described —
+// or whose description may no longer be its portal's, another statement having run since (Portal.seen).
+//
+// Names the client did not make with Parse and Bind (security issue 10). SQL makes prepared statements
+// (PREPARE, also of a name a Parse used once SQL deallocated it) and portals (DECLARE, a function opening a
+// refcursor) that protocol messages can then use. Nothing runs unattributed:
+//   - a Bind of a statement name the relay does not hold from a Parse is judged as what it amounts to, the SQL
+//     `EXECUTE name` — by what the session saw prepared under that name (session-postgres.ts), against the
+//     current policy, `unknown` if it saw nothing — held and recorded as that at each Execute, its rows masked
+//     by the portal's own description (the relay Describes it); refused there, the server gets a poison Parse
+//     under the broker's own name in place of the Bind (the client's unnamed statement stays);
+//   - an Execute or Describe of a portal the relay did not bind is refused (42501): what it runs cannot be
+//     attributed — a cursor's query was decided at its DECLARE (or the call that opened it), and FETCH, which is
+//     recorded and masked, reads it. Portals Bind made are dropped at the end of their transaction, so a cursor
+//     later declared under such a name is one the relay did not bind;
+//   - a Describe of such a statement, and a Close of any name, go upstream as they are: they run nothing.
 import { PgResultTap } from '../../audit/pg-sample.js';
 import type net from 'node:net';
 import { serialize } from 'pg-protocol';
@@ -23,12 +38,17 @@ import { Framer, type Frame } from './framing.js';
 import type { PgMasking } from './masking.js';
 import { BodyReader, errorResponse, readErrorFields } from './messages.js';
 import { InFlight, type Pending, type Refusal, type Statement } from './inflight.js';
-import { ResultMasking, NOTHING, type ActiveResult, type Prepared } from './results.js';
+import { ResultMasking, NOTHING, type ActiveResult, type Portal, type Prepared } from './results.js';
 import { bindResultFormats, NO_COLUMNS, parseRowDescription, type RowDescription } from './row-description.js';
 import { UpstreamScanner, type ScanTarget } from './scanner.js';
 import { InOrder } from '../in-order.js';
 
 const POISON = 'JITBROKER_REFUSED_';
+/**
+ * The statement name of the poison sent in place of a refused Bind, Execute or Describe: it fails to parse, and a
+ * failed Parse of a named statement changes nothing on the server, whatever the client holds under any name.
+ */
+const POISON_NAME = 'jitbroker_refused';
 /** A Sync's entry (it carries nothing). */
 const SYNC: Pending = { kind: 'sync' };
 
@@ -182,6 +202,7 @@ export class Relay implements ScanTarget {
         return this.session.admit({ sql, protocol: 'simple', confine: this.results.confine(sql, exempt) }).then((a) => {
           if (a.ok) {
             this.results.admitted(a.decision);
+            this.flight.forget(this.session.preparedNames(a.decision));
             this.send({ kind: 'query', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt, result: null }, f.raw);
           } else {
             const refusal = this.refusal(a.message, a.reason);
@@ -210,39 +231,24 @@ export class Relay implements ScanTarget {
         const portal = r.cstring();
         const name = r.cstring();
         const wait = this.flight.waitFor(name);
-        if (wait) return wait.then(() => this.bind(f, portal, name));
-        this.bind(f, portal, name);
-        return null;
+        return wait ? wait.then(() => this.bind(f, portal, name) ?? undefined) : this.bind(f, portal, name);
       }
       case 'E': {
         const name = new BodyReader(f.body).cstring();
-        const portal = this.flight.portals.get(name);
-        if (!portal) {
-          // No admitted statement behind this portal: the server refuses it, or is skipping to Sync.
-          this.send({ kind: 'execute', record: null, started: performance.now(), rows: 0, tags: [], error: null, exempt: true, portal: null, result: null }, f.raw);
-          return null;
-        }
-        const prepared = portal.prepared;
-        return this.session.admit({ sql: prepared.sql, protocol: 'execute' }, prepared.decision).then((a) => {
-          if (a.ok) {
-            this.results.admitted(a.decision);
-            // Rows cannot be read without their description: ask for it where the client did not.
-            if (this.results.needsDescribe(portal, this.tapRows)) {
-              this.send({ kind: 'describe', of: portal, swallow: true, marked: false }, serialize.describe({ type: 'P', name }));
-            }
-            this.send({ kind: 'execute', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt: prepared.exempt, portal, result: null }, f.raw);
-          } else {
-            // Not recorded ⇒ not run: make the server fail here, as a refused Parse would (dropping the unnamed statement).
-            const refusal = this.refusal(a.message, a.reason);
-            this.send({ kind: 'parse', name: '', stmt: null, group: 0, refusal }, serialize.parse({ name: '', text: refusal.tag }));
-          }
-        });
+        const wait = this.flight.waitForPortal(name);
+        return wait ? wait.then(() => this.execute(f, name) ?? undefined) : this.execute(f, name);
       }
       case 'D': {
         const r = new BodyReader(f.body);
-        const of = (r.byte() === 'S' ? this.flight.statements : this.flight.portals).get(r.cstring()) ?? null;
-        this.send({ kind: 'describe', of, swallow: false, marked: false }, f.raw);
-        return null;
+        const which = r.byte();
+        const name = r.cstring();
+        if (which === 'S') {
+          // A statement SQL prepared describes itself upstream as it is (of: null, nothing kept of it).
+          this.send({ kind: 'describe', of: this.flight.statements.get(name) ?? null, swallow: false, marked: false }, f.raw);
+          return null;
+        }
+        const wait = this.flight.waitForPortal(name);
+        return wait ? wait.then(() => void this.describePortal(f, name)) : this.describePortal(f, name);
       }
       case 'C': {
         const r = new BodyReader(f.body);
@@ -267,10 +273,88 @@ export class Relay implements ScanTarget {
     }
   }
 
-  /** Bind a portal to a statement (the server will refuse a Bind of a statement it does not have). */
-  private bind(f: Frame, portal: string, name: string): void {
+  /**
+   * Bind a portal to a statement. Of one the relay holds from a Parse: as decided at that Parse. Of the unnamed one
+   * it does not hold: the server refuses it too (only Parse makes it). Of another name: see bindUnparsed() — unless
+   * the server will skip the Bind anyway (after a refusal in its Sync group: the Bind of a name whose Parse was refused).
+   */
+  private bind(f: Frame, portal: string, name: string): Promise<void> | null {
     const stmt = this.flight.statements.get(name);
-    this.send({ kind: 'bind', name: portal, portal: stmt ? { prepared: stmt, formats: bindResultFormats(f.body), described: false, result: null } : null }, f.raw);
+    if (!stmt && name !== '' && !this.flight.doomed()) return this.bindUnparsed(f, portal, name);
+    this.send({ kind: 'bind', name: portal, portal: stmt ? this.portal(stmt, f) : null }, f.raw);
+    return null;
+  }
+
+  private portal(prepared: Prepared, f: Frame): Portal {
+    return { prepared, formats: bindResultFormats(f.body), described: false, result: null, seen: 0, bound: 0 };
+  }
+
+  /**
+   * A Bind of a statement the relay did not see parsed: made with SQL PREPARE (or a Parse's name SQL deallocated and
+   * prepared again, or prepared where the broker could not follow). It is what `EXECUTE name` would run, and judged
+   * so: decided now as a Parse of that text is (a review is held at each Execute), decided again at each Execute
+   * against what the session holds under the name then, and recorded there as `EXECUTE "name"`; never described
+   * here, so its rows are read by the relay's own Describe of the portal. Refused: a poison Parse under the broker's
+   * name goes in place of the Bind, so the server fails right there and skips to Sync.
+   */
+  private bindUnparsed(f: Frame, portal: string, name: string): Promise<void> {
+    const sql = `EXECUTE ${quoteIdent(name)}`;
+    const exempt = this.results.exempt(sql);
+    return this.session.admit({ sql, protocol: 'parse', confine: this.results.confine(sql, exempt) }).then((a) => {
+      if (a.ok) {
+        const prepared: Prepared = { sql, decision: a.decision, exempt, described: false, result: null, group: 0 };
+        this.send({ kind: 'bind', name: portal, portal: this.portal(prepared, f) }, f.raw);
+      } else this.poison(this.refusal(a.message, a.reason));
+    });
+  }
+
+  /** Execute a portal: its statement is admitted (decided, held, recorded) at each execution. */
+  private execute(f: Frame, name: string): Promise<void> | null {
+    const portal = this.flight.portals.get(name);
+    if (!portal) {
+      this.unbound('Execute', name);
+      return null;
+    }
+    const prepared = portal.prepared;
+    return this.session.admit({ sql: prepared.sql, protocol: 'execute' }, prepared.decision).then((a) => {
+      if (a.ok) {
+        this.results.admitted(a.decision);
+        this.flight.forget(this.session.preparedNames(a.decision));
+        // Rows cannot be read without their description: ask for it where the client did not, or where it may be stale.
+        const fresh = this.flight.fresh(portal);
+        if (this.results.needsDescribe(portal, this.tapRows, fresh)) {
+          this.send({ kind: 'describe', of: portal, swallow: true, marked: false, refresh: fresh }, serialize.describe({ type: 'P', name }));
+        }
+        this.send({ kind: 'execute', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt: prepared.exempt, portal, result: null }, f.raw);
+      } else {
+        // Not recorded ⇒ not run: make the server fail here, as a refused Parse would.
+        this.poison(this.refusal(a.message, a.reason));
+      }
+    });
+  }
+
+  /**
+   * An Execute or Describe of a portal the relay did not bind (or bound, in a transaction that has ended): a cursor
+   * DECLAREd or opened by a function, or none. What it runs cannot be attributed, so it is refused, and the client is
+   * told to FETCH, which is decided, recorded and masked. Nothing runs, so nothing is recorded: such a message often
+   * just follows a Bind the server fails (node-postgres sends Bind, Describe, Execute), and is skipped with it.
+   */
+  private unbound(message: 'Execute' | 'Describe', name: string): void {
+    const why = `${message} of portal ${quoteIdent(name)}, which the broker did not bind (a cursor made by DECLARE or opened by a function, or a portal gone with its transaction): the broker cannot tell what it runs, so it refuses it; FETCH from a cursor instead, which the broker records and masks`;
+    this.poison(this.refusal(`jit-broker: ${why}`, 'policy'));
+  }
+
+  /** A Describe of a portal (one the relay did not bind is refused, as its Execute is). */
+  private describePortal(f: Frame, name: string): null {
+    const of = this.flight.portals.get(name);
+    if (of) this.send({ kind: 'describe', of, swallow: false, marked: false }, f.raw);
+    else this.unbound('Describe', name);
+    return null;
+  }
+
+  /** Send the server a poison Parse under the broker's own name in place of a refused message: it fails there. */
+  private poison(refusal: Refusal): void {
+    this.send({ kind: 'parse', name: POISON_NAME, stmt: undefined, group: 0, refusal }, serialize.parse({ name: POISON_NAME, text: refusal.tag }));
   }
 
   /** A refusal, with the statement text sent upstream in its place: it fails to parse, naming its tag. */
@@ -329,8 +413,9 @@ export class Relay implements ScanTarget {
     const of = head.of;
     return this.results.describe(desc, !of || ('prepared' in of ? of.prepared : of).exempt, (d) => {
       if (of) of.result = d;
-      // The relay's own Describe also refreshes the statement's (stale) description for its next portals.
-      if (of && head.swallow && 'prepared' in of) of.prepared.result = d;
+      // The relay's own Describe also refreshes the statement's (stale) description for its next portals — not when
+      // it was sent because other statements ran since the portal's Bind: what answers may not be the statement's.
+      if (of && head.refresh && 'prepared' in of) of.prepared.result = d;
       return head.swallow ? NOTHING : null;
     });
   }
@@ -384,7 +469,7 @@ export class Relay implements ScanTarget {
         this.txStatus = String.fromCharCode(body[0] ?? 73);
         this.results.ready(this.txStatus);
         this.session.ready(this.txStatus);
-        const answered = this.flight.ready();
+        const answered = this.flight.ready(this.txStatus);
         if (answered?.kind === 'query') this.finish(answered);
         return null;
       default:
@@ -422,4 +507,9 @@ export class Relay implements ScanTarget {
     if (affected && !last!.startsWith('SELECT') && !last!.startsWith('FETCH')) rows = p.tags.reduce((n, t) => n + Number(/ (\d+)$/.exec(t)?.[1] ?? 0), 0);
     this.session.complete(p.record, { durationMs: performance.now() - p.started, tag, rows, error: p.error }, sample);
   }
+}
+
+/** A name as a quoted SQL identifier. */
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }

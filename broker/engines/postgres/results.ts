@@ -33,6 +33,14 @@ export interface Portal {
   formats: number[];
   described: boolean;
   result: Described | null;
+  /**
+   * The count of statements sent upstream (InFlight.runs) when what it returns was last known: at its Bind, its
+   * Describe, its own Execute. Another statement run since (a CLOSE and a DECLARE of its name, a function opening a
+   * refcursor under it) may have put something else under its name: its rows are then read by a new Describe.
+   */
+  seen: number;
+  /** The count of Syncs and simple Queries sent (InFlight.ends) at its Bind: none since, its transaction is still on. */
+  bound: number;
 }
 
 /** An empty replacement: the message is not sent to the client (the answer to a Describe it did not send). */
@@ -62,9 +70,13 @@ export class ResultMasking {
     this.masking?.ready(status);
   }
 
-  /** Whether the relay must Describe a portal before executing it: its rows would otherwise be unreadable. */
-  needsDescribe(p: Portal, tapRows: boolean): boolean {
+  /**
+   * Whether the relay must Describe a portal before executing it: its rows would otherwise be unreadable, or read
+   * by a description that may no longer be its own (`fresh` false: other statements ran since it was last known).
+   */
+  needsDescribe(p: Portal, tapRows: boolean, fresh: boolean): boolean {
     const masked = this.masking !== null && !p.prepared.exempt;
+    if (!fresh && (tapRows || masked)) return true;
     const kept = p.result ?? p.prepared.result;
     // A description kept from before DDL (or too old) may no longer say where the columns come from.
     if (masked && kept && this.masking!.stale(kept)) return true;
