@@ -144,7 +144,7 @@ describe('LocalIssuer', () => {
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     const saved = JSON.parse(await readFile(path, 'utf8')) as JWK;
     expect(saved).toMatchObject({ kid: local.kid, alg: 'ES256', use: 'sig' });
-    expect(saved.d).toBeTruthy();
+    expect(saved.d).toMatch(/^[A-Za-z0-9_-]{43}$/); // the P-256 private scalar, base64url
     const again = await LocalIssuer.loadOrCreate(path, 'https://broker.test');
     expect(again.kid).toBe(local.kid);
     const token = await local.sign({ subject: 's', audience: 'jit-broker', ttlSeconds: 60 });
@@ -243,7 +243,7 @@ describe('refusals', () => {
     const token = await mint({ exp: now() - 120 });
     const e = await refused(verifier().verify(token), 'expired', token);
     expect(e.message).toMatch(/expired 1[12]\ds ago \(exp \d{4}-/);
-    await expect(verifier().verify(await mint({ exp: now() - 10 }))).resolves.toBeTruthy(); // within 30s skew
+    await expect(verifier().verify(await mint({ exp: now() - 10 }))).resolves.toMatchObject({ subject: 'ci-job', issuer: base }); // within 30s skew
   });
 
   it('not yet valid', async () => {
@@ -298,7 +298,7 @@ describe('refusals', () => {
     await refused(v.verify(token), 'revoked', token);
     expect(seen[0]).toMatch(/^[0-9a-f-]{36}$/);
     await refused(verifier([], () => Promise.reject(new Error('store down'))).verify(token), 'revoked', token);
-    await expect(verifier([], () => false).verify(token)).resolves.toBeTruthy();
+    await expect(verifier([], () => false).verify(token)).resolves.toMatchObject({ subject: 's', tokenId: seen[0] });
   });
 
   it('refuses symmetric algorithms in the configuration', () => {

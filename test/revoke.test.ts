@@ -169,14 +169,14 @@ describe('RevocationService', () => {
     });
     const b = await RevocationService.open({ store: counting, revokers: [], refreshMs: 60_000 });
     expect(reads).toBe(1);
-    expect(await b.isRevoked({ jti: null, build: 'acme/app/9/1' })).toBeTruthy();
-    expect(await b.isRevoked({ jti: 'other', build: 'x', ancestors: ['jti-1'] })).toBeTruthy(); // exchanged from a revoked token
+    expect(await b.isRevoked({ jti: null, build: 'acme/app/9/1' })).toBe("build 'acme/app/9/1' was revoked by U1: r");
+    expect(await b.isRevoked({ jti: 'other', build: 'x', ancestors: ['jti-1'] })).toBe('token jti-1 was revoked by U1: r'); // exchanged from a revoked token
     for (let i = 0; i < 100; i++) await b.isRevoked({ jti: `j${i}`, build: `b${i}` });
     expect(reads).toBe(1); // cached: checked per login without touching the store
 
     const c = await RevocationService.open({ store: second, revokers: [], refreshMs: 0 });
     await b.revoke({ build: 'later', reason: 'r', by: 'U1' });
-    expect(await c.isRevoked({ jti: null, build: 'later' })).toBeTruthy();
+    expect(await c.isRevoked({ jti: null, build: 'later' })).toBe("build 'later' was revoked by U1: r");
   });
 
   it('a session its engine could not end at once runs nothing more', async () => {
