@@ -138,12 +138,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     const sessionLog = (msg: string, fields?: Record<string, unknown>) => log.warn(fields ?? {}, msg);
     // What each target's functions, operators and views are: statements are judged by them (broker/catalog).
     const catalog = new Catalogs({ ttlSeconds: (name) => config.targets[name]?.catalog_ttl ?? 60, log: sessionLog });
-    // Result masking (null without rules); `exempt_masking` policy rules leave their statements unmasked.
-    const masking = MaskingPolicy.create(config.masking, {
-      dataDir: config.data_dir,
-      policy,
-      exemptRules: config.rules.filter((r) => r.exempt_masking).map((r) => r.id),
-    });
+    // Result masking (null without rules); a decision by an `exempt_masking` policy rule leaves its result unmasked.
+    const masking = MaskingPolicy.create(config.masking, { dataDir: config.data_dir });
     // Login deadline and connection caps, per database listener.
     const limits = { loginTimeoutMs: config.listen.login_timeout * 1000, maxLogins: config.listen.max_logins, maxClients: config.listen.max_clients };
     let postgres: PostgresEngine | null = null;

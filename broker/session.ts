@@ -205,8 +205,8 @@ export class BrokerSession {
   }
 
   /**
-   * Classify, refine against the target's catalog, and decide; the engine's `confine` check turns a statement
-   * that would leave the target into a deny.
+   * Classify, refine against the target's catalog, and decide; the engine's `confine` check, given the
+   * classified statements and policy's decision, turns a statement it must not run into a deny.
    */
   private decide(req: StatementRequest): Decision | Promise<Decision> {
     // MySQL: read against what the session has set (server version, sql_mode, variables, prepared statements).
@@ -215,17 +215,24 @@ export class BrokerSession {
     // PostgreSQL: an EXECUTE is what the session saw prepared under its name.
     const pg = this.pg?.substitute(raw);
     const c = pg ? pg.classification : raw;
-    const outside = req.confine?.(c.statements);
-    if (outside) return { action: 'deny', ruleId: 'broker:confine', message: outside, kinds: [...new Set(c.statements.flatMap((s) => s.kinds))] };
+    // The engine's own refusal overrides policy's decision (which it may read: a masking exemption).
+    const confined = (d: Decision): Decision | null => {
+      const outside = req.confine?.(c.statements, d);
+      return outside ? { action: 'deny', ruleId: 'broker:confine', message: outside, kinds: [...new Set(c.statements.flatMap((s) => s.kinds))] } : null;
+    };
     const catalog = this.catalog;
     if (!catalog) {
       const d = decide(this.deps.policy, this.identity, this.target.name, c);
+      const refused = confined(d);
+      if (refused) return refused;
       this.mysql?.decided(d, my?.changes ?? null, false);
       this.pg?.decided(d, pg);
       return d;
     }
     const decideWith = ({ classification, snap }: Refinement): Decision => {
       const d = decide(this.deps.policy, this.identity, this.target.name, classification);
+      const refused = confined(d);
+      if (refused) return refused;
       catalog.decided(d, snap);
       this.pg?.decided(d, pg);
       // A statement the catalog had something to say about reads a view or calls a function: it may set any variable.

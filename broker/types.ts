@@ -104,6 +104,11 @@ export interface Decision {
   kinds: Kind[];
   /** Only when action is `review`: how to ask (the matched rule's settings, defaults filled in). */
   review?: ReviewSettings;
+  /**
+   * True when the statement's result is left unmasked: every statement of the text is decided (allowed or held
+   * for review) by a rule with `exempt_masking: true`, a break-glass rule. Absent: results are masked.
+   */
+  exemptMasking?: boolean;
 }
 
 /** What the engine hands to the session: one unit that will run upstream. */
@@ -114,10 +119,12 @@ export interface StatementRequest {
   /** `parse`: the prepared statement's name ('' for the unnamed one); PostgreSQL's SQL `EXECUTE name` runs a named one too. */
   name?: string;
   /**
-   * The engine's containment check on the classified statements: a message when one would leave the
-   * connection's target (MySQL's `USE other_db`); the whole request is then denied with it, and recorded.
+   * The engine's own refusal, given the classified statements and policy's decision: a message when one would
+   * leave the connection's target (MySQL's `USE other_db`), or produce output the engine cannot mask (PostgreSQL's
+   * `COPY … TO STDOUT`, unless the decision exempts it from masking); the whole request is then denied with it
+   * (rule `broker:confine`, whatever policy decided), and recorded.
    */
-  confine?: (statements: readonly ClassifiedStatement[]) => string | null;
+  confine?: (statements: readonly ClassifiedStatement[], decision: Decision) => string | null;
 }
 
 /** What the session answers: run it (with the id of its write-ahead record) or refuse it. */

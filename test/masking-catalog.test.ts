@@ -50,7 +50,7 @@ describe('PgMasking', () => {
   const rules = (yaml: { columns?: string[]; detect?: string[] }) =>
     MaskingPolicy.create(
       { rules: [{ ...yaml, with: 'redact' }], detectors: {} },
-      { dataDir: '/nonexistent', policy: { rules: [], default: 'allow' }, exemptRules: [] },
+      { dataDir: '/nonexistent' },
     )!.forSession(identity, 'app')!;
 
   it('fails closed when the catalog cannot be asked: columns with a table origin become NULL', async () => {

@@ -49,6 +49,10 @@ describe('scope', () => {
     const r = await c.query('SELECT email FROM jit_customers WHERE id = $1', [2]);
     await c.end();
     expect(r.rows[0].email).toBe('bob.stone@example.net');
+    // COPY … TO STDOUT, refused where its output would have to be masked, runs for a decision exempt from masking.
+    const copy = await psqlRows(t, oncall, 'COPY (SELECT email FROM jit_customers WHERE id = 1) TO STDOUT');
+    expect(copy.r.stderr).toBe('');
+    expect(copy.rows).toEqual([['alice.martin@example.com']]);
   });
 });
 

@@ -212,6 +212,26 @@ describe('decide', () => {
     expect(review).toMatchObject({ action: 'review', ruleId: 'writes', message: "a write statement needs approval under rule 'writes'" });
   });
 
+  it('exemptMasking: set only when every statement of a text that parsed is decided by an exempt_masking rule', () => {
+    const rules: Rule[] = [
+      { id: 'break-glass', subjects: ['oncall:*'], kinds: ['read'], action: 'allow', exempt_masking: true },
+      { id: 'held', subjects: ['oncall:*'], kinds: ['write'], action: 'review', exempt_masking: true },
+      { id: 'day-to-day', kinds: ['read', 'write'], action: 'allow' },
+    ];
+    const oncall = identity({ subject: 'oncall:dana' });
+    const d = (sql: string, who = oncall) => decide(policy(rules), who, 'app', pg(sql));
+    expect(d('SELECT 1; SELECT 2')).toMatchObject({ action: 'allow', ruleId: 'break-glass', exemptMasking: true });
+    expect(d('UPDATE t SET a = 1 WHERE id = 1')).toMatchObject({ action: 'review', ruleId: 'held', exemptMasking: true });
+    expect(d('SELECT 1', identity())).not.toHaveProperty('exemptMasking');
+    // One statement decided by another rule (or refused): the whole text is masked.
+    expect(d('SELECT 1; DELETE FROM t')).toMatchObject({ action: 'deny' });
+    expect(d('SELECT 1; DELETE FROM t')).not.toHaveProperty('exemptMasking');
+    expect(decide(policy([rules[0]!, { id: 'w', kinds: ['write'], action: 'allow' }]), oncall, 'app', pg('SELECT 1; UPDATE t SET a = 1'))).not.toHaveProperty('exemptMasking');
+    // Text that does not parse, and no statement at all.
+    expect(decide(policy(rules), oncall, 'app', { statements: [st(['read'])], error: 'syntax error' })).not.toHaveProperty('exemptMasking');
+    expect(decide(policy(rules), oncall, 'app', { statements: [] })).not.toHaveProperty('exemptMasking');
+  });
+
   it('returns a rule’s custom message', () => {
     const msg = 'card data stays in the billing service; ask #payments';
     const d = decide(policy([{ id: 'pci', tables: ['*.card*'], action: 'deny', message: msg }]), identity(), 'app', pg('SELECT * FROM billing.cards'));

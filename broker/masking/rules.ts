@@ -1,7 +1,6 @@
 // Masking rules → what to mask for one session. Engine-agnostic: engines resolve where a result column
 // comes from (a ColumnOrigin) and ask which masker applies; detectors work on any text.
 import { claimMatches, globMatch } from '../policy/glob.js';
-import { classify, decideStatement, type Dialect, type PolicyConfig } from '../policy/index.js';
 import type { Identity } from '../types.js';
 import { builtinDetector, Detection, regexDetector, type Detector, type DetectorUse } from './detectors.js';
 import { loadHashKey, masker, type Masker, type MaskerName } from './maskers.js';
@@ -72,18 +71,11 @@ function applies(r: MaskRuleConfig, identity: Identity, target: string): boolean
 export interface MaskingOptions {
   /** Where the generated hash key is kept. */
   dataDir: string;
-  /** The policy, to tell which rule decides a statement (for `exempt_masking`). */
-  policy: PolicyConfig;
-  /** Ids of policy rules whose statements are not masked (`exempt_masking: true`). */
-  exemptRules: readonly string[];
 }
 
 /** The broker's masking rules; one per broker, shared by its engines. */
 export class MaskingPolicy {
-  private constructor(
-    private readonly rules: readonly Compiled[],
-    private readonly opts: MaskingOptions,
-  ) {}
+  private constructor(private readonly rules: readonly Compiled[]) {}
 
   /** Null when there are no rules: nothing is ever masked, and engines take no extra step at all. */
   static create(config: MaskingConfig, opts: MaskingOptions): MaskingPolicy | null {
@@ -100,17 +92,20 @@ export class MaskingPolicy {
         return d;
       }),
     }));
-    return new MaskingPolicy(rules, opts);
+    return new MaskingPolicy(rules);
   }
 
   /** What to mask for this identity on this target; null when no rule applies to them. */
   forSession(identity: Identity, target: string): SessionMasking | null {
     const rules = this.rules.filter((r) => applies(r.config, identity, target));
-    return rules.length ? new SessionMasking(rules, identity, target, this.opts) : null;
+    return rules.length ? new SessionMasking(rules) : null;
   }
 }
 
-/** The rules that apply to one session. */
+/**
+ * The rules that apply to one session. Whether a statement's result is masked at all is policy's to say: a
+ * Decision with `exemptMasking` (a break-glass rule) leaves it unmasked, and the engines then do not ask here.
+ */
 export class SessionMasking {
   /** Detectors of the `detect` rules (for each detector, the first rule naming it gives the masker). */
   readonly detection: Detection | null;
@@ -119,21 +114,14 @@ export class SessionMasking {
   /** Whether any rule masks by column (or derived column): only detectors could then mask COPY output. */
   readonly hasColumnRules: boolean;
   private readonly columnRules: readonly Compiled[];
-  private readonly exemptRules: ReadonlySet<string>;
 
-  constructor(
-    rules: readonly Compiled[],
-    private readonly identity: Identity,
-    private readonly target: string,
-    private readonly opts: MaskingOptions,
-  ) {
+  constructor(rules: readonly Compiled[]) {
     const uses = new Map<string, DetectorUse>();
     for (const r of rules) for (const d of r.detect) if (!uses.has(d.name)) uses.set(d.name, { detector: d, masker: r.masker });
     this.detection = uses.size ? new Detection([...uses.values()]) : null;
     this.derived = rules.find((r) => r.config.derived)?.masker ?? null;
     this.columnRules = rules.filter((r) => r.columns.length);
     this.hasColumnRules = this.columnRules.length > 0 || this.derived !== null;
-    this.exemptRules = new Set(opts.exemptRules);
   }
 
   /** The masker of the first rule naming any of a column's origins (itself, then what it is a view of / inherits). */
@@ -142,19 +130,5 @@ export class SessionMasking {
       if (origins.some((o) => r.columns.some((m) => m(o)))) return r.masker;
     }
     return null;
-  }
-
-  /**
-   * Whether a statement's result is left unmasked: every statement in the text is decided by a policy rule
-   * with `exempt_masking: true` (a break-glass rule). One statement that is not ⇒ the whole text is masked.
-   */
-  exempt(sql: string, dialect: Dialect): boolean {
-    if (!this.exemptRules.size) return false;
-    const c = classify(dialect, sql);
-    if (c.error || !c.statements.length) return false;
-    return c.statements.every((st) => {
-      const d = decideStatement(this.opts.policy, this.identity, this.target, st);
-      return d.action !== 'deny' && d.ruleId !== null && this.exemptRules.has(d.ruleId);
-    });
   }
 }

@@ -31,6 +31,8 @@ export interface Rule {
   timeout?: number;
   min_approvals?: number;
   scope?: 'statement' | 'session';
+  /** Break-glass: results of the statements this rule decides are not masked (allow and review rules). */
+  exempt_masking?: boolean;
 }
 
 /** A review rule that says nothing else (and `default: review`): anyone may approve, within 5 minutes, once. */
@@ -141,7 +143,9 @@ export function decideStatement(policy: PolicyConfig, identity: Identity, target
   const message = describe(action, rule?.id ?? null, kind, rule?.message);
   // Why the statement is of its kind, when its text does not show it (a function the catalog says writes).
   const why = st.reason && action !== 'allow' ? `${message}: ${st.reason}` : message;
-  return { action, ruleId: rule?.id ?? null, message: why, kinds: [...st.kinds] };
+  const d: Decision = { action, ruleId: rule?.id ?? null, message: why, kinds: [...st.kinds] };
+  if (rule?.exempt_masking && action !== 'deny') d.exemptMasking = true;
+  return d;
 }
 
 /** Decide a whole SQL string: the strictest statement's decision stands for all (one refused ⇒ none runs). */
@@ -150,9 +154,12 @@ export function decide(policy: PolicyConfig, identity: Identity, target: string,
   let worst: Decision | null = null;
   let at = 0;
   const kinds = new Set<Kind>();
+  // Unmasked only when every statement of a text that parsed is decided by an `exempt_masking` rule.
+  let exempt = !c.error && c.statements.length > 0;
   statements.forEach((st, i) => {
     const d = decideStatement(policy, identity, target, st);
     for (const k of d.kinds) kinds.add(k);
+    exempt &&= d.exemptMasking === true;
     // The strictest decision stands; between equally strict ones, the more severe statement explains it.
     if (
       !worst ||
@@ -168,8 +175,9 @@ export function decide(policy: PolicyConfig, identity: Identity, target: string,
   const sql = statements[at]!.sql;
   const which = statements.length > 1 && d.action === 'deny' ? ` — statement ${at + 1} of ${statements.length}: ${sql.length > 80 ? `${sql.slice(0, 77)}…` : sql}` : '';
   const why = c.error && d.action !== 'allow' ? `${d.message} (the statement could not be parsed: ${c.error})${which}` : `${d.message}${which}`;
-  const out: Decision = { ...d, message: why, kinds: [...kinds] };
+  const out: Decision = { action: d.action, ruleId: d.ruleId, message: why, kinds: [...kinds] };
   // The statement that explains the decision also says how to ask for approval.
   if (d.action === 'review') out.review = reviewSettings(d.ruleId === null ? undefined : policy.rules.find((r) => r.id === d.ruleId));
+  if (exempt && d.action !== 'deny') out.exemptMasking = true;
   return out;
 }

@@ -161,7 +161,7 @@ function binaryRewriter(plans: readonly ColumnPlan[], types: readonly number[], 
 export function mysqlResultSets(rules: SessionMasking): ResultSetHook {
   return (ctx: ResultSetContext) => {
     // Break-glass: every statement of the text is decided by an `exempt_masking` policy rule.
-    if (ctx.sql && rules.exempt(ctx.sql, 'mysql')) return null;
+    if (ctx.decision?.exemptMasking) return null;
     const plans = planColumns(rules, ctx.columns);
     if (!plans) return null;
     return ctx.format === 'text'

@@ -51,11 +51,6 @@ export class PgMasking {
     private readonly log: (msg: string, fields?: Record<string, unknown>) => void,
   ) {}
 
-  /** Whether the statement's result is left unmasked (break-glass policy rule: `exempt_masking`). */
-  exempt(sql: string): boolean {
-    return this.rules.exempt(sql, 'postgres');
-  }
-
   /**
    * Why the broker refuses the statement itself, or undefined. COPY … TO STDOUT carries no column origins:
    * with column (or derived) rules it is refused; with detectors only, its text/CSV rows go through the

@@ -198,11 +198,11 @@ export class Relay implements ScanTarget {
     switch (f.type) {
       case 'Q': {
         const sql = new BodyReader(f.body).cstring();
-        const exempt = this.results.exempt(sql);
-        return this.session.admit({ sql, protocol: 'simple', confine: this.results.confine(sql, exempt) }).then((a) => {
+        return this.session.admit({ sql, protocol: 'simple', confine: this.results.confine(sql) }).then((a) => {
           if (a.ok) {
             this.results.admitted(a.decision);
             this.flight.forget(this.session.preparedNames(a.decision));
+            const exempt = this.results.exempt(a.decision);
             this.send({ kind: 'query', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt, result: null }, f.raw);
           } else {
             const refusal = this.refusal(a.message, a.reason);
@@ -214,10 +214,9 @@ export class Relay implements ScanTarget {
         const r = new BodyReader(f.body);
         const name = r.cstring();
         const sql = r.cstring();
-        const exempt = this.results.exempt(sql);
-        return this.session.admit({ sql, protocol: 'parse', name, confine: this.results.confine(sql, exempt) }).then((a) => {
+        return this.session.admit({ sql, protocol: 'parse', name, confine: this.results.confine(sql) }).then((a) => {
           if (a.ok) {
-            const stmt: Prepared = { sql, decision: a.decision, exempt, described: false, result: null, group: 0 };
+            const stmt: Prepared = { sql, decision: a.decision, exempt: this.results.exempt(a.decision), described: false, result: null, group: 0 };
             this.send({ kind: 'parse', name, stmt, group: 0 }, f.raw);
           } else {
             const refusal = this.refusal(a.message, a.reason);
@@ -299,10 +298,9 @@ export class Relay implements ScanTarget {
    */
   private bindUnparsed(f: Frame, portal: string, name: string): Promise<void> {
     const sql = `EXECUTE ${quoteIdent(name)}`;
-    const exempt = this.results.exempt(sql);
-    return this.session.admit({ sql, protocol: 'parse', confine: this.results.confine(sql, exempt) }).then((a) => {
+    return this.session.admit({ sql, protocol: 'parse', confine: this.results.confine(sql) }).then((a) => {
       if (a.ok) {
-        const prepared: Prepared = { sql, decision: a.decision, exempt, described: false, result: null, group: 0 };
+        const prepared: Prepared = { sql, decision: a.decision, exempt: this.results.exempt(a.decision), described: false, result: null, group: 0 };
         this.send({ kind: 'bind', name: portal, portal: this.portal(prepared, f) }, f.raw);
       } else this.poison(this.refusal(a.message, a.reason));
     });

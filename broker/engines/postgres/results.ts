@@ -2,7 +2,7 @@
 // the Describe that answered it, with the formats Bind asked for), and what masking does to the result set
 // whose rows are coming. An Execute sends no RowDescription: its rows are read with its portal's.
 import type { Detection } from '../../masking/index.js';
-import type { Decision } from '../../types.js';
+import type { Decision, StatementRequest } from '../../types.js';
 import type { RowPlan } from './datarow.js';
 import type { Described, PgMasking } from './masking.js';
 import { NO_COLUMNS, withFormats, type RowDescription } from './row-description.js';
@@ -49,15 +49,18 @@ export const NOTHING = Buffer.alloc(0);
 export class ResultMasking {
   constructor(readonly masking: PgMasking | null) {}
 
-  /** Whether a statement's result is left unmasked (always, when no masking rule applies to the session). */
-  exempt(sql: string): boolean {
-    return this.masking === null || this.masking.exempt(sql);
+  /**
+   * Whether an admitted statement's result is left unmasked: its decision says so (a break-glass policy rule,
+   * `exempt_masking`), or no masking rule applies to the session.
+   */
+  exempt(d: Decision): boolean {
+    return this.masking === null || d.exemptMasking === true;
   }
 
-  /** The engine's own refusal, through the session (so it is recorded): COPY output it could not mask. */
-  confine(sql: string, exempt: boolean): (() => string | null) | undefined {
-    const refusal = exempt ? undefined : this.masking?.refusal(sql);
-    return refusal ? () => refusal : undefined;
+  /** The engine's own refusal, through the session (so it is recorded): COPY output it could not mask, unless exempt. */
+  confine(sql: string): StatementRequest['confine'] {
+    const refusal = this.masking?.refusal(sql);
+    return refusal ? (_, d) => (d.exemptMasking ? null : refusal) : undefined;
   }
 
   /** A statement was admitted (DDL: see PgMasking.admitted). */
