@@ -29,7 +29,7 @@ describe('scope', () => {
     });
     expect(run(allowAll, who({ scope: 'write' }), 'INSERT INTO t SELECT * FROM u')).toMatchObject({ action: 'allow' });
     expect(run(allowAll, who({ scope: 'write' }), 'CREATE TABLE x (id int)').message).toBe("token scope 'write' does not allow a ddl statement");
-    expect(run(allowAll, who({ scope: 'read' }), 'SELECT 1; TRUNCATE t')).toMatchObject({ action: 'deny', message: "token scope 'read' does not allow a destructive statement" });
+    expect(run(allowAll, who({ scope: 'read' }), 'SELECT 1; TRUNCATE t')).toMatchObject({ action: 'deny', message: "token scope 'read' does not allow a destructive statement — statement 2 of 2: TRUNCATE t" });
     expect(run(allowAll, who({ scope: 'unknown' }), 'DO $$ BEGIN END $$')).toMatchObject({ action: 'allow' });
     expect(run(allowAll, who(), 'DROP TABLE t')).toMatchObject({ action: 'allow' }); // no scope claim: rules alone
   });
