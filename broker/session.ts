@@ -1,6 +1,7 @@
 // The engine-agnostic core: statement → classify → decide → record (write-ahead) → hold → answer the engine.
 import type { ApprovalRequest, Approvals } from './approvals/index.js';
-import type { ResultSample, SampleLimits } from './audit/types.js';
+import { ResultSampler } from './audit/sampler.js';
+import type { ResultRecorder, ResultSample, SampleLimits } from './audit/types.js';
 import type { CatalogProvider } from './catalog/index.js';
 import { SessionCatalog, type Refinement } from './catalog/session.js';
 import { MysqlSessionState } from './session-mysql.js';
@@ -199,9 +200,9 @@ export class BrokerSession {
     }
   }
 
-  /** Bounds of the result samples engines take for this session (null: keep none); see audit/pg-sample.ts. */
-  get sampling(): SampleLimits | null {
-    return this.deps.sampling ?? null;
+  /** A recorder for one statement's result sample, within `audit.sample_rows/sample_bytes` (null: none kept). */
+  recorder(): ResultRecorder | null {
+    return this.deps.sampling ? new ResultSampler(this.deps.sampling) : null;
   }
 
   /**

@@ -116,14 +116,26 @@ describe('BrokerSession.complete with a sample', () => {
   it('returns at once; the sample is written with the outcome', async () => {
     const policy = { rules: [{ id: 'r', action: 'allow' as const }], default: 'deny' as const };
     const s = await BrokerSession.open({ store, policy, sampling: { rows: 5, bytes: 100 } }, IDENTITY, { name: 'app', engine: 'postgres', upstream: 'x' }, CLIENT);
-    expect(s.sampling).toEqual({ rows: 5, bytes: 100 });
     const a = await s.admit({ sql: 'SELECT 1', protocol: 'simple' });
     expect(a.ok && a.statementId).toBeTypeOf('number');
     const id = a.statementId!;
     expect(s.complete(id, OUTCOME, SAMPLE)).toBeUndefined();
     expect(await store.getSample(id)).toEqual(SAMPLE);
+  });
+
+  it('gives engines a recorder per statement, within the sample bounds; none when sampling is off', async () => {
+    const policy = { rules: [{ id: 'r', action: 'allow' as const }], default: 'deny' as const };
+    const s = await BrokerSession.open({ store, policy, sampling: { rows: 2, bytes: 100 } }, IDENTITY, { name: 'app', engine: 'mysql', upstream: 'x' }, CLIENT);
+    const a = await s.admit({ sql: 'SELECT 1', protocol: 'simple' });
+    const r = s.recorder()!;
+    r.columns([{ name: 'n', type: 'int' }]);
+    for (const v of ['1', '2', '3']) r.row([v]);
+    expect(r.wants).toBe(false);
+    s.complete(a.statementId!, OUTCOME, r.done());
+    expect(await store.getSample(a.statementId!)).toEqual({ columns: [{ name: 'n', type: 'int' }], rows: [['1'], ['2']], truncated: true, bytes: 2 });
+    expect(s.recorder()).not.toBe(s.recorder());
     const off = await BrokerSession.open({ store, policy }, IDENTITY, { name: 'app', engine: 'postgres', upstream: 'x' }, CLIENT);
-    expect(off.sampling).toBeNull();
+    expect(off.recorder()).toBeNull();
   });
 });
 

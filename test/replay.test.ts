@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalRequest } from '../broker/approvals/types.js';
 import type { ReplayEvent } from '../broker/audit/replay.js';
-import { pgTypeName } from '../broker/audit/pg-sample.js';
+import { pgTypeName } from '../broker/engines/postgres/sample.js';
 import { ResultSampler } from '../broker/audit/sampler.js';
 import { direct, eventually, run, sleep, startTestBroker, type TestBroker } from './support/broker.js';
 
@@ -74,9 +74,9 @@ beforeAll(async () => {
   const [select] = await t.broker.store.listStatements(sessionId);
   const { sample_rows: rows, sample_bytes: bytes } = t.broker.config.audit;
   const sampler = new ResultSampler({ rows, bytes });
-  sampler.begin(res.fields.map((f) => ({ name: f.name, type: pgTypeName(f.dataTypeID) })));
+  sampler.columns(res.fields.map((f) => ({ name: f.name, type: pgTypeName(f.dataTypeID) })));
   for (const row of res.rows as (string | null)[][]) sampler.row(row);
-  expect(await t.broker.store.getSample(select!.id)).toEqual(sampler.finish());
+  expect(await t.broker.store.getSample(select!.id)).toEqual(sampler.done());
 });
 afterAll(async () => {
   await t?.stop();

@@ -29,7 +29,6 @@
 //     recorded and masked, reads it. Portals Bind made are dropped at the end of their transaction, so a cursor
 //     later declared under such a name is one the relay did not bind;
 //   - a Describe of such a statement, and a Close of any name, go upstream as they are: they run nothing.
-import { PgResultTap } from '../../audit/pg-sample.js';
 import type net from 'node:net';
 import { serialize } from 'pg-protocol';
 import type { BrokerSession } from '../../session.js';
@@ -40,6 +39,7 @@ import { BodyReader, errorResponse, readErrorFields } from './messages.js';
 import { InFlight, type Pending, type Refusal, type Statement } from './inflight.js';
 import { ResultMasking, NOTHING, type ActiveResult, type Portal, type Prepared } from './results.js';
 import { bindResultFormats, NO_COLUMNS, parseRowDescription, type RowDescription } from './row-description.js';
+import { PgResultTap } from './sample.js';
 import { UpstreamScanner, type ScanTarget } from './scanner.js';
 import { InOrder } from '../in-order.js';
 
@@ -99,16 +99,16 @@ export class Relay implements ScanTarget {
       flushClientWhileHolding: true,
     });
     this.results = new ResultMasking(opts.masking ?? null);
-    this.sample = new PgResultTap(session.sampling);
+    this.sample = new PgResultTap(() => session.recorder());
     this.tapRows = this.sample.enabled;
     this.up = new UpstreamScanner(this);
   }
 
   /**
-   * SEAM for the result-sample recorder: each DataRow exactly as sent to the client — after masking — as the
-   * whole message ('D', length, body), with the RowDescription of its result set (formats in effect: a
-   * Bind's result formats applied to a described statement). Rows belong to the statement at the head of
-   * the in-flight queue. Called only while `tapRows` is true.
+   * The result sample: each DataRow exactly as sent to the client — after masking — as the whole message
+   * ('D', length, body), with the RowDescription of its result set (formats in effect: a Bind's result formats
+   * applied to a described statement), decoded by the tap (sample.ts) into the session's recorder of the
+   * statement at the head of the in-flight queue. Called only while `tapRows` is true.
    */
   private onResultRow(desc: RowDescription, row: Buffer): void {
     this.sample.row(row, desc);

@@ -1,17 +1,16 @@
-// The Postgres glue of the result sample: the relay hands it each DataRow exactly as it sends it to the
-// client (after masking) with the RowDescription that describes it, and takes the sample when the
-// statement finishes. One tap per relay: rows always belong to the statement at the head of its queue.
+// The wire side of the result sample: the relay hands the tap each DataRow exactly as it sends it to the
+// client (after masking) with the RowDescription that describes it; the tap decodes it into the session's
+// ResultRecorder of the statement (broker/audit), and gives the sample back when the statement finishes.
+// One tap per relay: rows always belong to the statement at the head of its queue.
 //
-//   this.sample = new PgResultTap(session.sampling);    // constructor (a `private readonly sample: PgResultTap`)
-//   this.tapRows = this.sample.enabled;
-//   this.sample.row(row, desc);                          // onResultRow(desc, row): each DataRow as sent
-//   … (this.tapRows && this.sample.wants) …              // wants('D'): back to zero-copy once the sample is full
-//   const sample = this.sample.take();                   // finish(p), first line (before the record check)
+//   this.sample = new PgResultTap(() => session.recorder());
+//   this.sample.row(row, desc);            // each DataRow as sent, while `this.sample.wants`
+//   const sample = this.sample.take();     // finish(p), first line (before the record check)
 //   this.session.complete(p.record, { durationMs, tag, rows, error }, sample);
 //
-// With sampling off (`audit.sample_rows: 0`) row() returns at once; past the bounds it only counts.
-import { ResultSampler } from './sampler.js';
-import type { ResultSample, SampleColumn, SampleLimits } from './types.js';
+// With sampling off (`audit.sample_rows: 0`) the session gives no recorder and the tap does nothing; past the
+// bounds rows are only counted, never decoded.
+import type { ResultRecorder, ResultSample, SampleColumn, SampleValue } from '../../audit/types.js';
 
 /** A column as a RowDescription describes it: parsed by the caller (pg-protocol's Field fits), or raw bytes. */
 export interface PgColumnDescription {
@@ -30,18 +29,18 @@ const DATA_ROW = 0x44; // 'D'
 const ROW_DESCRIPTION = 0x54; // 'T'
 
 export class PgResultTap {
-  private readonly sampler: ResultSampler | null;
+  /** The recorder of the statement whose rows are coming (asked for at its first row). */
+  private rec: ResultRecorder | null;
+  /** Whether samples are taken at all (`audit` bounds above 0): the relay then shows the tap its rows. */
+  readonly enabled: boolean;
   /** The description the current result set's rows came with (compared by reference, then by content). */
   private desc: PgRowDescription | null = null;
   private formats: readonly number[] = [];
 
-  constructor(limits: SampleLimits | null) {
-    this.sampler = limits ? new ResultSampler(limits) : null;
-  }
-
-  /** Whether samples are taken at all (`audit` bounds above 0): the relay then shows it its rows. */
-  get enabled(): boolean {
-    return this.sampler !== null;
+  /** `recorder`: the session's, one per statement (null: sampling is off). */
+  constructor(private readonly recorder: () => ResultRecorder | null) {
+    this.rec = recorder();
+    this.enabled = this.rec !== null;
   }
 
   /**
@@ -50,7 +49,7 @@ export class PgResultTap {
    * the statement's rows without looking at them. True again after take().
    */
   get wants(): boolean {
-    return this.sampler !== null && (this.sampler.accepting || this.sampler.leftOut === 0);
+    return this.enabled && (this.rec?.wants ?? true);
   }
 
   /**
@@ -59,30 +58,61 @@ export class PgResultTap {
    * are not the ones in effect (a RowDescription answering Describe of a statement says text for all).
    */
   row(dataRow: Buffer, desc: PgRowDescription, formats?: readonly number[]): void {
-    const s = this.sampler;
-    if (!s) return;
-    if (desc !== this.desc) this.describe(s, desc, formats);
-    // Past a bound the sampler only counts: the row is not looked into.
-    s.rowFromPgDataRow(s.accepting && isMessage(dataRow, DATA_ROW) ? dataRow.subarray(5) : dataRow, this.formats);
+    if (!this.enabled) return;
+    const r = (this.rec ??= this.recorder());
+    if (!r) return;
+    if (desc !== this.desc) this.describe(r, desc, formats);
+    // Past a bound the recorder only counts: the row is not looked into.
+    if (!r.accepting) return r.row(null);
+    const values = dataRowValues(isMessage(dataRow, DATA_ROW) ? dataRow.subarray(5) : dataRow, this.formats);
+    if (values) r.row(values);
   }
 
   /** The sample of the statement that just finished (null: no rows, or sampling off); the next one starts afresh. */
   take(): ResultSample | null {
-    if (!this.sampler) return null;
+    const r = this.rec;
+    this.rec = null;
     this.desc = null;
     this.formats = [];
-    return this.sampler.finish();
+    return r?.done() ?? null;
   }
 
-  private describe(s: ResultSampler, desc: PgRowDescription, formats: readonly number[] | undefined): void {
+  private describe(r: ResultRecorder, desc: PgRowDescription, formats: readonly number[] | undefined): void {
     const previous = this.desc;
     this.desc = desc;
     // The same description again (a caller that re-parses it per row): the same result set.
     if (previous !== null && sameDescription(previous, desc)) return;
     const columns = describeColumns(desc);
     this.formats = formats ?? columns.map((c) => c.format);
-    s.begin(columns);
+    r.columns(columns);
   }
+}
+
+/**
+ * The values of a DataRow body (what follows its 5-byte header) in the formats the client asked for (Bind's
+ * result-format codes: none = all text, one = for every column, else one per column): text values as their
+ * UTF-8 bytes, binary ones as bytes shown in hex, left undecoded for the recorder. Null: a malformed row.
+ */
+export function dataRowValues(body: Buffer, formats: readonly number[]): SampleValue[] | null {
+  if (body.length < 2) return null;
+  const n = body.readInt16BE(0);
+  if (n < 0) return null;
+  const values = new Array<SampleValue>(n);
+  let pos = 2;
+  for (let i = 0; i < n; i++) {
+    if (pos + 4 > body.length) return null;
+    const len = body.readInt32BE(pos);
+    pos += 4;
+    if (len < 0) {
+      values[i] = null;
+      continue;
+    }
+    if (pos + len > body.length) return null;
+    const v = body.subarray(pos, pos + len);
+    values[i] = (formats.length === 1 ? formats[0] : formats[i]) === 1 ? { hex: v } : v;
+    pos += len;
+  }
+  return values;
 }
 
 function isMessage(buf: Buffer, type: number): boolean {
