@@ -10,8 +10,8 @@ import { startLoginAudit } from './audit/logins.js';
 import { buildHttp } from './http/server.js';
 import { createLoginGuard, createVerifier, LocalIssuer, RevocationService } from './identity/index.js';
 import { startPostgresEngine, type PostgresEngine } from './engines/postgres/index.js';
-import { checkMysqlTarget, MYSQL_ER, mysqlTargetNameWarning, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
-import { mysqlResultSets } from './engines/mysql/masking.js';
+import type { Engine, EngineDeps } from './engines/engine.js';
+import { checkMysqlTarget, mysqlTargetNameWarning, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
 import { checkTargetPrivileges } from './engines/upstream-privileges.js';
 import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
 import { MaskingPolicy } from './masking/index.js';
@@ -19,7 +19,7 @@ import { Catalogs } from './catalog/index.js';
 import { BrokerSession } from './session.js';
 import { openStore, type Store } from './store/index.js';
 import { loadTls } from './tls.js';
-import type { ClientInfo, Identity, Target } from './types.js';
+import type { Target } from './types.js';
 
 export interface Broker {
   config: Config;
@@ -140,80 +140,48 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     const catalog = new Catalogs({ ttlSeconds: (name) => config.targets[name]?.catalog_ttl ?? 60, log: sessionLog });
     // Result masking (null without rules); a decision by an `exempt_masking` policy rule leaves its result unmasked.
     const masking = MaskingPolicy.create(config.masking, { dataDir: config.data_dir });
-    // Login deadline and connection caps, per database listener.
-    const limits = { loginTimeoutMs: config.listen.login_timeout * 1000, maxLogins: config.listen.max_logins, maxClients: config.listen.max_clients };
+    // What every engine is given (engines/engine.ts); each engine adds its protocol's own.
+    const engineDeps: Omit<EngineDeps, 'targets'> = {
+      verify: (token) => login.verify(token),
+      loginRefused: (refusal, token) => loginAudit.refused(refusal, token),
+      openSession: async (identity, target, client) => {
+        const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog }, identity, target, client);
+        await login.opened(identity, s.id);
+        log.info({ session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address, engine: target.engine }, 'session opened');
+        return s;
+      },
+      masking,
+      tls: tls.context,
+      plaintext: config.tls.plaintext,
+      maxMessageBytes: 256 * 1024 * 1024,
+      // Login deadline and connection caps, per database listener.
+      limits: { loginTimeoutMs: config.listen.login_timeout * 1000, maxLogins: config.listen.max_logins, maxClients: config.listen.max_clients },
+      log: sessionLog,
+    };
+    const targetsOf = (engine: Target['engine']) => new Map([...targets].filter(([, t]) => t.engine === engine));
+    /** A started engine: closed at shutdown, its sessions ended by revocations. */
+    const started = <E extends Engine>(name: string, e: E): E => {
+      closers.push(() => e.close());
+      revocations.track(() => [...e.connections].map((c) => ({ identity: c.identity, sessionId: c.sessionId, end: (m: string) => c.revoke(m) })));
+      log.info({ address: `${e.address.host}:${e.address.port}` }, `${name} listener ready`);
+      return e;
+    };
     let postgres: PostgresEngine | null = null;
     if (config.listen.postgres) {
-      const pgTargets = new Map([...targets].filter(([, t]) => t.engine === 'postgres'));
-      postgres = await startPostgresEngine(
-        {
-          targets: pgTargets,
-          verify: (token) => login.verify(token),
-          loginRefused: (refusal, token) => loginAudit.refused(refusal, token),
-          openSession: async (identity, target, client) => {
-            const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog }, identity, target, client);
-            await login.opened(identity, s.id);
-            log.info({ session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address }, 'session opened');
-            return s;
-          },
-          tls: tls.context,
-          plaintext: config.tls.plaintext,
-          maxMessageBytes: 256 * 1024 * 1024,
-          limits,
-          startupSettingProblem,
-          log: sessionLog,
-          masking,
-        },
-        config.listen.postgres,
-      );
-      const pg = postgres;
-      closers.push(() => pg.close());
-      revocations.track(() => [...pg.connections].map((c) => ({ identity: c.identity, sessionId: c.sessionId, end: (m: string) => c.terminate('57P01', m) })));
-      log.info({ address: `${pg.address.host}:${pg.address.port}` }, 'postgres listener ready');
+      postgres = started('postgres', await startPostgresEngine({ ...engineDeps, targets: targetsOf('postgres'), startupSettingProblem }, config.listen.postgres));
     }
 
     let mysql: MysqlEngine | null = null;
-    const myTargets = new Map([...targets].filter(([, t]) => t.engine === 'mysql'));
+    const myTargets = targetsOf('mysql');
     for (const t of myTargets.values()) {
       checkMysqlTarget(t);
       const named = mysqlTargetNameWarning(t);
       if (named) log.warn({ target: t.name }, named);
     }
     if (config.listen.mysql && myTargets.size > 0) {
-      const openSession = async (identity: Identity, target: Target, client: ClientInfo) => {
-        const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog }, identity, target, client);
-        await login.opened(identity, s.id);
-        log.info({ session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address, engine: 'mysql' }, 'session opened');
-        return s;
-      };
-      const my = (mysql = await startMysqlEngine(
-        {
-          targets: myTargets,
-          verify: (token) => login.verify(token),
-          loginRefused: (refusal, token) => loginAudit.refused(refusal, token),
-          openSession,
-          tls: tls.context,
-          plaintext: config.tls.plaintext,
-          maxMessageBytes: 256 * 1024 * 1024,
-          limits,
-          // LOAD DATA LOCAL INFILE is `admin`: offer it to clients only if a rule could let one run.
-          localInfile: config.default !== 'deny' || config.rules.some((r) => r.action !== 'deny' && (!r.kinds || r.kinds.includes('admin'))),
-          log: sessionLog,
-          // Masking: each session's rules (null: none apply to it), applied to result rows (engines/mysql/masking.ts).
-          ...(masking
-            ? {
-                resultSets: (s: BrokerSession) => {
-                  const rules = masking.forSession(s.identity, s.target.name);
-                  return rules ? mysqlResultSets(rules) : null;
-                },
-              }
-            : {}),
-        },
-        config.listen.mysql,
-      ));
-      closers.push(() => my.close());
-      revocations.track(() => [...my.connections].map((c) => ({ identity: c.identity, sessionId: c.sessionId, end: (m: string) => c.terminate(MYSQL_ER.ACCESS_DENIED, m) })));
-      log.info({ address: `${my.address.host}:${my.address.port}` }, 'mysql listener ready');
+      // LOAD DATA LOCAL INFILE is `admin`: offer it to clients only if a rule could let one run.
+      const localInfile = config.default !== 'deny' || config.rules.some((r) => r.action !== 'deny' && (!r.kinds || r.kinds.includes('admin')));
+      mysql = started('mysql', await startMysqlEngine({ ...engineDeps, targets: myTargets, localInfile }, config.listen.mysql));
     }
 
     /** What /readyz reports beside readiness: upstream accounts with more than least privilege. */

@@ -11,7 +11,10 @@ import type { Dialect, PolicyConfig } from './policy/index.js';
 import { classify, decide } from './policy/index.js';
 import { identityTargets } from './identity/limits.js';
 import type { Store } from './store/index.js';
-import type { Admission, ClientInfo, Decision, Identity, StatementOutcome, StatementRequest, Target } from './types.js';
+import type { SessionPort } from './engines/engine.js';
+import { SessionRefusedError, type Admission, type ClientInfo, type Decision, type Identity, type StatementOutcome, type StatementRequest, type Target } from './types.js';
+
+export { SessionRefusedError };
 
 export interface SessionDeps {
   store: Store;
@@ -36,21 +39,8 @@ export interface SessionDeps {
   catalog?: CatalogProvider | null;
 }
 
-/** A login the session core refuses (a token limited to other targets): the engine answers `code` and `message`. */
-export class SessionRefusedError extends Error {
-  override readonly name = 'SessionRefusedError';
-  constructor(
-    /** SQLSTATE (engines that speak another protocol map it). */
-    readonly code: string,
-    message: string,
-    /** For the record of the refused login. */
-    readonly reason: 'target_limit' | 'revoked',
-  ) {
-    super(message);
-  }
-}
-
-export class BrokerSession {
+/** One client session: what its engine may call is SessionPort (broker/engines/engine.ts). */
+export class BrokerSession implements SessionPort {
   private closed = false;
   /** Aborted at close(): cancels the approval requests of this session still being made. */
   private readonly abort = new AbortController();

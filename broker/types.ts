@@ -179,3 +179,17 @@ export interface ResultSample {
   /** Bytes of the values kept (UTF-8; binary values count as their `\x…` text). At most the byte bound. */
   bytes: number;
 }
+
+/** A login the session core refuses (a token limited to other targets, or revoked): the engine answers `code` and `message`. */
+export class SessionRefusedError extends Error {
+  override readonly name = 'SessionRefusedError';
+  constructor(
+    /** SQLSTATE (engines that speak another protocol map it). */
+    readonly code: string,
+    message: string,
+    /** For the record of the refused login. */
+    readonly reason: 'target_limit' | 'revoked',
+  ) {
+    super(message);
+  }
+}

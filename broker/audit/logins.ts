@@ -5,9 +5,8 @@
 import { decodeJwt } from 'jose';
 import { deriveBuild } from '../identity/claims.js';
 import { TokenRefusedError, type RefusalCheck } from '../identity/verifier.js';
-import { SessionRefusedError } from '../session.js';
 import type { NewRefusedLogin, RefusedLogin, SessionSummary, Store } from '../store/index.js';
-import type { ClientInfo } from '../types.js';
+import { SessionRefusedError, type ClientInfo } from '../types.js';
 
 /** Why a login was refused: a token check, or what the engine or the session core refused before or after it. */
 export type LoginRefusalReason =

@@ -1,10 +1,6 @@
-// What both engines share at the edge: the TCP listener with its login deadline and connection caps,
-// what they are given, and who counts as loopback.
+// What both engines share at the edge: the TCP listener with its login deadline and connection caps, and who
+// counts as loopback. What an engine is given and gives back is engine.ts.
 import net from 'node:net';
-import type tls from 'node:tls';
-import type { LoginRefusal } from '../audit/logins.js';
-import type { BrokerSession } from '../session.js';
-import type { ClientInfo, Identity, Target } from '../types.js';
 
 /** How long a client may take to log in, and how many clients the listener holds (config `listen:`). */
 export interface ListenLimits {
@@ -17,24 +13,6 @@ export interface ListenLimits {
 }
 
 export const DEFAULT_LIMITS: ListenLimits = { loginTimeoutMs: 10_000, maxLogins: 256, maxClients: 2000 };
-
-/** What main.ts gives every engine (each engine's deps extend it). */
-export interface EngineDeps {
-  /** Targets this engine serves, by the database name a client asks for. */
-  targets: ReadonlyMap<string, Target>;
-  /** Verify the token a client sent as its password; throws an error whose message says which check failed. */
-  verify: (token: string) => Promise<Identity>;
-  /** A login refused (bad token, unknown target, TLS required, ...), to record and log; `token`: the password sent, if any, to decode (never to keep). */
-  loginRefused?: (refusal: LoginRefusal, token?: string) => void;
-  openSession: (identity: Identity, target: Target, client: ClientInfo) => Promise<BrokerSession>;
-  tls: tls.SecureContext | null;
-  /** `loopback`: clients on 127.0.0.0/8 and ::1 may log in without TLS. */
-  plaintext: 'never' | 'loopback';
-  maxMessageBytes: number;
-  /** Login deadline and caps; absent (or a field absent): DEFAULT_LIMITS. */
-  limits?: Partial<ListenLimits>;
-  log: (msg: string, fields?: Record<string, unknown>) => void;
-}
 
 /** A client address on the loopback network (IPv4, IPv6, or IPv4-mapped). */
 export function isLoopback(address: string): boolean {
@@ -70,7 +48,11 @@ const LINGER_MS = 2000;
 /** Refusals are logged at most this often, with how many there were. */
 const LOG_EVERY_MS = 10_000;
 
-export async function listenTcp(at: { host: string; port: number }, deps: Pick<EngineDeps, 'limits' | 'log'>, edge: Edge): Promise<Listener> {
+export async function listenTcp(
+  at: { host: string; port: number },
+  deps: { limits?: Partial<ListenLimits> | undefined; log: (msg: string, fields?: Record<string, unknown>) => void },
+  edge: Edge,
+): Promise<Listener> {
   const limits: ListenLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   let clients = 0;
   let logins = 0;

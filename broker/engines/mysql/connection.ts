@@ -2,17 +2,17 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { refusalReason, type LoginRefusalReason } from '../../audit/logins.js';
-import { SessionRefusedError, type BrokerSession } from '../../session.js';
-import type { ClientInfo, Identity, Target } from '../../types.js';
+import { SessionRefusedError, type ClientInfo, type Identity, type Target } from '../../types.js';
+import type { EngineConnection, EngineDeps, SessionPort } from '../engine.js';
+import { isLoopback, type Login } from '../listener.js';
 import { PacketIO } from './framing.js';
 import { ADVERTISED, greeting, HandshakeRefusal, makeScramble, readHello, readPassword, type ConnectionPhase } from './handshake.js';
 import {
   CAP, COM, command, ER, errPacket, latin1Collation, okPayload, packet, ProtocolError, safeCollation, UTF8MB4_GENERAL_CI, type ErrorCode,
 } from './protocol.js';
 import { Relay, type KillPlan } from './relay.js';
-import type { ResultSetHook } from './results.js';
+import { mysqlResultSets } from './masking.js';
 import { connectUpstream, killUpstream, parseMysqlUrl, type MysqlUpstream } from './upstream.js';
-import { isLoopback, type EngineDeps, type Login } from '../listener.js';
 
 export interface MysqlEngineDeps extends EngineDeps {
   /**
@@ -20,12 +20,6 @@ export interface MysqlEngineDeps extends EngineDeps {
    * such statement is decided by policy like any other.
    */
   localInfile?: boolean;
-  /**
-   * The masking seam (results.ts): for each session, a hook that sees every result set (parsed column
-   * definitions) and may rewrite its rows; null or absent: rows pass untouched.
-   */
-  resultSets?: (session: BrokerSession) => ResultSetHook | null;
-  log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
 export interface ConnectionHooks {
@@ -43,10 +37,10 @@ const HANDSHAKE_LIMIT = 64 * 1024;
 /** SQLSTATEs of the session core's login refusals, mapped to MySQL error numbers. */
 const refusalCode = (sqlstate: string): ErrorCode => (sqlstate === '42501' ? ER.DBACCESS_DENIED : ER.ACCESS_DENIED);
 
-export class MysqlConnection {
+export class MysqlConnection implements EngineConnection {
   private socket: net.Socket;
   private readonly phase: ConnectionPhase;
-  private session: BrokerSession | null = null;
+  private session: SessionPort | null = null;
   private upstream: MysqlUpstream | null = null;
   private relay: Relay | null = null;
   private closed = false;
@@ -74,6 +68,7 @@ export class MysqlConnection {
     });
   }
 
+  // identity, sessionId, target: the EngineConnection view of the session, as the Postgres connection gives it (one line each).
   get identity(): Identity | null {
     return this.session?.identity ?? null;
   }
@@ -172,6 +167,7 @@ export class MysqlConnection {
     this.session.mysql?.serverVersion(this.upstream.version);
     this.socket.write(packet(this.phase.lastSeq + 1, okPayload({ status: this.upstream.status })));
     const up = this.upstream.socket;
+    const masking = this.deps.masking?.forSession(identity, target.name) ?? null;
     up.on('error', () => void this.close('upstream connection error'));
     up.on('close', () => void this.close('upstream closed the connection'));
     this.relay = new Relay(
@@ -184,7 +180,7 @@ export class MysqlConnection {
         targetName: target.name,
         database: this.upstream.database,
         kill: (scope, id) => this.hooks.kill(this, scope, id),
-        resultSet: this.deps.resultSets?.(this.session) ?? undefined,
+        resultSet: masking ? mysqlResultSets(masking) : undefined,
         log: this.deps.log,
       },
       (reason) => void this.close(reason),
@@ -222,6 +218,11 @@ export class MysqlConnection {
       else if (!this.relay.inFlight) this.socket.write(errPacket(1, code, message));
     }
     return this.close(message);
+  }
+
+  /** A revoked token: ER_ACCESS_DENIED_ERROR, as a login with it would be answered. */
+  revoke(message: string): Promise<void> {
+    return this.terminate(ER.ACCESS_DENIED, message);
   }
 
   /** Resolves once the session's end is recorded. */

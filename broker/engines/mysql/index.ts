@@ -7,6 +7,7 @@
 // and issuer when the token has no build — mapped to the upstream connection; a held statement is withdrawn.
 // Any other id answers ER_NO_SUCH_THREAD. Both are recorded. A KILL never reaches the server with a
 // client's id (it would name an unrelated server thread).
+import type { Engine } from '../engine.js';
 import { listenTcp } from '../listener.js';
 import type { Identity } from '../../types.js';
 import { MysqlConnection, type ConnectionHooks, type MysqlEngineDeps } from './connection.js';
@@ -19,13 +20,7 @@ export type { ColumnDefinition, ResultSetContext, ResultSetHook, RowRewriter } f
 export { checkMysqlTarget, MysqlConnection, mysqlTargetNameWarning } from './connection.js';
 export { ER as MYSQL_ER } from './protocol.js';
 
-export interface MysqlEngine {
-  address: { host: string; port: number };
-  /** Connections with a live session. */
-  readonly connections: ReadonlySet<MysqlConnection>;
-  /** Stop accepting, tell every client why, and end their sessions. */
-  close(reason?: string): Promise<void>;
-}
+export type MysqlEngine = Engine<MysqlConnection>;
 
 /** Whether `a` may KILL connections of `b`. */
 export function sameBuild(a: Identity, b: Identity): boolean {

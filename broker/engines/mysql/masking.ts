@@ -157,7 +157,7 @@ function binaryRewriter(plans: readonly ColumnPlan[], types: readonly number[], 
   };
 }
 
-/** The result-set hook of one session (MysqlEngineDeps.resultSets). */
+/** The result-set hook of one session: its masking rules (EngineDeps.masking.forSession) on every result set. */
 export function mysqlResultSets(rules: SessionMasking): ResultSetHook {
   return (ctx: ResultSetContext) => {
     // Break-glass: every statement of the text is decided by an `exempt_masking` policy rule.

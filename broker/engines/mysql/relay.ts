@@ -4,8 +4,8 @@
 // refusal needs no upstream action: client and server agree that the statement did not run, and the
 // transaction goes on (a later COMMIT commits the statements that did run — exactly as on the server).
 import type net from 'node:net';
-import type { BrokerSession } from '../../session.js';
 import type { Admission, Decision, Kind } from '../../types.js';
+import type { SessionPort } from '../engine.js';
 import { PacketFramer, type Message } from './framing.js';
 import { COM, command, commandName, ER, errPacket, okPayload, packet, PacketReader, ProtocolError, STATUS, type ErrorCode } from './protocol.js';
 import { outcome, Responses, type Outcome, type Pending, type Prepared } from './responses.js';
@@ -26,7 +26,7 @@ export interface RelayOptions {
   database: string;
   kill: (scope: 'QUERY' | 'CONNECTION', id: number) => KillPlan;
   /** The masking seam: see results.ts. */
-  resultSet?: ResultSetHook;
+  resultSet?: ResultSetHook | undefined;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -60,11 +60,12 @@ export class Relay {
   constructor(
     private readonly client: net.Socket,
     private readonly upstream: net.Socket,
-    private readonly session: BrokerSession,
+    private readonly session: SessionPort,
     private readonly opts: RelayOptions,
     private readonly onEnd: (reason: string, error?: Error) => void,
   ) {
     this.framer = new PacketFramer(opts.maxMessageBytes);
+    // Twin of the Postgres relay's wiring on purpose: in-order.ts holds the logic, each relay gives its own framer and handlers.
     this.order = new InOrder<Message>({
       client,
       upstream,

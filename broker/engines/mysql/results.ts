@@ -1,9 +1,9 @@
 // Result sets as they pass from the server to the client: column definitions parsed, and THE MASKING SEAM.
 //
-// Masking plugs in here: `MysqlEngineDeps.resultSets(session)` gives each session a `ResultSetHook` (main.ts
-// would build it from `masking.forSession(identity, target)`, as the Postgres engine does). The hook sees
-// every result set's parsed columns (schema, table, org_table, org_name, type, …; a column's origin is
-// { schema, table: orgTable, column: orgName }) with the statement and its decision, and may return a
+// Masking plugs in here: each connection builds its session's `ResultSetHook` from `deps.masking.forSession(identity,
+// target)` (masking.ts), as the Postgres engine builds its own. The hook sees every result set's parsed columns
+// (schema, table, org_table, org_name, type, …; a column's origin is { schema, table: orgTable, column: orgName })
+// with the statement and its decision (an `exemptMasking` one is left alone), and may return a
 // `RowRewriter`; each row of that result set (text protocol rows of COM_QUERY, binary protocol rows of
 // COM_STMT_EXECUTE and COM_STMT_FETCH) is then handed to it as one whole logical payload, and what it
 // returns is re-framed (lengths, and sequence ids of every later packet of the response) by `Responses`
@@ -53,7 +53,7 @@ export function parseColumnDefinition(payload: Buffer): ColumnDefinition {
 export interface ResultSetContext {
   /** The statement whose result this is (the prepared SQL for an EXECUTE or a FETCH). */
   sql: string;
-  /** The decision it ran under (a masking plan would ride on it). */
+  /** The decision it ran under (`exemptMasking`: its result is not masked). */
   decision: Decision | null;
   /** `text`: COM_QUERY rows (length-encoded strings, 0xfb for NULL); `binary`: prepared-statement rows (0x00, NULL bitmap, typed values). */
   format: 'text' | 'binary';

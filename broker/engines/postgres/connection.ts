@@ -3,28 +3,24 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { randomInt } from 'node:crypto';
 import { refusalReason, type LoginRefusalReason } from '../../audit/logins.js';
-import { SessionRefusedError, type BrokerSession } from '../../session.js';
-import type { ClientInfo, Identity, Target } from '../../types.js';
+import { SessionRefusedError, type ClientInfo, type Identity, type Target } from '../../types.js';
 import { Framer, type Frame } from './framing.js';
 import {
   authenticationCleartextPassword, authenticationOk, backendKeyData, BodyReader, CANCEL_REQUEST, errorResponse,
   GSSENC_REQUEST, negotiateProtocolVersion, parameterStatus, PROTOCOL_3_0, ProtocolError, readStartupParams,
   readyForQuery, SSL_REQUEST,
 } from './messages.js';
-import type { MaskingPolicy } from '../../masking/index.js';
 import type { PgCatalog } from './catalog.js';
 import { PgMasking } from './masking.js';
 import { Relay } from './relay.js';
 import { startupSettings, StartupSettingsError, type StartupSetting } from './startup-settings.js';
 import { cancelUpstream, connectUpstream, UpstreamRefusal, type Upstream } from './upstream.js';
-import { isLoopback, type EngineDeps, type Login } from '../listener.js';
+import type { EngineConnection, EngineDeps, SessionPort } from '../engine.js';
+import { isLoopback, type Login } from '../listener.js';
 
 export interface PostgresEngineDeps extends EngineDeps {
   /** Why a setting the client asks for at connect (`from`: its `options` switch) may not be passed upstream, or null when it may. */
   startupSettingProblem: (name: string, value: string, from?: string | null) => string | null;
-  log: (msg: string, fields?: Record<string, unknown>) => void;
-  /** Result masking rules; null or absent: nothing is masked. */
-  masking?: MaskingPolicy | null;
 }
 
 const STARTUP_LIMIT = 10_000;
@@ -42,11 +38,11 @@ export interface CancelKey {
   secret: number;
 }
 
-export class PostgresConnection {
+export class PostgresConnection implements EngineConnection {
   private socket: net.Socket;
   /** Startup-phase messages, then (typed) the password message: one framer, so no byte a client sent early is lost. */
   private readonly framer = new Framer(STARTUP_LIMIT, true);
-  private session: BrokerSession | null = null;
+  private session: SessionPort | null = null;
   private upstream: Upstream | null = null;
   private relay: Relay | null = null;
   private closed = false;
@@ -297,6 +293,11 @@ export class PostgresConnection {
   terminate(code: string, message: string): Promise<void> {
     if (!this.closed && this.socket.writable) this.socket.write(errorResponse({ severity: 'FATAL', code, message }));
     return this.close(message);
+  }
+
+  /** A revoked token: 57P01, as an administrator's termination is reported. */
+  revoke(message: string): Promise<void> {
+    return this.terminate('57P01', message);
   }
 
   /** Resolves once the session's end is recorded. */

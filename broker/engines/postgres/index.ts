@@ -1,5 +1,6 @@
 // The PostgreSQL engine: a listener that speaks the wire protocol to clients and relays to targets.
 import type { Target } from '../../types.js';
+import type { Engine } from '../engine.js';
 import { listenTcp } from '../listener.js';
 import { PgCatalog } from './catalog.js';
 import { PostgresConnection, type CancelKey, type PostgresEngineDeps } from './connection.js';
@@ -8,13 +9,7 @@ import { cancelUpstream } from './upstream.js';
 
 export type { PostgresEngineDeps } from './connection.js';
 
-export interface PostgresEngine {
-  address: { host: string; port: number };
-  /** Connections with a live session. */
-  readonly connections: ReadonlySet<PostgresConnection>;
-  /** Stop accepting, tell every client why, and end their sessions. */
-  close(reason?: string): Promise<void>;
-}
+export type PostgresEngine = Engine<PostgresConnection>;
 
 export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { host: string; port: number }): Promise<PostgresEngine> {
   const live = new Set<PostgresConnection>();

@@ -31,7 +31,7 @@
 //   - a Describe of such a statement, and a Close of any name, go upstream as they are: they run nothing.
 import type net from 'node:net';
 import { serialize } from 'pg-protocol';
-import type { BrokerSession } from '../../session.js';
+import type { SessionPort } from '../engine.js';
 import { rewriteCopyData, rewriteDataRow } from './datarow.js';
 import { Framer, type Frame } from './framing.js';
 import type { PgMasking } from './masking.js';
@@ -82,7 +82,7 @@ export class Relay implements ScanTarget {
   constructor(
     private readonly client: net.Socket,
     private readonly upstream: net.Socket,
-    private readonly session: BrokerSession,
+    private readonly session: SessionPort,
     opts: RelayOptions,
     private readonly onEnd: (reason: string, error?: Error) => void,
   ) {
