@@ -1,11 +1,13 @@
 // The MySQL engine's wire machinery without a broker around it: the upstream scanner under every split of
-// its input, the masking seam (rows rewritten and re-framed), masking (text and binary protocol, through a
-// live engine against the real MariaDB), and the small parsers (USE, KILL).
+// its input, the masking seam (rows rewritten and re-framed), masking and result samples (text and binary
+// protocol, through a live engine against the real MariaDB), and the small parsers (USE, KILL).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMysqlEngine, type MysqlEngine, type ResultSetContext } from '../broker/engines/mysql/index.js';
 import { MaskingPolicy } from '../broker/masking/index.js';
 import { lenencBytes, lenencInt, MAX_PACKET, packet } from '../broker/engines/mysql/protocol.js';
-import { outcome, Responses, type Outcome } from '../broker/engines/mysql/responses.js';
+import { outcome, Responses, STREAM_MIN, type Outcome } from '../broker/engines/mysql/responses.js';
+import { MysqlResultTap } from '../broker/engines/mysql/sample.js';
+import { ResultSampler } from '../broker/audit/sampler.js';
 import { readTextRow, writeTextRow, type RowRewriter } from '../broker/engines/mysql/results.js';
 import { UpstreamScanner } from '../broker/engines/mysql/scanner.js';
 import { parseKill, useDatabase } from '../broker/engines/mysql/scope.js';
@@ -33,7 +35,7 @@ function resultSet(rows: Buffer[]): Buffer {
   return Buffer.concat(parts);
 }
 
-function harness(rewriter: RowRewriter | null = null) {
+function harness(rewriter: RowRewriter | null = null, sampling: { rows: number; bytes: number } | null = null) {
   const out: Buffer[] = [];
   const finished: Outcome[] = [];
   const seen: ResultSetContext[] = [];
@@ -48,6 +50,7 @@ function harness(rewriter: RowRewriter | null = null) {
           return rewriter;
         }
       : undefined,
+    sample: () => (sampling ? new MysqlResultTap(new ResultSampler(sampling), 'utf8') : null),
   });
   responses.push({ kind: 'result', format: 'text', sql: 'SELECT a, b FROM t', decision: null, out: outcome(1), stmt: null });
   const scanner = new UpstreamScanner(responses, (b) => out.push(b));
@@ -107,12 +110,34 @@ describe('the upstream scanner', () => {
     expect(sequenceIds(shrink.output())).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(shrink.finished[0]).toMatchObject({ rows: 2 });
   });
+
+  it('samples the rows as sent (after the rewriter): a long first row is read and cut, later ones stream once the sample is complete', () => {
+    const big = writeTextRow([Buffer.alloc(STREAM_MIN * 2, 0x61), Buffer.from('z')]);
+    const input3 = resultSet([big, rows[0]!, big, rows[1]!]);
+    for (const rewriter of [null, (row: Buffer) => (row.length > 1000 ? row : writeTextRow([Buffer.from('X'), null]))]) {
+      const h = harness(rewriter, { rows: 10, bytes: 100 });
+      for (let i = 0; i < input3.length; i += 4096) h.scan(input3.subarray(i, i + 4096));
+      expect(h.finished[0]).toMatchObject({ rows: 4 });
+      expect(h.finished[0]!.sample!.done()).toEqual({
+        columns: [{ name: 'a', type: 'varchar' }, { name: 'b', type: 'varchar' }],
+        rows: [[`${'a'.repeat(100)}…`, '…']],
+        truncated: true,
+        bytes: 100,
+      });
+    }
+    // Without a rewriter, the output is the input: the sample never changes what is sent.
+    const h = harness(null, { rows: 1, bytes: 100 });
+    h.scan(input);
+    expect(h.output().equals(input)).toBe(true);
+    expect(h.finished[0]!.sample!.done()).toMatchObject({ rows: [['x', null]], truncated: true });
+  });
 });
 
-describe('masking, live', () => {
+describe('masking and result samples, live', () => {
   let store: Store;
   let engine: MysqlEngine;
   const identity: Identity = { subject: 'ci:mask', issuer: 'test', build: 'b', claims: {}, actors: [], tokenId: null, expiresAt: new Date(Date.now() + 60_000) };
+  let sessionId = '';
 
   beforeAll(async () => {
     await directMy((c) => c.query("DROP TABLE IF EXISTS jit_my_mask; CREATE TABLE jit_my_mask (id INT, email VARCHAR(40)); INSERT INTO jit_my_mask VALUES (1, 'ann@example.com'), (2, NULL)"));
@@ -124,7 +149,11 @@ describe('masking, live', () => {
           if (token !== 'let-me-in') throw new Error('token refused: malformed');
           return identity;
         },
-        openSession: (id, target, client) => BrokerSession.open({ store, policy: { rules: [], default: 'allow' } }, id, target, client),
+        openSession: async (id, target, client) => {
+          const s = await BrokerSession.open({ store, policy: { rules: [], default: 'allow' }, sampling: { rows: 10, bytes: 1000 } }, id, target, client);
+          sessionId = s.id;
+          return s;
+        },
         // Masking reaches the engine as it reaches the Postgres one: the broker's rules, each session's taken by the engine.
         masking: MaskingPolicy.create({ rules: [{ columns: ['jit_my_mask.email'], with: 'redact' }], detectors: {} }, { dataDir: '/nonexistent' }),
         tls: null,
@@ -141,7 +170,7 @@ describe('masking, live', () => {
     await directMy((c) => c.query('DROP TABLE IF EXISTS jit_my_mask'));
   });
 
-  it('rewrites text rows (COM_QUERY) and binary rows (COM_STMT_EXECUTE) of the masked column only', async () => {
+  it('rewrites text rows (COM_QUERY) and binary rows (COM_STMT_EXECUTE) of the masked column only, and samples them as sent', async () => {
     const c = await mysql.createConnection({ host: '127.0.0.1', port: engine.address.port, user: 'ci', password: 'let-me-in', database: 'app', enableCleartextPlugin: true });
     try {
       expect((await c.query('SELECT id, email FROM jit_my_mask ORDER BY id'))[0]).toEqual([{ id: 1, email: '****' }, { id: 2, email: null }]);
@@ -150,6 +179,16 @@ describe('masking, live', () => {
     } finally {
       await c.end();
     }
+    const statements = await eventually(async () => {
+      const st = await store.listStatements(sessionId);
+      return st.length === 3 && st.every((x) => x.durationMs !== null) ? st : null;
+    });
+    const samples = await Promise.all(statements.map((x) => store.getSample(x.id)));
+    expect(samples).toEqual([
+      { columns: [{ name: 'id', type: 'int' }, { name: 'email', type: 'varchar' }], rows: [['1', '****'], ['2', null]], truncated: false, bytes: 6 },
+      { columns: [{ name: 'id', type: 'int' }, { name: 'e', type: 'varchar' }], rows: [['1', '****']], truncated: false, bytes: 5 },
+      expect.objectContaining({ columns: [expect.objectContaining({ name: 'one' })], rows: [['1']] }),
+    ]);
   });
 });
 

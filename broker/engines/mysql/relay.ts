@@ -10,6 +10,7 @@ import { PacketFramer, type Message } from './framing.js';
 import { COM, command, commandName, ER, errPacket, okPayload, packet, PacketReader, ProtocolError, STATUS, type ErrorCode } from './protocol.js';
 import { outcome, Responses, type Outcome, type Pending, type Prepared } from './responses.js';
 import type { ResultSetHook } from './results.js';
+import { MysqlResultTap } from './sample.js';
 import { UpstreamScanner } from './scanner.js';
 import { confineTo, parseKill, quoteIdent, quoteString, useDatabase, type Confine } from './scope.js';
 import { InOrder } from '../in-order.js';
@@ -84,6 +85,11 @@ export class Relay {
       infile: () => (this.infile = true),
       status: (s) => (this.status = s),
       resultSet: opts.resultSet,
+      // Each recorded statement's rows, as the client receives them (after masking), into the session's recorder.
+      sample: () => {
+        const r = session.recorder();
+        return r ? new MysqlResultTap(r, opts.encoding) : null;
+      },
     });
     this.scanner = new UpstreamScanner(this.responses, (b) => this.toClient(b));
   }
@@ -330,7 +336,8 @@ export class Relay {
   private finish(o: Outcome): void {
     if (o.record === null) return;
     const rows = o.resultSets > 0 ? o.rows : o.affected;
-    this.session.complete(o.record, { durationMs: performance.now() - o.started, tag: o.parts.length ? o.parts.join('; ') : null, rows, error: o.error });
+    const sample = o.sample?.done() ?? null;
+    this.session.complete(o.record, { durationMs: performance.now() - o.started, tag: o.parts.length ? o.parts.join('; ') : null, rows, error: o.error }, sample);
     if (this.session.mysql?.wantsSettings) this.probe();
   }
 

@@ -4,6 +4,7 @@
 import type { Decision } from '../../types.js';
 import { eofStatus, isEof, packet, packetCount, PacketReader, ProtocolError, readErr, readOk, STATUS } from './protocol.js';
 import { parseColumnDefinition, type ResultSetHook, type RowRewriter } from './results.js';
+import type { MysqlResultTap } from './sample.js';
 
 export interface Prepared {
   sql: string;
@@ -23,9 +24,11 @@ export interface Outcome {
   /** One entry per result (`3 rows`, `OK, 1 affected`). */
   parts: string[];
   error: string | null;
+  /** The sample of its rows as the client received them (a recorded statement's, while samples are kept). */
+  sample: MysqlResultTap | null;
 }
 
-export const outcome = (record: number | null): Outcome => ({ record, started: performance.now(), rows: 0, affected: 0, resultSets: 0, parts: [], error: null });
+export const outcome = (record: number | null): Outcome => ({ record, started: performance.now(), rows: 0, affected: 0, resultSets: 0, parts: [], error: null, sample: null });
 
 export type Pending =
   /** COM_QUERY (text rows) or COM_STMT_EXECUTE (binary rows): OK, ERR, LOCAL INFILE request, or result sets. */
@@ -52,6 +55,8 @@ export interface ResponseHooks {
   /** Server status flags (autocommit, in transaction) from the latest OK or EOF. */
   status(flags: number): void;
   resultSet?: ResultSetHook | undefined;
+  /** A sample for one recorded statement's rows (null: none are kept). */
+  sample?: (() => MysqlResultTap | null) | undefined;
 }
 
 type Phase = 'first' | 'columns' | 'columnsEof' | 'rows' | 'params' | 'paramsEof' | 'fields';
@@ -70,6 +75,8 @@ export class Responses {
   private columns: Buffer[] | null = null;
   private rowsInSet = 0;
   private rewriter: RowRewriter | null = null;
+  /** The sample the rows of the current result set go to (after the rewriter). */
+  private sample: MysqlResultTap | null = null;
   /** Packets added (or removed) by rewritten rows so far in this response: later sequence ids move by it. */
   private shift = 0;
   private after: Buffer[] | null = null;
@@ -97,7 +104,7 @@ export class Responses {
 
   /** May a packet of this length be forwarded without looking into it? Only a long row nobody rewrites. */
   streamable(length: number): boolean {
-    return length >= STREAM_MIN && this.phase === 'rows' && !this.rewriter && this.shift === 0 && this.queue.length > 0 && this.queue[0]!.kind !== 'probe';
+    return length >= STREAM_MIN && this.phase === 'rows' && !this.rewriter && !this.sample?.wants && this.shift === 0 && this.queue.length > 0 && this.queue[0]!.kind !== 'probe';
   }
 
   /** A streamed packet started a new row. */
@@ -128,7 +135,7 @@ export class Responses {
       case 'prepare':
         return this.prepare(head, payload);
       case 'fetch':
-        if (this.phase === 'first') this.startRows(head.stmt?.sql ?? '', head.stmt?.decision ?? null, 'binary', head.stmt?.columns ?? null);
+        if (this.phase === 'first') this.startRows(head.stmt?.sql ?? '', head.stmt?.decision ?? null, 'binary', head.stmt?.columns ?? null, null);
         return this.rows(payload, seq, null, shifted);
       case 'result':
         return this.result(head, payload, seq, shifted);
@@ -201,7 +208,8 @@ export class Responses {
           return null;
         }
         this.left = new PacketReader(payload).lenenc('column count') ?? 0;
-        this.columns = this.hooks.resultSet ? [] : null;
+        if (head.out && head.out.record !== null) head.out.sample ??= this.hooks.sample?.() ?? null;
+        this.columns = this.hooks.resultSet || head.out?.sample ? [] : null;
         this.phase = this.left > 0 ? 'columns' : 'columnsEof';
         return shifted();
       case 'columns':
@@ -217,7 +225,7 @@ export class Responses {
           if (head.out) head.out.parts.push('cursor opened');
           this.done();
         } else {
-          this.startRows(head.sql, head.decision, head.format, this.columns);
+          this.startRows(head.sql, head.decision, head.format, this.columns, head.out);
         }
         return r;
       }
@@ -228,11 +236,14 @@ export class Responses {
     }
   }
 
-  private startRows(sql: string, decision: Decision | null, format: 'text' | 'binary', columns: Buffer[] | null): void {
+  private startRows(sql: string, decision: Decision | null, format: 'text' | 'binary', columns: Buffer[] | null, out: Outcome | null): void {
     this.phase = 'rows';
     this.rowsInSet = 0;
     const hook = this.hooks.resultSet;
-    this.rewriter = hook && columns ? hook({ sql, decision, format, columns: columns.map(parseColumnDefinition) }) : null;
+    const parsed = columns?.map(parseColumnDefinition) ?? null;
+    this.rewriter = hook && parsed ? hook({ sql, decision, format, columns: parsed }) : null;
+    this.sample = parsed && out?.sample ? out.sample : null;
+    if (parsed) this.sample?.begin(parsed, format);
   }
 
   private rows(payload: Buffer, seq: number, out: Outcome | null, shifted: () => Buffer | null): Buffer | null {
@@ -245,6 +256,7 @@ export class Responses {
         out.parts.push(`${this.rowsInSet} ${this.rowsInSet === 1 ? 'row' : 'rows'}`);
       }
       this.rewriter = null;
+      this.sample = null;
       const r = shifted();
       if (more) this.phase = 'first';
       else this.done();
@@ -260,8 +272,12 @@ export class Responses {
       return r;
     }
     this.rowsInSet++;
-    if (!this.rewriter) return shifted();
+    if (!this.rewriter) {
+      if (this.sample?.wants) this.sample.row(payload);
+      return shifted();
+    }
     const row = this.rewriter(payload);
+    if (this.sample?.wants) this.sample.row(row);
     const framed = packet(seq + this.shift, row);
     this.shift += packetCount(row.length) - packetCount(payload.length);
     return framed;
@@ -318,6 +334,7 @@ export class Responses {
     this.phase = 'first';
     this.shift = 0;
     this.rewriter = null;
+    this.sample = null;
     this.columns = null;
     if (head && (head.kind === 'result' || head.kind === 'fields') && head.out) this.hooks.finish(head.out);
     while (this.queue[0]?.kind === 'reply') {

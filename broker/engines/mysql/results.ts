@@ -7,7 +7,8 @@
 // `RowRewriter`; each row of that result set (text protocol rows of COM_QUERY, binary protocol rows of
 // COM_STMT_EXECUTE and COM_STMT_FETCH) is then handed to it as one whole logical payload, and what it
 // returns is re-framed (lengths, and sequence ids of every later packet of the response) by `Responses`
-// (responses.ts). Without a rewriter rows are forwarded as the server sent them, large ones streamed.
+// (responses.ts). Without a rewriter rows are forwarded as the server sent them, large ones streamed once the
+// statement's result sample (sample.ts) has what it keeps.
 import type { Decision } from '../../types.js';
 import { lenencInt, PacketReader } from './protocol.js';
 
