@@ -201,7 +201,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
           maxTtl: config.identity.exchange.max_ttl ?? config.identity.max_ttl, maxDepth: config.identity.exchange.max_depth,
         } : null,
         log: (msg, fields) => log.info(fields ?? {}, msg),
-        logger: false,
+        logger: log.child({ component: 'http' }),
         warnings: () => warnings,
         ready: async () => {
           await store.ping();

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalToJson } from '../broker/approvals/json.js';
 import { loadReplay, replayEvents } from '../broker/audit/replay.js';
@@ -48,6 +49,23 @@ describe('authentication', () => {
       expect(res.statusCode).toBe(503);
     } finally {
       await off.close();
+    }
+  });
+
+  it('logs every request through the broker\'s logger (method, URL, status), never the admin token', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const logged = await buildHttp({ issuer: null, ready: async () => {}, logger, store, adminToken: ADMIN });
+    try {
+      await logged.inject({ method: 'GET', url: '/api/sessions?build=b-1', headers: { authorization: `Bearer ${ADMIN}` } });
+      await logged.inject({ method: 'GET', url: '/api/sessions', headers: { authorization: 'Bearer not-the-token-at-all' } });
+      const entries = lines.map((l) => JSON.parse(l) as { req?: { method: string; url: string }; res?: { statusCode: number } });
+      expect(entries.filter((e) => e.req).map((e) => `${e.req!.method} ${e.req!.url}`)).toEqual(['GET /api/sessions?build=b-1', 'GET /api/sessions']);
+      expect(entries.filter((e) => e.res).map((e) => e.res!.statusCode)).toEqual([200, 401]);
+      expect(lines.join('\n')).not.toContain(ADMIN);
+      expect(lines.join('\n')).not.toContain('not-the-token-at-all');
+    } finally {
+      await logged.close();
     }
   });
 

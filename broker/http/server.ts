@@ -1,6 +1,6 @@
 // The broker's HTTP listener: health, readiness, the dev issuer's JWKS and discovery document, and
 // the admin API (approvals, sessions; see admin-auth.ts for its authentication).
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Approvals } from '../approvals/index.js';
 import type { LocalIssuer } from '../identity/index.js';
 import type { Store } from '../store/index.js';
@@ -19,7 +19,8 @@ export interface HttpDeps {
   ready: () => Promise<void>;
   /** Reported by /readyz beside readiness, which they do not affect (an upstream account with too much privilege). */
   warnings?: () => readonly string[];
-  logger: boolean | object;
+  /** Each request is logged through it (method, URL, status, time; never a header, so never a token); false: not logged. */
+  logger: FastifyBaseLogger | false;
   /** Served under /api/approvals when given. */
   approvals?: Approvals;
   /** Served under /api/sessions (sessions, statements, replay events) and /api/logins when given. */
@@ -37,7 +38,7 @@ export interface HttpDeps {
 }
 
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: deps.logger as boolean });
+  const app: FastifyInstance = deps.logger ? Fastify({ loggerInstance: deps.logger }) : Fastify({ logger: false });
 
   app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
     status: 'ok',
