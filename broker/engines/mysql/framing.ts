@@ -1,5 +1,6 @@
 // Per-connection framing of what a peer sends: packets arrive split across reads and several to a read;
 // a payload of 0xffffff bytes continues in the next packet, and the parts make one logical message.
+import { StreamBuffer } from '../stream-buffer.js';
 import { ER, MAX_PACKET, ProtocolError } from './protocol.js';
 
 export interface Message {
@@ -27,9 +28,13 @@ export class MessageTooLarge extends ProtocolError {
   }
 }
 
+/**
+ * Cuts a peer's bytes into logical messages. A message that came whole in one read is a subarray of that read
+ * (`raw`, and `payload` when it is one packet); one that came across reads is copied once it is all there
+ * (stream-buffer.ts). Messages stay valid however long they are kept: nothing handed out is written again.
+ */
 export class PacketFramer {
-  private buf: Buffer = Buffer.alloc(0);
-  private pos = 0;
+  private readonly buf = new StreamBuffer();
   /** A message too large, being read past: its size so far, its last packet's sequence id, bytes left of that packet. */
   private skipping: { size: number; lastSeq: number; left: number; last: boolean } | null = null;
 
@@ -44,37 +49,35 @@ export class PacketFramer {
   ) {}
 
   push(chunk: Buffer): void {
-    if (this.pos >= this.buf.length) this.buf = chunk;
-    else this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk]);
-    this.pos = 0;
+    this.buf.append(chunk);
   }
 
   /** Bytes received and not yet returned as a message. */
   get buffered(): number {
-    return this.buf.length - this.pos;
+    return this.buf.length;
   }
 
   /** Take the bytes not yet returned (for a TLS upgrade, or to hand to another reader). */
   drain(): Buffer {
-    const rest = this.buf.subarray(this.pos);
-    this.buf = Buffer.alloc(0);
-    this.pos = 0;
-    return rest;
+    return this.buf.takeAll();
   }
 
   next(): Message | null {
     if (this.skipping) return this.skip();
-    const buf = this.buf;
-    let p = this.pos;
+    const sb = this.buf;
+    let p = 0; // offset of the next packet header from the start of the message
     let total = 0;
     let packets = 0;
     let seq = -1;
     let lastSeq = -1;
-    // Walk the packets of one logical message without consuming anything until it is complete.
+    // Walk the packets of one logical message without consuming anything until it is complete. A header is
+    // read once the bytes up to it are whole (a message of many packets is made contiguous a packet at a time).
     for (;;) {
-      if (buf.length - p < 4) return null;
-      const len = buf.readUIntLE(p, 3);
-      const s = buf[p + 3]!;
+      const at = sb.contiguous(p + 4);
+      if (at < 0) return null;
+      const b = sb.front;
+      const len = b.readUIntLE(at + p, 3);
+      const s = b[at + p + 3]!;
       if (seq < 0) seq = s;
       else if (s !== ((lastSeq + 1) & 0xff)) throw new ProtocolError(`packet sequence ${s} after ${lastSeq} inside one message`, ER.NET_PACKETS_OUT_OF_ORDER);
       lastSeq = s;
@@ -83,15 +86,15 @@ export class PacketFramer {
         if (!this.skipOversized) throw new ProtocolError(`a message of more than ${this.maxMessage} bytes is larger than the broker accepts`, ER.NET_PACKET_TOO_LARGE);
         // Drop what came of it so far (its whole earlier packets, this packet's header), and read past the rest.
         this.skipping = { size: total, lastSeq: s, left: len, last: len < MAX_PACKET };
-        this.pos = p + 4;
+        sb.skip(p + 4);
         return this.skip();
       }
-      if (buf.length - p - 4 < len) return null;
+      if (sb.length - p - 4 < len) return null;
       p += 4 + len;
       packets++;
       if (len < MAX_PACKET) break;
     }
-    const raw = buf.subarray(this.pos, p);
+    const raw = sb.take(p);
     let payload: Buffer;
     if (packets === 1) {
       payload = raw.subarray(4);
@@ -104,31 +107,30 @@ export class PacketFramer {
       }
       payload = Buffer.concat(parts, total);
     }
-    this.pos = p;
     return { seq, lastSeq, payload, raw };
   }
 
-  /** Go on dropping an oversized message; at its end, throw MessageTooLarge. */
+  /** Go on dropping an oversized message (without keeping or copying it); at its end, throw MessageTooLarge. */
   private skip(): null {
     const k = this.skipping!;
+    const sb = this.buf;
     for (;;) {
-      const n = Math.min(k.left, this.buf.length - this.pos);
-      this.pos += n;
-      k.left -= n;
+      k.left -= sb.skip(k.left);
       if (k.left > 0) return null;
       if (k.last) {
         this.skipping = null;
         throw new MessageTooLarge(k.size, k.lastSeq, this.maxMessage);
       }
-      if (this.buf.length - this.pos < 4) return null;
-      const len = this.buf.readUIntLE(this.pos, 3);
-      const s = this.buf[this.pos + 3]!;
+      const at = sb.contiguous(4);
+      if (at < 0) return null;
+      const len = sb.front.readUIntLE(at, 3);
+      const s = sb.front[at + 3]!;
       if (s !== ((k.lastSeq + 1) & 0xff)) throw new ProtocolError(`packet sequence ${s} after ${k.lastSeq} inside one message`, ER.NET_PACKETS_OUT_OF_ORDER);
       k.lastSeq = s;
       k.size += len;
       k.left = len;
       k.last = len < MAX_PACKET;
-      this.pos += 4;
+      sb.skip(4);
     }
   }
 }

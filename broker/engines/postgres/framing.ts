@@ -1,6 +1,7 @@
 // Per-connection framing: messages arrive split across reads and several to a read.
 // Written by hand because pg-protocol's Parser decodes every backend message (DataRow into strings),
 // and has no frontend parser at all; the relay needs boundaries and raw bytes, nothing more.
+import { StreamBuffer } from '../stream-buffer.js';
 import { ProtocolError } from './messages.js';
 
 export interface Frame {
@@ -12,10 +13,13 @@ export interface Frame {
   raw: Buffer;
 }
 
-/** Accumulates chunks and yields whole messages. */
+/**
+ * Accumulates chunks and yields whole messages. A message that came whole in one read is a subarray of that
+ * read; one that came across reads is copied once, when it is all there (stream-buffer.ts). Frames stay valid
+ * however long they are kept: nothing the framer handed out is written again.
+ */
 export class Framer {
-  private buf: Buffer = Buffer.alloc(0);
-  private pos = 0;
+  private readonly buf = new StreamBuffer();
 
   constructor(
     private readonly maxMessage: number,
@@ -24,39 +28,31 @@ export class Framer {
   ) {}
 
   push(chunk: Buffer): void {
-    if (this.pos >= this.buf.length) {
-      this.buf = chunk;
-    } else {
-      this.buf = Buffer.concat([this.buf.subarray(this.pos), chunk]);
-    }
-    this.pos = 0;
+    this.buf.append(chunk);
   }
 
   /** Bytes received and not yet returned as a message. */
   get buffered(): number {
-    return this.buf.length - this.pos;
+    return this.buf.length;
   }
 
   /** The bytes received and not yet returned as a message, taken out of the framer. */
   rest(): Buffer {
-    const rest = this.buf.subarray(this.pos);
-    this.buf = Buffer.alloc(0);
-    this.pos = 0;
-    return rest;
+    return this.buf.takeAll();
   }
 
   next(): Frame | null {
     const head = this.startup ? 4 : 5;
-    const avail = this.buf.length - this.pos;
-    if (avail < head) return null;
-    const type = this.startup ? '' : String.fromCharCode(this.buf[this.pos]!);
-    const len = this.buf.readInt32BE(this.pos + head - 4);
+    const at = this.buf.contiguous(head);
+    if (at < 0) return null;
+    const b = this.buf.front;
+    const type = this.startup ? '' : String.fromCharCode(b[at]!);
+    const len = b.readInt32BE(at + head - 4);
     if (len < 4) throw new ProtocolError(`invalid message length ${len}`);
     if (len > this.maxMessage) throw new ProtocolError(`message of ${len} bytes is larger than the ${this.maxMessage}-byte limit`);
     const total = len + head - 4;
-    if (avail < total) return null;
-    const raw = this.buf.subarray(this.pos, this.pos + total);
-    this.pos += total;
+    if (this.buf.length < total) return null;
+    const raw = this.buf.take(total);
     return { type, body: raw.subarray(head), raw };
   }
 }
