@@ -21,6 +21,7 @@ export interface ApprovalsPort {
   /** Remembers where the request was posted, so any bot instance can update it later (result ignored). */
   setMessage(id: string, ref: MessageRef): MaybePromise<unknown>;
   /** Subscribes to requested/updated events; may return an unsubscribe function. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: subscribers may return an unsubscribe function or nothing (tests pass () => {})
   on(listener: (event: ApprovalEvent) => void): (() => void) | void;
 }
 

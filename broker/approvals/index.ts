@@ -143,7 +143,7 @@ export class Approvals {
   /** Ends a pending request as cancelled; false when it is not pending here. */
   async cancel(id: string, reason: string): Promise<boolean> {
     const live = this.live.get(id);
-    if (!live || live.request.state !== 'pending') return false;
+    if (live?.request.state !== 'pending') return false;
     await this.end(live, 'cancelled', null, reason);
     return true;
   }

@@ -74,7 +74,7 @@ export class LocalIssuer {
       const jwk = await LocalIssuer.#generate();
       await mkdir(dirname(keyPath), { recursive: true, mode: 0o700 });
       const tmp = `${keyPath}.${process.pid}.${randomUUID()}.tmp`;
-      await writeFile(tmp, JSON.stringify(jwk, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+      await writeFile(tmp, `${JSON.stringify(jwk, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
       try {
         await link(tmp, keyPath);
       } catch (err) {

@@ -235,9 +235,9 @@ export function render(tokens: readonly Token[], names: Map<string, string>): st
       if (/[`\\\x00-\x1f:]/.test(t.value) || t.value === '' || t.value.toLowerCase() === 'null') {
         const p = `__jit_i${names.size}`;
         names.set(p, t.value);
-        text = '`' + p + '`';
+        text = `\`${p}\``;
       } else {
-        text = '`' + t.value + '`';
+        text = `\`${t.value}\``;
       }
     }
     if (prev) {

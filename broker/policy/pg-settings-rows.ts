@@ -30,7 +30,7 @@ export function settingsRows(select: Node): RowSettings | null {
   const qualifiers = alias ? [[String(alias.aliasname)]] : [['pg_settings'], ['pg_catalog', 'pg_settings']];
   const isName = (v: unknown): boolean => {
     const fields = names(node(node(v)?.ColumnRef)?.fields);
-    if (!fields || fields[fields.length - 1] !== 'name') return false;
+    if (fields?.[fields.length - 1] !== 'name') return false;
     const q = fields.slice(0, -1);
     return q.length === 0 || qualifiers.some((w) => w.length === q.length && w.every((x, i) => x === q[i]));
   };

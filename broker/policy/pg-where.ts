@@ -183,7 +183,7 @@ const POSITION = new Set(['location', 'name_location', 'list_start', 'list_end',
 function columnFields(ref: Node, targets: ReadonlySet<string>): unknown[] {
   const fields = list(ref.fields);
   const qual = names(fields.slice(0, -1));
-  return qual && qual.length && targets.has(qual.join('.')) ? fields.slice(-1) : fields;
+  return qual?.length && targets.has(qual.join('.')) ? fields.slice(-1) : fields;
 }
 
 /** Are two expressions the same as written (positions aside, target qualifiers aside)? */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalRequest } from '../../broker/approvals/index.js';
 import { direct, eventually, psqlEnv, run, sleep, startTestBroker, type TestBroker } from '../support/broker.js';
 
-export const ADMIN = 'test-admin-token-0123456789';
+const ADMIN = 'test-admin-token-0123456789';
 const RULES = `
 admin_token: "${ADMIN}"
 rules:

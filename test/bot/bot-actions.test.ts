@@ -229,7 +229,7 @@ describe('signatures', () => {
     await posted();
     const res = await h.send(body(), { secret: 'not-the-secret' });
     expect(res.statusCode).toBe(401);
-    const tampered = await h.send(body(), { headers: { 'x-slack-signature': 'v0=' + '0'.repeat(64) } });
+    const tampered = await h.send(body(), { headers: { 'x-slack-signature': `v0=${'0'.repeat(64)}` } });
     expect(tampered.statusCode).toBe(401);
     const unsigned = await h.http.inject({ method: 'POST', url: '/slack/events', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: body() });
     expect(unsigned.statusCode).toBe(401);

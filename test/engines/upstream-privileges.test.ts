@@ -2,7 +2,7 @@
 // holds more than least privilege: a PostgreSQL superuser, a MariaDB account with global privileges. A
 // limited account gives no warning; an unreachable upstream is a warning, never a failed start.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';

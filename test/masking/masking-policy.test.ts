@@ -62,7 +62,7 @@ describe('COPY … TO STDOUT', () => {
     for (const sql of ['COPY jit_customers TO STDOUT', 'COPY (SELECT email FROM jit_customers) TO STDOUT WITH (FORMAT csv)']) {
       const { r } = await psqlRows(t, token, sql);
       expect(r.code).not.toBe(0);
-      expect(r.stderr).toMatch(/ERROR:  jit-broker: COPY … TO STDOUT is refused: masking rules apply to this session.*use SELECT/);
+      expect(r.stderr).toMatch(/ERROR: {2}jit-broker: COPY … TO STDOUT is refused: masking rules apply to this session.*use SELECT/);
       expect(noLeak(r.stdout)).toEqual([]);
     }
     const sessions = await t.broker.store.listSessions({ build: 'build-mask-copy' });

@@ -369,7 +369,7 @@ describe('disguises never make a dangerous statement milder', () => {
           const [words, kind] = dangerous[which]!;
           const cased = words.map((w) => [...w].map((ch, k) => (upper[k % 64] ? ch.toUpperCase() : ch.toLowerCase())).join(''));
           const body = cased.map((w, k) => (k === 0 ? '' : seps[k]!) + w).join('');
-          const sql = [...before, wrapper.replace('%', () => body), ...after].join(';' + (seps[0] ?? ' '));
+          const sql = [...before, wrapper.replace('%', () => body), ...after].join(`;${seps[0] ?? ' '}`);
           const got = worst(sql);
           expect(severity(got), `${sql} → ${got}`).toBeGreaterThanOrEqual(severity(kind));
         },

@@ -427,12 +427,12 @@ describe('classifyPostgres: one statement', () => {
 
   it('follows SQL inside SQL only so deep, then gives up as unknown', () => {
     let sql = 'DROP TABLE t';
-    for (let i = 0; i < 10; i++) sql = `DO $x${i}$ BEGIN EXECUTE ${"'" + sql.replace(/'/g, "''") + "'"}; END $x${i}$`;
+    for (let i = 0; i < 10; i++) sql = `DO $x${i}$ BEGIN EXECUTE ${`'${sql.replace(/'/g, "''")}'`}; END $x${i}$`;
     const kinds = classifyPostgres(sql).statements[0]!.kinds;
     expect(mostSevere(kinds)).toBe('unknown');
     // Within the bound the DROP is seen.
     let shallow = 'DROP TABLE t';
-    for (let i = 0; i < 2; i++) shallow = `DO $x${i}$ BEGIN EXECUTE ${"'" + shallow.replace(/'/g, "''") + "'"}; END $x${i}$`;
+    for (let i = 0; i < 2; i++) shallow = `DO $x${i}$ BEGIN EXECUTE ${`'${shallow.replace(/'/g, "''")}'`}; END $x${i}$`;
     expect(classifyPostgres(shallow).statements[0]!.kinds).toEqual(['read', 'destructive']);
   });
 });

@@ -4,7 +4,7 @@
 //     AuthMoreData 0x04, then the client sends the password inside TLS);
 //   - mysql_clear_password when the client starts with it, or (plaintext loopback) after an AuthSwitchRequest.
 import { randomBytes } from 'node:crypto';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { MessageTooLarge, type Message, type PacketIO } from './framing.js';
 import {
   authMoreDataPayload, authSwitchPayload, CAP, ER, greetingPayload, packet, PacketReader, ProtocolError, STATUS,

@@ -277,7 +277,7 @@ export class PgCatalog {
         if (n !== undefined) visit(p, n, depth + 1);
       }
       const v = t.view?.get(num);
-      if (v && v[0]) visit(v[0], v[1], depth + 1);
+      if (v?.[0]) visit(v[0], v[1], depth + 1);
     };
     visit(tableOid, attnum, 0);
     return out.length ? out : null;

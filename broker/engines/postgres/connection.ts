@@ -1,5 +1,5 @@
 // One client connection: TLS negotiation, startup, token login, upstream connect, then the relay.
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import { randomInt } from 'node:crypto';
 import { refusalReason, type LoginRefusalReason } from '../../audit/logins.js';

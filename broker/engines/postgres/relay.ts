@@ -463,13 +463,14 @@ export class Relay implements ScanTarget {
       case 'E':
         if (head?.kind === 'query') head.result = null;
         return this.onError(body);
-      case 'Z':
+      case 'Z': {
         this.txStatus = String.fromCharCode(body[0] ?? 73);
         this.results.ready(this.txStatus);
         this.session.ready(this.txStatus);
         const answered = this.flight.ready(this.txStatus);
         if (answered?.kind === 'query') this.finish(answered);
         return null;
+      }
       default:
         return null;
     }
