@@ -35,7 +35,9 @@ function summary(name: string, xs: number[]): string {
 }
 
 async function ranAt(): Promise<Map<number, number>> {
-  const rows = await direct(async (c) => (await c.query('SELECT id, extract(epoch FROM at)::float8 * 1000 AS ms FROM jit_apb_t')).rows as { id: number; ms: number }[]);
+  const rows = await direct(
+    async (c) => (await c.query('SELECT id, extract(epoch FROM at)::float8 * 1000 AS ms FROM jit_apb_t')).rows as { id: number; ms: number }[],
+  );
   return new Map(rows.map((r) => [r.id, r.ms]));
 }
 
@@ -69,15 +71,22 @@ default: deny
       await c.end();
       const ran = await ranAt();
       console.log(summary(`sequential, ${via}: arrival → requested`, arrival));
-      console.log(summary(`sequential, ${via}: decide → running upstream`, [...decidedAt].map(([i, d]) => ran.get(i)! - d)));
+      console.log(
+        summary(
+          `sequential, ${via}: decide → running upstream`,
+          [...decidedAt].map(([i, d]) => ran.get(i)! - d),
+        ),
+      );
     }
 
     await direct((c) => c.query('TRUNCATE jit_apb_t'));
-    const clients = await Promise.all(Array.from({ length: CONCURRENT }, async () => {
-      const c = new pg.Client(t.pgConfig(await t.token()));
-      await c.connect();
-      return c;
-    }));
+    const clients = await Promise.all(
+      Array.from({ length: CONCURRENT }, async () => {
+        const c = new pg.Client(t.pgConfig(await t.token()));
+        await c.connect();
+        return c;
+      }),
+    );
     const events = clients.map((_, i) => requested(t, sqlOf(i)));
     const sent = clients.map(() => 0);
     const queries = clients.map((c, i) => ((sent[i] = wall()), c.query(sqlOf(i))));
@@ -86,8 +95,18 @@ default: deny
     await Promise.all(reqs.map(({ r }) => t.broker.approvals.decide(r.id, { approve: true, by: 'U1' })));
     await Promise.all(queries);
     const ran = await ranAt();
-    console.log(summary(`${CONCURRENT} held at once: arrival → requested`, reqs.map((x, i) => x.at - sent[i]!)));
-    console.log(summary(`${CONCURRENT} at once: decide-all start → running`, [...ran.values()].map((ms) => ms - started)));
+    console.log(
+      summary(
+        `${CONCURRENT} held at once: arrival → requested`,
+        reqs.map((x, i) => x.at - sent[i]!),
+      ),
+    );
+    console.log(
+      summary(
+        `${CONCURRENT} at once: decide-all start → running`,
+        [...ran.values()].map((ms) => ms - started),
+      ),
+    );
     await Promise.all(clients.map((c) => c.end()));
   } finally {
     await t.stop();

@@ -86,7 +86,11 @@ run('pgbench -S, cold parse', selectOnly, classifyPostgres);
 run('pgbench -S, normalised cache', selectOnly, (s) => classify('postgres', s));
 run('pgbench -S, key only', selectOnly, pgLiteralKey);
 const same = selectOnly();
-run('pgbench -S, same text (exact cache)', () => same, (s) => classify('postgres', s));
+run(
+  'pgbench -S, same text (exact cache)',
+  () => same,
+  (s) => classify('postgres', s),
+);
 
 const exactOnly = new Lru<string, Classification>(5000);
 run('mixed, exact-text cache only', mixedStatement, (s) => {
@@ -104,7 +108,11 @@ const snap = await loadPostgresCatalog({ name: 'bench', engine: 'postgres', upst
 if (snap) {
   console.log(`\nrefined against the catalog of ${from.replace(/\/\/[^@]*@/, '//')} (${snap.functionsByOid.size} functions):`);
   run('pgbench -S, normalised cache + catalog', selectOnly, (s) => refinePostgres(classify('postgres', s), snap));
-  run('pgbench -S, same text + catalog', () => same, (s) => refinePostgres(classify('postgres', s), snap));
+  run(
+    'pgbench -S, same text + catalog',
+    () => same,
+    (s) => refinePostgres(classify('postgres', s), snap),
+  );
   run('mixed, with normalised cache + catalog', mixedStatement, (s) => refinePostgres(classify('postgres', s), snap));
 }
 

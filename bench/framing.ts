@@ -119,7 +119,13 @@ function once(make: () => AnyFramer, chunks: Buffer[]): { ms: number; messages: 
 const cases: Array<{ name: string; input: Buffer; large?: boolean; before: () => AnyFramer; after: () => AnyFramer }> = [
   { name: `postgres: one ${MB} MB Query`, large: true, input: pgQuery(SIZE - 6), before: () => new OldPgFramer(1 << 30), after: () => new Framer(1 << 30) },
   { name: 'postgres: 100-byte Queries', input: repeat(pgQuery(94)), before: () => new OldPgFramer(1 << 30), after: () => new Framer(1 << 30) },
-  { name: `mysql: one ${MB} MB COM_QUERY`, large: true, input: myQuery(SIZE - 4 * Math.ceil(SIZE / MAX_PACKET)), before: () => new OldMyFramer(), after: () => new PacketFramer(1 << 30) },
+  {
+    name: `mysql: one ${MB} MB COM_QUERY`,
+    large: true,
+    input: myQuery(SIZE - 4 * Math.ceil(SIZE / MAX_PACKET)),
+    before: () => new OldMyFramer(),
+    after: () => new PacketFramer(1 << 30),
+  },
   { name: 'mysql: 100-byte COM_QUERYs', input: repeat(myQuery(96)), before: () => new OldMyFramer(), after: () => new PacketFramer(1 << 30) },
 ];
 
@@ -140,5 +146,7 @@ for (const c of cases) {
   }
   if (seen.before !== seen.after) throw new Error(`${c.name}: ${seen.before} messages before, ${seen.after} after`);
   const mbps = (ms: number) => c.input.length / 1024 / 1024 / (ms / 1000);
-  console.log(`${c.name.padEnd(34)} ${mbps(best.before).toFixed(0).padStart(12)} ${mbps(best.after).toFixed(0).padStart(12)} ${(best.before / best.after).toFixed(1).padStart(7)}×`);
+  console.log(
+    `${c.name.padEnd(34)} ${mbps(best.before).toFixed(0).padStart(12)} ${mbps(best.after).toFixed(0).padStart(12)} ${(best.before / best.after).toFixed(1).padStart(7)}×`,
+  );
 }

@@ -13,7 +13,13 @@ const RUNS = Number(process.env.RUNS ?? 7);
 const SQL = 'SELECT id, email, name, note FROM jit_bench_mask';
 
 /** Connect (trust or cleartext password), run SQL once per `runs`, return each run's ms and row count. */
-async function timeQuery(host: string, port: number, startup: Record<string, string>, password: string | null, runs: number): Promise<{ ms: number[]; rows: number }> {
+async function timeQuery(
+  host: string,
+  port: number,
+  startup: Record<string, string>,
+  password: string | null,
+  runs: number,
+): Promise<{ ms: number[]; rows: number }> {
   const s = net.connect(port, host);
   s.setNoDelay(true);
   let buf: Buffer = Buffer.alloc(0);
@@ -75,7 +81,14 @@ masking:
   );
   try {
     const up = new URL(UPSTREAM);
-    const directRun = () => timeQuery(up.hostname, Number(up.port || 5432), { user: decodeURIComponent(up.username || 'postgres'), database: up.pathname.slice(1) }, decodeURIComponent(up.password) || null, RUNS);
+    const directRun = () =>
+      timeQuery(
+        up.hostname,
+        Number(up.port || 5432),
+        { user: decodeURIComponent(up.username || 'postgres'), database: up.pathname.slice(1) },
+        decodeURIComponent(up.password) || null,
+        RUNS,
+      );
     const brokerRun = async (environment?: string) =>
       timeQuery(t.host, t.port, { user: 'ci', database: 'app' }, await t.token(environment ? { claims: { environment } } : {}), RUNS);
     const results: [string, { ms: number[]; rows: number }][] = [];

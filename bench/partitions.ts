@@ -59,18 +59,24 @@ try {
   await load('load, no partitions');
   // One transaction per 500 tables: all at once would need more locks than max_locks_per_transaction allows.
   await sql(dbUrl(DB), 'CREATE TABLE flat (id int) PARTITION BY LIST (id)');
-  await sql(dbUrl(DB), `DO $$ BEGIN FOR i IN 1..${PARTS} LOOP
+  await sql(
+    dbUrl(DB),
+    `DO $$ BEGIN FOR i IN 1..${PARTS} LOOP
       EXECUTE format('CREATE TABLE flat_%s PARTITION OF flat FOR VALUES IN (%s)', i, i);
       IF i % 500 = 0 THEN COMMIT; END IF;
-    END LOOP; END $$`);
+    END LOOP; END $$`,
+  );
   await load(`load, ${PARTS} flat`);
   const per = Math.max(1, Math.floor(PARTS / 100));
   await sql(dbUrl(DB), 'CREATE TABLE nested (a int, b int) PARTITION BY LIST (a)');
-  await sql(dbUrl(DB), `DO $$ BEGIN FOR i IN 1..100 LOOP
+  await sql(
+    dbUrl(DB),
+    `DO $$ BEGIN FOR i IN 1..100 LOOP
       EXECUTE format('CREATE TABLE nested_%s PARTITION OF nested FOR VALUES IN (%s) PARTITION BY LIST (b)', i, i);
       FOR j IN 1..${per} LOOP EXECUTE format('CREATE TABLE nested_%s_%s PARTITION OF nested_%s FOR VALUES IN (%s)', i, j, i, j); END LOOP;
       COMMIT;
-    END LOOP; END $$`);
+    END LOOP; END $$`,
+  );
   const snap = await load(`load, ${PARTS} flat + 100 × ${per} nested`);
   console.log(`  parents: ${snap.parents?.size}; below nested: ${snap.parents?.get('nested')?.[0]?.descendants.length}`);
 

@@ -122,9 +122,7 @@ const scenarios: Scenario[] = [
 ];
 
 console.log(`store micro-benchmark: ${N} statements per scenario, best of ${ROUNDS} (node ${process.version})`);
-console.log(
-  `${'scenario'.padEnd(34)} ${'records/s'.padStart(10)} ${'wall µs/stmt'.padStart(13)} ${'cpu µs/stmt'.padStart(12)} ${'calls/commit'.padStart(13)}`,
-);
+console.log(`${'scenario'.padEnd(34)} ${'records/s'.padStart(10)} ${'wall µs/stmt'.padStart(13)} ${'cpu µs/stmt'.padStart(12)} ${'calls/commit'.padStart(13)}`);
 for (const s of scenarios) {
   let best: Awaited<ReturnType<typeof run>> | null = null;
   for (let r = 0; r < ROUNDS; r++) {

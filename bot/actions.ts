@@ -35,7 +35,13 @@ function resultText(r: Extract<DecisionResult, { ok: false }>): string {
 }
 
 /** The request behind a click, if it can still be decided by `user`; tells them why not otherwise. */
-async function decidable(d: ActionDeps, id: string, user: string, channel: string | null, approve: boolean): Promise<{ req: ApprovalRequest; email: string | null; groups: string[] } | null> {
+async function decidable(
+  d: ActionDeps,
+  id: string,
+  user: string,
+  channel: string | null,
+  approve: boolean,
+): Promise<{ req: ApprovalRequest; email: string | null; groups: string[] } | null> {
   const req = await d.approvals.get(id);
   if (!req) {
     await tell(d, user, channel, 'This request no longer exists, so nothing changed.');

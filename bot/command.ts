@@ -106,7 +106,8 @@ export async function answer(d: CommandDeps, input: string, userId = ''): Promis
       const all = await d.store.listSessions({ build: arg });
       if (all.length === 0) return text(`No sessions for build ${code(arg, 200)}.`);
       const shown = all.slice(0, d.limit);
-      const more = all.length > shown.length ? `…and ${all.length - shown.length} more (newest first). All of them: \`jit sessions --build ${esc(arg)}\`` : null;
+      const more =
+        all.length > shown.length ? `…and ${all.length - shown.length} more (newest first). All of them: \`jit sessions --build ${esc(arg)}\`` : null;
       return reply(`*${count(all.length, 'session')}* for build ${code(arg, 200)}:`, shown.map(sessionLine), more);
     }
     case 'session': {
@@ -121,7 +122,9 @@ export async function answer(d: CommandDeps, input: string, userId = ''): Promis
       if (!s) return text(`No session ${code(arg, 60)}.`);
       const statements = await d.store.listStatements(s.id);
       const shown = statements.slice(0, d.limit);
-      const reviews = await Promise.all(shown.map((st) => (st.approvalId ? (async (id: string) => d.approvals.get(id))(st.approvalId).catch(() => null) : null)));
+      const reviews = await Promise.all(
+        shown.map((st) => (st.approvalId ? (async (id: string) => d.approvals.get(id))(st.approvalId).catch(() => null) : null)),
+      );
       const more = statements.length > shown.length ? `…and ${statements.length - shown.length} more. All of them: \`jit replay ${esc(s.id)}\`` : null;
       const title = `${sessionLine(s).slice(2)}${s.endReason ? `\nEnded: ${esc(clip(s.endReason, 200))}` : ''}`;
       return reply(title, shown.length ? shown.map((st, i) => statementLine(st, reviews[i])) : ['_no statements_'], more);

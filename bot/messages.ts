@@ -170,7 +170,10 @@ export function outcomeDm(req: ApprovalRequest): { text: string; blocks: KnownBl
   return {
     text,
     blocks: [
-      { type: 'section', text: mrkdwn(`Your ${esc(kindsText(req))} statement on *${esc(req.target)}* (session \`${esc(req.sessionId)}\`):\n${codeBlock(req.sql, 600).text}`) },
+      {
+        type: 'section',
+        text: mrkdwn(`Your ${esc(kindsText(req))} statement on *${esc(req.target)}* (session \`${esc(req.sessionId)}\`):\n${codeBlock(req.sql, 600).text}`),
+      },
       { type: 'section', text: mrkdwn(outcomeText(req)) },
     ],
   };

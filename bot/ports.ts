@@ -51,7 +51,11 @@ export interface SlackBotConfig {
 export interface RevocationsPort {
   /** Who may revoke: Slack user ids, e-mails, user groups; empty = anyone who may use the bot. */
   readonly revokers: readonly string[];
-  revoke(input: { build?: string | null; reason: string; by: string; email?: string | null; groups?: string[] }): Promise<
-    { ok: true; ended: string[] } | { ok: false; code: string; message: string }
-  >;
+  revoke(input: {
+    build?: string | null;
+    reason: string;
+    by: string;
+    email?: string | null;
+    groups?: string[];
+  }): Promise<{ ok: true; ended: string[] } | { ok: false; code: string; message: string }>;
 }

@@ -23,7 +23,9 @@ export function readAdminToken(dataDir: string): string | null {
     throw e;
   }
   if (mode & 0o077) {
-    throw new Error(`${file} can be read by other users (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 it, or delete it and restart the broker to have a new one made`);
+    throw new Error(
+      `${file} can be read by other users (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 it, or delete it and restart the broker to have a new one made`,
+    );
   }
   const token = readFileSync(file, 'utf8').trim();
   if (!/^[A-Za-z0-9_-]{16,}$/.test(token)) throw new Error(`${file} does not hold an admin token: delete it and restart the broker to have a new one made`);

@@ -120,7 +120,10 @@ const maskRule = z
   .strictObject({
     id: z.string().min(1).optional(),
     /** `table.column` or `schema.table.column` globs, resolved against the catalog (aliases, views, subqueries). */
-    columns: z.array(z.string().regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, 'a column is table.column or schema.table.column (globs allowed)')).min(1).optional(),
+    columns: z
+      .array(z.string().regex(/^[^.\s]+(\.[^.\s]+){1,2}$/, 'a column is table.column or schema.table.column (globs allowed)'))
+      .min(1)
+      .optional(),
     /** Detectors: card, email, ssn, or names under masking.detectors. */
     detect: z.array(z.string().min(1)).min(1).optional(),
     /** Result columns computed by an expression (their origin is lost) with a type that can carry text. */
@@ -153,7 +156,8 @@ const masking = z.preprocess(
         .default({})
         .superRefine((d, ctx) => {
           for (const [name, src] of Object.entries(d)) {
-            if ((BUILTIN_DETECTORS as readonly string[]).includes(name)) ctx.addIssue({ code: 'custom', path: [name], message: `'${name}' is a built-in detector` });
+            if ((BUILTIN_DETECTORS as readonly string[]).includes(name))
+              ctx.addIssue({ code: 'custom', path: [name], message: `'${name}' is a built-in detector` });
             const problem = patternProblem(src);
             if (problem) ctx.addIssue({ code: 'custom', path: [name], message: `not a usable regular expression: ${problem}` });
           }
@@ -165,7 +169,11 @@ const masking = z.preprocess(
       m.rules.forEach((r, i) => {
         for (const [j, name] of (r.detect ?? []).entries()) {
           if (!(BUILTIN_DETECTORS as readonly string[]).includes(name) && !Object.hasOwn(m.detectors, name))
-            ctx.addIssue({ code: 'custom', path: ['rules', i, 'detect', j], message: `unknown detector '${name}' (built-in: ${BUILTIN_DETECTORS.join(', ')}; or define it under masking.detectors)` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['rules', i, 'detect', j],
+              message: `unknown detector '${name}' (built-in: ${BUILTIN_DETECTORS.join(', ')}; or define it under masking.detectors)`,
+            });
         }
       });
     }),
@@ -238,7 +246,12 @@ const schema = z
         /** At most this many rows per statement; 0 keeps no sample. Default 100. */
         sample_rows: z.number().int().min(0).default(100),
         /** At most this many bytes of values per statement; 0 keeps no sample. Default 65536. */
-        sample_bytes: z.number().int().min(0).max(16 * 1024 * 1024).default(65536),
+        sample_bytes: z
+          .number()
+          .int()
+          .min(0)
+          .max(16 * 1024 * 1024)
+          .default(65536),
         /** Refused logins are kept this long (pruned at start and hourly). Default 30 days. */
         login_retention: duration.refine((s) => s > 0, 'login_retention must be longer than 0s').default(30 * 86400),
       })
@@ -256,7 +269,11 @@ const schema = z
   })
   .superRefine((c, ctx) => {
     if (c.identity.default_ttl > c.identity.max_ttl)
-      ctx.addIssue({ code: 'custom', path: ['identity', 'default_ttl'], message: `default_ttl (${c.identity.default_ttl}s) is longer than max_ttl (${c.identity.max_ttl}s)` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['identity', 'default_ttl'],
+        message: `default_ttl (${c.identity.default_ttl}s) is longer than max_ttl (${c.identity.max_ttl}s)`,
+      });
     const ids = new Set<string>();
     c.rules.forEach((r, i) => {
       if (ids.has(r.id)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id '${r.id}'` });
@@ -273,9 +290,17 @@ const schema = z
         });
       }
       if (r.exempt_masking && r.action === 'deny')
-        ctx.addIssue({ code: 'custom', path: ['rules', i, 'exempt_masking'], message: 'exempt_masking applies to allow and review rules (a denied statement has no result)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'exempt_masking'],
+          message: 'exempt_masking applies to allow and review rules (a denied statement has no result)',
+        });
       if (r.min_depth !== undefined && r.max_depth !== undefined && r.min_depth > r.max_depth)
-        ctx.addIssue({ code: 'custom', path: ['rules', i, 'min_depth'], message: `min_depth (${r.min_depth}) is more than max_depth (${r.max_depth}): the rule could never match` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'min_depth'],
+          message: `min_depth (${r.min_depth}) is more than max_depth (${r.max_depth}): the rule could never match`,
+        });
       for (const [j, t] of (r.targets ?? []).entries()) {
         if (!/[*?]/.test(t) && !Object.hasOwn(c.targets, t))
           ctx.addIssue({ code: 'custom', path: ['rules', i, 'targets', j], message: `unknown target '${t}'` });
@@ -344,13 +369,20 @@ function formatPath(path: PropertyKey[]): string {
 export function parseConfig(text: string, opts: { file: string | null; baseDir: string; env?: NodeJS.ProcessEnv }): Config {
   const missing: string[] = [];
   const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length) throw new ConfigError(opts.file, doc.errors.map((e) => e.message));
+  if (doc.errors.length)
+    throw new ConfigError(
+      opts.file,
+      doc.errors.map((e) => e.message),
+    );
   // Interpolate inside string scalars only, so a value can never inject YAML structure.
   const raw: unknown = JSON.parse(
     JSON.stringify(doc.toJS() ?? {}, (_k, v: unknown) => (typeof v === 'string' ? interpolate(v, opts.env ?? process.env, missing) : v)),
   );
   if (missing.length) {
-    throw new ConfigError(opts.file, [...new Set(missing)].map((n) => `environment variable ${n} is not set (use \${${n}:-default} for a fallback)`));
+    throw new ConfigError(
+      opts.file,
+      [...new Set(missing)].map((n) => `environment variable ${n} is not set (use \${${n}:-default} for a fallback)`),
+    );
   }
   const result = schema.safeParse(raw);
   if (!result.success) {

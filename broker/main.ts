@@ -88,19 +88,22 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     // Closed before the bot stops: the bot still updates the messages of requests cancelled at shutdown.
     closers.push(() => approvals.close('the broker is shutting down'));
     const staleApprovals = await approvals.recoverStale('broker restarted');
-    if (staleApprovals.length) log.warn({ approvals: staleApprovals.map((r) => r.id) }, 'cancelled approval requests left pending by an earlier broker process');
+    if (staleApprovals.length)
+      log.warn({ approvals: staleApprovals.map((r) => r.id) }, 'cancelled approval requests left pending by an earlier broker process');
     // `admin_token: generate`: a random credential under data_dir, for the `jit` commands run beside the broker.
     const generatedAdminToken = config.admin_token === GENERATE;
     const adminToken = generatedAdminToken ? loadOrCreateAdminToken(config.data_dir) : (config.admin_token ?? null);
-    if (generatedAdminToken) log.info({ file: adminTokenFile(config.data_dir) }, 'admin API token kept under data_dir (admin_token: generate): jit approvals / approve / deny read it; the admin API answers loopback clients only');
+    if (generatedAdminToken)
+      log.info(
+        { file: adminTokenFile(config.data_dir) },
+        'admin API token kept under data_dir (admin_token: generate): jit approvals / approve / deny read it; the admin API answers loopback clients only',
+      );
     // Nobody could ever decide a request without the admin API or Slack: refuse reviews at once (fail closed).
     const canDecide = Boolean(adminToken || config.slack);
     if (!canDecide && (config.default === 'review' || config.rules.some((r) => r.action === 'review')))
       log.warn('rules with action: review refuse their statements: set admin_token (jit approve / the HTTP API) or slack to decide them');
 
-    const issuer = config.identity.local_issuer
-      ? await LocalIssuer.loadOrCreate(join(config.data_dir, 'issuer.jwk'), config.identity.local_issuer_url)
-      : null;
+    const issuer = config.identity.local_issuer ? await LocalIssuer.loadOrCreate(join(config.data_dir, 'issuer.jwk'), config.identity.local_issuer_url) : null;
     const verifier = createVerifier({
       issuers: config.identity.issuers,
       local: issuer ? { issuer, audience: config.identity.audience } : undefined,
@@ -145,9 +148,17 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       verify: (token) => login.verify(token),
       loginRefused: (refusal, token) => loginAudit.refused(refusal, token),
       openSession: async (identity, target, client) => {
-        const s = await BrokerSession.open({ store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog }, identity, target, client);
+        const s = await BrokerSession.open(
+          { store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog },
+          identity,
+          target,
+          client,
+        );
         await login.opened(identity, s.id);
-        log.info({ session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address, engine: target.engine }, 'session opened');
+        log.info(
+          { session: s.id, subject: identity.subject, build: identity.build, target: target.name, client: client.address, engine: target.engine },
+          'session opened',
+        );
         return s;
       },
       masking,
@@ -168,7 +179,10 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     };
     let postgres: PostgresEngine | null = null;
     if (config.listen.postgres) {
-      postgres = started('postgres', await startPostgresEngine({ ...engineDeps, targets: targetsOf('postgres'), startupSettingProblem }, config.listen.postgres));
+      postgres = started(
+        'postgres',
+        await startPostgresEngine({ ...engineDeps, targets: targetsOf('postgres'), startupSettingProblem }, config.listen.postgres),
+      );
     }
 
     let mysql: MysqlEngine | null = null;
@@ -196,10 +210,18 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         adminToken,
         adminLoopbackOnly: generatedAdminToken,
         revocations,
-        exchange: issuer && config.identity.exchange.enabled ? {
-          issuer, verifier, audience: config.identity.audience, targets: [...targets.keys()], defaultTtl: config.identity.default_ttl,
-          maxTtl: config.identity.exchange.max_ttl ?? config.identity.max_ttl, maxDepth: config.identity.exchange.max_depth,
-        } : null,
+        exchange:
+          issuer && config.identity.exchange.enabled
+            ? {
+                issuer,
+                verifier,
+                audience: config.identity.audience,
+                targets: [...targets.keys()],
+                defaultTtl: config.identity.default_ttl,
+                maxTtl: config.identity.exchange.max_ttl ?? config.identity.max_ttl,
+                maxDepth: config.identity.exchange.max_depth,
+              }
+            : null,
         log: (msg, fields) => log.info(fields ?? {}, msg),
         logger: log.child({ component: 'http' }),
         warnings: () => warnings,
@@ -219,12 +241,14 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     // After start, never blocking or failing it: an account with more than least privilege (or one that
     // cannot be checked) is a warning. The demo database is skipped: it is a throwaway.
     const privilegeChecks = Promise.all(
-      [...targets.values()].filter((t) => config.targets[t.name]?.upstream !== 'demo').map(async (t) => {
-        const warning = await checkTargetPrivileges(t);
-        if (!warning) return;
-        warnings.push(warning);
-        log.warn({ target: t.name }, warning);
-      }),
+      [...targets.values()]
+        .filter((t) => config.targets[t.name]?.upstream !== 'demo')
+        .map(async (t) => {
+          const warning = await checkTargetPrivileges(t);
+          if (!warning) return;
+          warnings.push(warning);
+          log.warn({ target: t.name }, warning);
+        }),
     ).then(() => {});
 
     return {

@@ -12,7 +12,16 @@ import { classify, decide } from './policy/index.js';
 import { identityTargets } from './identity/limits.js';
 import type { Store } from './store/index.js';
 import type { SessionPort } from './engines/engine.js';
-import { SessionRefusedError, type Admission, type ClientInfo, type Decision, type Identity, type StatementOutcome, type StatementRequest, type Target } from './types.js';
+import {
+  SessionRefusedError,
+  type Admission,
+  type ClientInfo,
+  type Decision,
+  type Identity,
+  type StatementOutcome,
+  type StatementRequest,
+  type Target,
+} from './types.js';
 
 export { SessionRefusedError };
 
@@ -70,7 +79,9 @@ export class BrokerSession implements SessionPort {
     // A token minted by an exchange for some targets logs in to those only.
     const limit = identityTargets(identity);
     if (limit && !limit.includes(target.name)) {
-      const which = limit.length ? `limited to target${limit.length > 1 ? 's' : ''} ${limit.map((t) => `'${t}'`).join(', ')}` : 'limited by a malformed target claim';
+      const which = limit.length
+        ? `limited to target${limit.length > 1 ? 's' : ''} ${limit.map((t) => `'${t}'`).join(', ')}`
+        : 'limited by a malformed target claim';
       throw new SessionRefusedError('42501', `jit-broker: the token is ${which}; it cannot log in to '${target.name}'`, 'target_limit');
     }
     const revoked = deps.revoked?.(identity);
@@ -92,7 +103,12 @@ export class BrokerSession implements SessionPort {
     // A prepared statement's decision is taken again when the catalog changed since. Not awaited unless it must
     // be (a catalog load): a pipeline's statements are decided within one turn, as they always were.
     const decided: Decision | Promise<Decision> = revoked
-      ? { action: 'deny', ruleId: null, message: revoked, kinds: prior?.kinds ?? [...new Set(classify(this.dialect, req.sql).statements.flatMap((s) => s.kinds))] }
+      ? {
+          action: 'deny',
+          ruleId: null,
+          message: revoked,
+          kinds: prior?.kinds ?? [...new Set(classify(this.dialect, req.sql).statements.flatMap((s) => s.kinds))],
+        }
       : prior && !this.catalog?.outdated(prior) && !this.pg?.stale(prior)
         ? prior
         : this.decide(req);
@@ -141,13 +157,22 @@ export class BrokerSession implements SessionPort {
     if (approvals) return this.hold(approvals, req, decision, statementId);
     // Always say which rule refused: a rule's own message may not name it.
     const why = decision.ruleId && !decision.message.includes(`'${decision.ruleId}'`) ? `${decision.message} (rule '${decision.ruleId}')` : decision.message;
-    const message = decision.action === 'review' ? `${why}; approvals are not available on this broker (it has neither admin_token nor slack configured), so it is refused` : why;
+    const message =
+      decision.action === 'review'
+        ? `${why}; approvals are not available on this broker (it has neither admin_token nor slack configured), so it is refused`
+        : why;
     return { ok: false, statementId, decision, reason: 'policy', message: `jit-broker: ${message}` };
   }
 
   /** Ask for approval and wait; other sessions (and this one's engine) are not blocked meanwhile. */
   private async hold(approvals: Approvals, req: StatementRequest, decision: Decision, statementId: number | null): Promise<Admission> {
-    const refuse = (message: string, reason: 'policy' | 'audit' = 'policy'): Admission => ({ ok: false, statementId, decision, reason, message: `jit-broker: ${message}` });
+    const refuse = (message: string, reason: 'policy' | 'audit' = 'policy'): Admission => ({
+      ok: false,
+      statementId,
+      decision,
+      reason,
+      message: `jit-broker: ${message}`,
+    });
     if (this.closed) return refuse('the session ended before the statement could be submitted for approval');
     let r: ApprovalRequest;
     this.held++;
@@ -167,7 +192,10 @@ export class BrokerSession implements SessionPort {
       );
     } catch (e) {
       this.deps.log?.('approval request could not be made', { session: this.id, statement: statementId, error: String(e) });
-      return refuse('could not record the approval request in its audit log, so the statement was not run; try again, and tell the broker operator if it persists', 'audit');
+      return refuse(
+        'could not record the approval request in its audit log, so the statement was not run; try again, and tell the broker operator if it persists',
+        'audit',
+      );
     } finally {
       this.held--;
     }
@@ -227,7 +255,11 @@ export class BrokerSession implements SessionPort {
       catalog.decided(d, snap);
       this.pg?.decided(d, pg);
       // A statement the catalog had something to say about reads a view or calls a function: it may set any variable.
-      this.mysql?.decided(d, my?.changes ?? null, classification.statements.some((st, i) => st !== c.statements[i]));
+      this.mysql?.decided(
+        d,
+        my?.changes ?? null,
+        classification.statements.some((st, i) => st !== c.statements[i]),
+      );
       return d;
     };
     // Synchronous when the catalog is at hand, as deciding was before it (see SessionCatalog.refine).

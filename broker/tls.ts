@@ -23,7 +23,16 @@ export async function loadTls(cfg: { cert: string | null; key: string | null }, 
         keySize: 2048,
         algorithm: 'sha256',
         notAfterDate: new Date(Date.now() + 825 * 86400_000),
-        extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] }],
+        extensions: [
+          {
+            name: 'subjectAltName',
+            altNames: [
+              { type: 2, value: 'localhost' },
+              { type: 7, ip: '127.0.0.1' },
+              { type: 7, ip: '::1' },
+            ],
+          },
+        ],
       });
       mkdirSync(dataDir, { recursive: true });
       writeFileSync(keyFile, pems.private, { mode: 0o600 });

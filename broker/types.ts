@@ -83,10 +83,7 @@ export interface ClassifiedStatement {
  * until the session substitutes what it saw prepared, with `args` the kinds of the parameter expressions;
  * DEALLOCATE name, DEALLOCATE ALL and DISCARD ALL forget (`name` null: every one).
  */
-export type PreparedOp =
-  | { op: 'prepare'; name: string }
-  | { op: 'execute'; name: string; args: Kind[] }
-  | { op: 'forget'; name: string | null };
+export type PreparedOp = { op: 'prepare'; name: string } | { op: 'execute'; name: string; args: Kind[] } | { op: 'forget'; name: string | null };
 
 export interface Classification {
   statements: ClassifiedStatement[];

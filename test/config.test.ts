@@ -242,14 +242,22 @@ describe('errors name the key path at fault', () => {
     ['unknown key in a target', 'targets: { app: { engine: postgres, upstream: demo, password: x } }', /^targets\.app: Unrecognized key: "password"/],
     ['unknown key in listen', `${MIN}listen: { pg: "1.2.3.4:5" }`, /^listen: Unrecognized key: "pg"/],
     ['unknown key in an issuer', `${MIN}identity: { issuers: [{ issuer: x, audience: y, aud: z }] }`, /^identity\.issuers\[0\]: Unrecognized key: "aud"/],
-    ['duplicate rule id', `${MIN}rules: [{ id: a, action: allow }, { id: b, action: deny }, { id: a, action: deny }]`, /^rules\[2\]\.id: duplicate rule id 'a'/],
+    [
+      'duplicate rule id',
+      `${MIN}rules: [{ id: a, action: allow }, { id: b, action: deny }, { id: a, action: deny }]`,
+      /^rules\[2\]\.id: duplicate rule id 'a'/,
+    ],
     ['rule naming an unknown target', `${MIN}rules: [{ id: a, targets: [app, prod], action: allow }]`, /^rules\[0\]\.targets\[1\]: unknown target 'prod'/],
     ['tls.cert without key', `${MIN}tls: { cert: c.pem }`, /^tls: tls\.cert and tls\.key go together/],
     ['tls.key without cert', `${MIN}tls: { key: k.pem }`, /^tls: tls\.cert and tls\.key go together/],
     ['tls.plaintext', `${MIN}tls: { plaintext: always }`, /^tls\.plaintext: /],
     ['identity.default_ttl', `${MIN}identity: { default_ttl: soon }`, /^identity\.default_ttl: 'soon' is not a duration/],
     ['negative duration', `${MIN}identity: { clock_skew: -1 }`, /^identity\.clock_skew: /],
-    ['default_ttl beyond max_ttl', `${MIN}identity: { default_ttl: 2h, max_ttl: 1h }`, /^identity\.default_ttl: default_ttl \(7200s\) is longer than max_ttl \(3600s\)/],
+    [
+      'default_ttl beyond max_ttl',
+      `${MIN}identity: { default_ttl: 2h, max_ttl: 1h }`,
+      /^identity\.default_ttl: default_ttl \(7200s\) is longer than max_ttl \(3600s\)/,
+    ],
     ['issuer jwks_uri', `${MIN}identity: { issuers: [{ issuer: x, audience: y, jwks_uri: "not a url" }] }`, /^identity\.issuers\[0\]\.jwks_uri: /],
     ['issuer audience', `${MIN}identity: { issuers: [{ issuer: x, audience: [] }] }`, /^identity\.issuers\[0\]\.audience: /],
     ['default', `${MIN}default: maybe`, /^default: .*"allow"\|"deny"\|"review"/],
@@ -259,7 +267,10 @@ describe('errors name the key path at fault', () => {
   ];
   it.each(cases)('%s', (_name, text, expected) => {
     const p = problems(text);
-    expect(p.some((m) => expected.test(m)), p.join('\n')).toBe(true);
+    expect(
+      p.some((m) => expected.test(m)),
+      p.join('\n'),
+    ).toBe(true);
   });
 
   it('reports every problem at once', () => {

@@ -43,7 +43,9 @@ export function requesterEmails(r: Pick<ApprovalRequest, 'claims' | 'subject'>):
 export function isOwnRequest(r: Pick<ApprovalRequest, 'claims' | 'subject'>, d: Pick<DecisionInput, 'by' | 'email'>): boolean {
   const mine = requesterEmails(r);
   if (!mine.length) return false;
-  const theirs = [d.email, d.by].filter((x): x is string => typeof x === 'string' && looksLikeEmail(x.replace(/^(cli|api):/, ''))).map((x) => norm(x.replace(/^(cli|api):/, '')));
+  const theirs = [d.email, d.by]
+    .filter((x): x is string => typeof x === 'string' && looksLikeEmail(x.replace(/^(cli|api):/, '')))
+    .map((x) => norm(x.replace(/^(cli|api):/, '')));
   return theirs.some((e) => mine.includes(e));
 }
 
@@ -52,7 +54,12 @@ export function formatDuration(seconds: number): string {
   if (seconds < 1) return `${Math.round(seconds * 1000)}ms`;
   const parts: string[] = [];
   let s = Math.round(seconds);
-  for (const [unit, n] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, n] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (s >= n) {
       parts.push(`${Math.floor(s / n)}${unit}`);
       s %= n;

@@ -109,13 +109,23 @@ export class Approvals {
       const stored = await this.opts.store.getApproval(id);
       if (!stored) return { ok: false, code: 'not_found', message: `no approval request '${id}'` };
       if (stored.state === 'pending')
-        return { ok: false, code: 'ended', message: `approval request ${id} is not held by this broker (an earlier broker process left it): nothing changed`, request: stored };
+        return {
+          ok: false,
+          code: 'ended',
+          message: `approval request ${id} is not held by this broker (an earlier broker process left it): nothing changed`,
+          request: stored,
+        };
       return this.ended(stored);
     }
     const r = live.request;
     if (r.state !== 'pending') return this.ended(copy(r));
     if (!d.trusted && !isListedApprover(r.settings.approvers, d))
-      return { ok: false, code: 'not_approver', message: `${d.by} is not among the approvers of this request (${r.settings.approvers.join(', ')})`, request: copy(r) };
+      return {
+        ok: false,
+        code: 'not_approver',
+        message: `${d.by} is not among the approvers of this request (${r.settings.approvers.join(', ')})`,
+        request: copy(r),
+      };
     if (!d.approve) {
       await this.end(live, 'denied', d.by, d.reason?.trim() || null);
       return { ok: true, request: copy(r) };
@@ -123,7 +133,12 @@ export class Approvals {
     if (isOwnRequest(r, d)) return { ok: false, code: 'own_request', message: 'you cannot approve your own request: ask another approver', request: copy(r) };
     const who = d.by.trim().toLowerCase();
     if (r.approvals.some((a) => a.by.trim().toLowerCase() === who))
-      return { ok: false, code: 'already_approved', message: `${d.by} has already approved this request; it needs ${r.settings.minApprovals} distinct approvers`, request: copy(r) };
+      return {
+        ok: false,
+        code: 'already_approved',
+        message: `${d.by} has already approved this request; it needs ${r.settings.minApprovals} distinct approvers`,
+        request: copy(r),
+      };
     const entry = { by: d.by, at: new Date() };
     r.approvals.push(entry);
     if (r.approvals.length >= r.settings.minApprovals) {
@@ -224,10 +239,13 @@ export class Approvals {
 
   private arm(live: Live): void {
     const ms = live.request.expiresAt.getTime() - Date.now();
-    live.timer = setTimeout(() => {
-      if (Date.now() < live.request.expiresAt.getTime()) return this.arm(live);
-      void this.end(live, 'expired', null, `no decision within ${formatDuration(live.request.settings.timeoutSeconds)}`);
-    }, Math.max(0, Math.min(ms, MAX_TIMER_MS)));
+    live.timer = setTimeout(
+      () => {
+        if (Date.now() < live.request.expiresAt.getTime()) return this.arm(live);
+        void this.end(live, 'expired', null, `no decision within ${formatDuration(live.request.settings.timeoutSeconds)}`);
+      },
+      Math.max(0, Math.min(ms, MAX_TIMER_MS)),
+    );
     live.timer.unref();
   }
 

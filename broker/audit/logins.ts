@@ -9,14 +9,7 @@ import type { NewRefusedLogin, RefusedLogin, SessionSummary, Store } from '../st
 import { SessionRefusedError, type ClientInfo } from '../types.js';
 
 /** Why a login was refused: a token check, or what the engine or the session core refused before or after it. */
-export type LoginRefusalReason =
-  | RefusalCheck
-  | 'tls_required'
-  | 'replication'
-  | 'unknown_target'
-  | 'startup_parameter'
-  | 'target_limit'
-  | 'audit_unavailable';
+export type LoginRefusalReason = RefusalCheck | 'tls_required' | 'replication' | 'unknown_target' | 'startup_parameter' | 'target_limit' | 'audit_unavailable';
 
 /** What an engine reports (EngineDeps.loginRefused) when it refuses a login. */
 export interface LoginRefusal {
@@ -91,7 +84,10 @@ export async function startLoginAudit(o: LoginAuditOptions): Promise<LoginAudit>
     return n;
   };
   await prune().catch((e: unknown) => o.log('refused logins could not be pruned', { error: String(e) }));
-  const timer = setInterval(() => void prune().catch((e: unknown) => o.log('refused logins could not be pruned', { error: String(e) })), o.pruneEveryMs ?? 3600_000);
+  const timer = setInterval(
+    () => void prune().catch((e: unknown) => o.log('refused logins could not be pruned', { error: String(e) })),
+    o.pruneEveryMs ?? 3600_000,
+  );
   timer.unref();
   return {
     refused(r, token) {
@@ -110,8 +106,16 @@ export async function startLoginAudit(o: LoginAuditOptions): Promise<LoginAudit>
         ...claims,
       };
       o.log('login refused', {
-        engine: r.engine, target: record.target, client: `${r.client.address}:${r.client.port}`, application: record.clientApplication,
-        reason: r.reason, message: r.message, subject: claims.subject, issuer: claims.issuer, jti: claims.tokenId, build: claims.build,
+        engine: r.engine,
+        target: record.target,
+        client: `${r.client.address}:${r.client.port}`,
+        application: record.clientApplication,
+        reason: r.reason,
+        message: r.message,
+        subject: claims.subject,
+        issuer: claims.issuer,
+        jti: claims.tokenId,
+        build: claims.build,
       });
       o.store.recordRefusedLogin(record).catch((e: unknown) => o.log('a refused login could not be recorded', { error: String(e) }));
     },
@@ -151,15 +155,41 @@ export interface LoginFilter {
 }
 
 const fromRefusal = (r: RefusedLogin): LoginEntry => ({
-  at: r.at, outcome: 'refused', engine: r.engine, target: r.target, clientAddress: r.clientAddress, clientPort: r.clientPort,
-  clientApplication: r.clientApplication, dbUser: r.dbUser, tls: r.tls, subject: r.subject, issuer: r.issuer, build: r.build,
-  tokenId: r.tokenId, reason: r.reason, message: r.message, sessionId: null,
+  at: r.at,
+  outcome: 'refused',
+  engine: r.engine,
+  target: r.target,
+  clientAddress: r.clientAddress,
+  clientPort: r.clientPort,
+  clientApplication: r.clientApplication,
+  dbUser: r.dbUser,
+  tls: r.tls,
+  subject: r.subject,
+  issuer: r.issuer,
+  build: r.build,
+  tokenId: r.tokenId,
+  reason: r.reason,
+  message: r.message,
+  sessionId: null,
 });
 
 const fromSession = (s: SessionSummary): LoginEntry => ({
-  at: s.startedAt, outcome: 'accepted', engine: s.engine, target: s.target, clientAddress: s.clientAddress, clientPort: s.clientPort,
-  clientApplication: s.clientApplication, dbUser: s.dbUser, tls: s.tls, subject: s.subject, issuer: s.issuer, build: s.build,
-  tokenId: s.tokenId, reason: null, message: null, sessionId: s.id,
+  at: s.startedAt,
+  outcome: 'accepted',
+  engine: s.engine,
+  target: s.target,
+  clientAddress: s.clientAddress,
+  clientPort: s.clientPort,
+  clientApplication: s.clientApplication,
+  dbUser: s.dbUser,
+  tls: s.tls,
+  subject: s.subject,
+  issuer: s.issuer,
+  build: s.build,
+  tokenId: s.tokenId,
+  reason: null,
+  message: null,
+  sessionId: s.id,
 });
 
 /** Logins newest first: the refusals, merged with the sessions unless `refused` is set. */

@@ -24,7 +24,9 @@ function ms(n: number): string {
 function cell(v: string | null, max: number): string {
   if (v === null) return 'NULL';
   // One line per row: control characters are shown escaped.
-  const flat = v.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  const flat = v.replace(/[\u0000-\u001f\u007f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
   const chars = [...flat]; // by code point: a cut never splits a surrogate pair
   return chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : flat;
 }

@@ -63,7 +63,12 @@ export class ResultSampler implements ResultRecorder {
 
   done(): ResultSample | null {
     const sample: ResultSample | null = this.rows.length
-      ? { columns: this.cols ?? this.rows[0]!.map((_, i) => ({ name: `column${i + 1}`, type: '' })), rows: this.rows, truncated: this.truncated, bytes: this.bytes }
+      ? {
+          columns: this.cols ?? this.rows[0]!.map((_, i) => ({ name: `column${i + 1}`, type: '' })),
+          rows: this.rows,
+          truncated: this.truncated,
+          bytes: this.bytes,
+        }
       : null;
     this.cols = null;
     this.rows = [];

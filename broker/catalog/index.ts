@@ -78,7 +78,11 @@ export class Catalogs implements CatalogProvider {
 
   private entry(target: string): Entry {
     let e = this.entries.get(target);
-    if (!e) this.entries.set(target, (e = { snap: null, startedAt: 0, stale: true, loading: null, loadingGeneration: 0, generation: 0, seq: 0, applied: 0, error: null, failedAt: 0 }));
+    if (!e)
+      this.entries.set(
+        target,
+        (e = { snap: null, startedAt: 0, stale: true, loading: null, loadingGeneration: 0, generation: 0, seq: 0, applied: 0, error: null, failedAt: 0 }),
+      );
     return e;
   }
 
@@ -119,7 +123,12 @@ export class Catalogs implements CatalogProvider {
     return this.entries.get(target)?.error ?? null;
   }
 
-  refine(target: Target, c: Classification, snap: CatalogSnapshot | null, pending: Pending = NOTHING_PENDING): { classification: Classification; unresolved: number } {
+  refine(
+    target: Target,
+    c: Classification,
+    snap: CatalogSnapshot | null,
+    pending: Pending = NOTHING_PENDING,
+  ): { classification: Classification; unresolved: number } {
     const why = snap ? undefined : `the catalog of target '${target.name}' could not be read (${this.problem(target.name) ?? 'not loaded'})`;
     return target.engine === 'postgres' ? refinePostgresDetailed(c, snap, why, pending) : refineMysqlDetailed(c, snap, why);
   }
@@ -143,7 +152,8 @@ export class Catalogs implements CatalogProvider {
         const message = err instanceof Error ? err.message : String(err);
         if (seq < e.applied) return null;
         e.applied = seq;
-        if (e.error === null) this.opts.log?.('the catalog of a target could not be read; statements that need it are refused', { target: target.name, error: message });
+        if (e.error === null)
+          this.opts.log?.('the catalog of a target could not be read; statements that need it are refused', { target: target.name, error: message });
         e.snap = null;
         e.startedAt = startedAt;
         e.error = message || 'unknown error';

@@ -122,8 +122,16 @@ async function read(c: mysql.Connection): Promise<CatalogSnapshot> {
   });
   for (const r of (await rows(c, UDFS, true)) ?? []) {
     functions.push({
-      oid: 0, schema: '', name: str(r.n)!.toLowerCase(), args: [0, Infinity], prokind: str(r.t) === 'aggregate' ? 'a' : 'f',
-      volatility: 'v', securityDefiner: false, language: 'UDF', dataAccess: null, body: null,
+      oid: 0,
+      schema: '',
+      name: str(r.n)!.toLowerCase(),
+      args: [0, Infinity],
+      prokind: str(r.t) === 'aggregate' ? 'a' : 'f',
+      volatility: 'v',
+      securityDefiner: false,
+      language: 'UDF',
+      dataAccess: null,
+      body: null,
     });
   }
   const views: CatalogView[] = (await rows(c, VIEWS))!.map((r) => {

@@ -42,7 +42,9 @@ export class SessionCatalog {
     const pg = this.target.engine === 'postgres';
     const r = this.provider.refine(this.target, c, snap, pg ? this.pending : undefined);
     if (r.unresolved && snap && retry) {
-      return this.provider.refresh(this.target).then((fresher) => (fresher && fresher !== snap ? this.refineWith(c, fresher, false) : this.finish(r.classification, snap)));
+      return this.provider
+        .refresh(this.target)
+        .then((fresher) => (fresher && fresher !== snap ? this.refineWith(c, fresher, false) : this.finish(r.classification, snap)));
     }
     return this.finish(r.classification, snap);
   }

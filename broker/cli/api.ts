@@ -43,7 +43,10 @@ function generated(dataDir: string): string {
   } catch (e) {
     throw new ApiError((e as Error).message);
   }
-  if (!token) throw new ApiError(`no admin token yet: the broker writes ${adminTokenFile(dataDir)} when it starts; start it (jit start) with the same config, from the same folder, first`);
+  if (!token)
+    throw new ApiError(
+      `no admin token yet: the broker writes ${adminTokenFile(dataDir)} when it starts; start it (jit start) with the same config, from the same folder, first`,
+    );
   return token;
 }
 
@@ -76,7 +79,9 @@ export async function call<T>(t: ApiTarget, method: 'GET' | 'POST', path: string
   if (res.status === 403) throw new ApiError(`the broker at ${t.url} refused: ${(data as { error?: string }).error ?? 'forbidden'}`);
   if (res.status === 503) throw new ApiError(`the broker at ${t.url} has its admin API disabled: ${(data as { error?: string }).error ?? 'no admin_token'}`);
   if (res.status >= 500 || (res.status === 400 && !(data as { code?: string }).code)) {
-    throw new ApiError(`the broker answered ${res.status}: ${(data as { error?: string; message?: string }).message ?? (data as { error?: string }).error ?? text}`);
+    throw new ApiError(
+      `the broker answered ${res.status}: ${(data as { error?: string; message?: string }).message ?? (data as { error?: string }).error ?? text}`,
+    );
   }
   return { status: res.status, data: data as T };
 }

@@ -43,8 +43,16 @@ export function registerApprovalCommands(program: Command, config: () => Config)
         formatTable(
           ['ID', ...(o.all ? ['STATE'] : []), 'TARGET', 'SUBJECT', 'BUILD', 'KINDS', 'RULE', 'APPROVALS', 'EXPIRES IN', 'STATEMENT'],
           rows.map((a) => [
-            a.id, ...(o.all ? [a.state] : []), a.target, a.subject, a.build ?? '', a.kinds.join(','), a.ruleId ?? '(default)',
-            `${a.approvals.length}/${a.settings.minApprovals}`, a.state === 'pending' ? expiresIn(a.expiresAt, now) : '', oneLine(a.sql, 80),
+            a.id,
+            ...(o.all ? [a.state] : []),
+            a.target,
+            a.subject,
+            a.build ?? '',
+            a.kinds.join(','),
+            a.ruleId ?? '(default)',
+            `${a.approvals.length}/${a.settings.minApprovals}`,
+            a.state === 'pending' ? expiresIn(a.expiresAt, now) : '',
+            oneLine(a.sql, 80),
           ]),
         ),
       );
@@ -53,7 +61,10 @@ export function registerApprovalCommands(program: Command, config: () => Config)
   const by = (o: { by?: string }) => `cli:${o.by ?? userInfo().username}`;
   const decide = async (id: string, verb: 'approve' | 'deny', body: object, url?: string) => {
     const { status, data } = await call<{ ok: boolean; approval?: ApprovalJson; code?: string; message?: string }>(
-      target(config(), url), 'POST', `/api/approvals/${encodeURIComponent(id)}/${verb}`, body,
+      target(config(), url),
+      'POST',
+      `/api/approvals/${encodeURIComponent(id)}/${verb}`,
+      body,
     );
     if (!data.ok) throw new ApiError(`${verb} ${id}: ${data.message ?? `HTTP ${status}`}${data.code ? ` [${data.code}]` : ''}`);
     process.stdout.write(`${describe(data.approval!)}\n`);

@@ -4,7 +4,11 @@
 export function formatTable(headers: string[], rows: string[][]): string {
   const split = rows.map((r) => r.map((c) => c.split('\n')));
   const widths = headers.map((h, i) => Math.max(h.length, ...split.map((r) => Math.max(0, ...(r[i] ?? []).map((l) => l.length)))));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const lines = [line(headers)];
   for (const r of split) {
     const height = Math.max(1, ...r.map((c) => c.length));
@@ -34,4 +38,10 @@ export function wrapText(text: string, width: number, maxLines: number): { text:
 }
 
 /** A time as the tables show it: `2025-01-31 12:00:00Z` (blank for none). */
-export const when = (d: Date | null): string => (d ? d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '');
+export const when = (d: Date | null): string =>
+  d
+    ? d
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z')
+    : '';

@@ -36,12 +36,19 @@ export function registerLoginsCommand(program: Command, config: () => Config): v
           formatTable(
             ['AT', 'OUTCOME', 'ENGINE', 'TARGET', 'CLIENT', 'SUBJECT', 'BUILD', 'DETAIL'],
             rows.map((e) => [
-              when(e.at), e.outcome, e.engine, e.target ?? '', `${e.clientAddress}${e.clientApplication ? ` (${e.clientApplication})` : ''}`,
-              e.subject ?? '', e.build ?? '', detail(e),
+              when(e.at),
+              e.outcome,
+              e.engine,
+              e.target ?? '',
+              `${e.clientAddress}${e.clientApplication ? ` (${e.clientApplication})` : ''}`,
+              e.subject ?? '',
+              e.build ?? '',
+              detail(e),
             ]),
           ),
         );
-        if (rows.some((e) => e.outcome === 'refused' && e.subject)) process.stdout.write('(the subject and build of a refused login are what its token claimed, unverified)\n');
+        if (rows.some((e) => e.outcome === 'refused' && e.subject))
+          process.stdout.write('(the subject and build of a refused login are what its token claimed, unverified)\n');
       } finally {
         await store.close();
       }

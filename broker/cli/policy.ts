@@ -16,54 +16,70 @@ export function registerPolicyCommands(program: Command, config: () => Config): 
     .option('--sub <subject>', 'subject of the identity', 'policy-check')
     .option('--build <id>', 'build id of the identity')
     .option('--expect <action>', 'exit 1 unless the whole string is decided so (allow, deny or review)')
-    .option('--catalog-from <target>', "judge functions, operators, views and partitioned tables by that target's catalog (read over its upstream URL), as the broker does")
+    .option(
+      '--catalog-from <target>',
+      "judge functions, operators, views and partitioned tables by that target's catalog (read over its upstream URL), as the broker does",
+    )
     .option('--json', 'machine-readable output')
     .argument('[sql]', 'the SQL text (default: read standard input)')
-    .action(async (sqlArg: string | undefined, o: { target: string; claim: string[]; sub: string; build?: string; expect?: string; json?: boolean; catalogFrom?: string }) => {
-      const c = config();
-      const target = c.targets[o.target];
-      if (!target) throw new InvalidArgumentError(`no target '${o.target}' in the config (targets: ${Object.keys(c.targets).join(', ')})`);
-      const from = o.catalogFrom === undefined ? undefined : c.targets[o.catalogFrom];
-      if (o.catalogFrom !== undefined && !from) throw new InvalidArgumentError(`no target '${o.catalogFrom}' in the config for --catalog-from (targets: ${Object.keys(c.targets).join(', ')})`);
-      if (from && from.engine !== target.engine) throw new InvalidArgumentError(`--catalog-from ${o.catalogFrom} is a ${from.engine} target; ${o.target} is ${target.engine}`);
-      if (o.expect && !['allow', 'deny', 'review'].includes(o.expect)) throw new InvalidArgumentError('--expect takes allow, deny or review');
-      const sql = sqlArg ?? (await readStdin());
-      const { checkPolicy } = await import('../policy/check.js');
-      let catalog: { provider: import('../catalog/index.js').CatalogProvider; target: Target } | undefined;
-      if (from && o.catalogFrom !== undefined) {
-        const { Catalogs } = await import('../catalog/index.js');
-        // The demo database lives inside a running broker only: there is no catalog to read here.
-        const loaders = from.upstream === 'demo' ? { postgres: () => Promise.reject(new Error('the demo database runs only inside the broker')) } : {};
-        catalog = { provider: new Catalogs({ loaders }), target: { name: o.catalogFrom, engine: from.engine, upstream: from.upstream } };
-      }
-      const result = await checkPolicy(
-        { rules: c.rules, default: c.default },
-        target.engine,
-        o.target,
-        sql,
-        { subject: o.sub, build: o.build ?? null, claims: Object.fromEntries(o.claim.map(parseClaim)) },
-        catalog,
-      );
-      if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      else {
-        process.stdout.write(
-          formatTable(
-            ['DECISION', 'RULE', 'KINDS', 'STATEMENT'],
-            result.statements.map((st) => [st.action, st.ruleId ?? '(default)', st.kinds.join(','), st.sql.replace(/\s+/g, ' ').slice(0, 100)]),
-          ),
+    .action(
+      async (
+        sqlArg: string | undefined,
+        o: { target: string; claim: string[]; sub: string; build?: string; expect?: string; json?: boolean; catalogFrom?: string },
+      ) => {
+        const c = config();
+        const target = c.targets[o.target];
+        if (!target) throw new InvalidArgumentError(`no target '${o.target}' in the config (targets: ${Object.keys(c.targets).join(', ')})`);
+        const from = o.catalogFrom === undefined ? undefined : c.targets[o.catalogFrom];
+        if (o.catalogFrom !== undefined && !from)
+          throw new InvalidArgumentError(`no target '${o.catalogFrom}' in the config for --catalog-from (targets: ${Object.keys(c.targets).join(', ')})`);
+        if (from && from.engine !== target.engine)
+          throw new InvalidArgumentError(`--catalog-from ${o.catalogFrom} is a ${from.engine} target; ${o.target} is ${target.engine}`);
+        if (o.expect && !['allow', 'deny', 'review'].includes(o.expect)) throw new InvalidArgumentError('--expect takes allow, deny or review');
+        const sql = sqlArg ?? (await readStdin());
+        const { checkPolicy } = await import('../policy/check.js');
+        let catalog: { provider: import('../catalog/index.js').CatalogProvider; target: Target } | undefined;
+        if (from && o.catalogFrom !== undefined) {
+          const { Catalogs } = await import('../catalog/index.js');
+          // The demo database lives inside a running broker only: there is no catalog to read here.
+          const loaders = from.upstream === 'demo' ? { postgres: () => Promise.reject(new Error('the demo database runs only inside the broker')) } : {};
+          catalog = { provider: new Catalogs({ loaders }), target: { name: o.catalogFrom, engine: from.engine, upstream: from.upstream } };
+        }
+        const result = await checkPolicy(
+          { rules: c.rules, default: c.default },
+          target.engine,
+          o.target,
+          sql,
+          { subject: o.sub, build: o.build ?? null, claims: Object.fromEntries(o.claim.map(parseClaim)) },
+          catalog,
         );
-        if (result.error) process.stdout.write(`parse error: ${result.error}\n`);
-        for (const st of result.statements) if (st.reason) process.stdout.write(`why: ${st.sql.replace(/\s+/g, ' ').slice(0, 60)}: ${st.reason}\n`);
-        const cat = result.catalog;
-        if (cat && !cat.read) process.stdout.write(`catalog: could not read the catalog of target '${cat.target}' (${cat.error}): what needs it is decided as unknown, as the broker would\n`);
-        else if (cat) process.stdout.write(`catalog: read from target '${cat.target}': ${cat.functions} functions, ${cat.views} views or tables with row security, ${cat.parents ?? 0} partitioned or inheritance parent tables\n`);
-        process.stdout.write(`=> ${result.action}${result.ruleId ? ` (rule ${result.ruleId})` : ' (default)'}: ${result.message}\n`);
-      }
-      if (o.expect && o.expect !== result.action) {
-        process.stderr.write(`expected ${o.expect}, got ${result.action}\n`);
-        process.exitCode = 1;
-      }
-    });
+        if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+        else {
+          process.stdout.write(
+            formatTable(
+              ['DECISION', 'RULE', 'KINDS', 'STATEMENT'],
+              result.statements.map((st) => [st.action, st.ruleId ?? '(default)', st.kinds.join(','), st.sql.replace(/\s+/g, ' ').slice(0, 100)]),
+            ),
+          );
+          if (result.error) process.stdout.write(`parse error: ${result.error}\n`);
+          for (const st of result.statements) if (st.reason) process.stdout.write(`why: ${st.sql.replace(/\s+/g, ' ').slice(0, 60)}: ${st.reason}\n`);
+          const cat = result.catalog;
+          if (cat && !cat.read)
+            process.stdout.write(
+              `catalog: could not read the catalog of target '${cat.target}' (${cat.error}): what needs it is decided as unknown, as the broker would\n`,
+            );
+          else if (cat)
+            process.stdout.write(
+              `catalog: read from target '${cat.target}': ${cat.functions} functions, ${cat.views} views or tables with row security, ${cat.parents ?? 0} partitioned or inheritance parent tables\n`,
+            );
+          process.stdout.write(`=> ${result.action}${result.ruleId ? ` (rule ${result.ruleId})` : ' (default)'}: ${result.message}\n`);
+        }
+        if (o.expect && o.expect !== result.action) {
+          process.stderr.write(`expected ${o.expect}, got ${result.action}\n`);
+          process.exitCode = 1;
+        }
+      },
+    );
 }
 
 async function readStdin(): Promise<string> {

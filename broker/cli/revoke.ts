@@ -21,13 +21,20 @@ export function registerRevokeCommands(program: Command, config: () => Config): 
     .action(async (o: { build?: string; jti?: string; reason: string; by?: string; url?: string; json?: boolean }) => {
       if (!o.build && !o.jti) throw new InvalidArgumentError('name what to revoke: --build ID and/or --jti ID');
       const body = { ...(o.build ? { build: o.build } : {}), ...(o.jti ? { jti: o.jti } : {}), reason: o.reason, by: `cli:${o.by ?? userInfo().username}` };
-      const { status, data } = await call<{ revocation?: RevocationJson; ended?: string[]; error?: string }>(target(config(), o.url), 'POST', '/api/revocations', body);
+      const { status, data } = await call<{ revocation?: RevocationJson; ended?: string[]; error?: string }>(
+        target(config(), o.url),
+        'POST',
+        '/api/revocations',
+        body,
+      );
       if (status !== 201 || !data.revocation) throw new ApiError(`revoke: ${data.error ?? `HTTP ${status}`}`);
       if (o.json) return void process.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
       const r = data.revocation;
       const what = [r.build ? `build '${r.build}'` : '', r.jti ? `token ${r.jti}` : ''].filter(Boolean).join(' and ');
       const ended = data.ended ?? [];
-      process.stdout.write(`revoked ${what} (revocation ${r.id}): ${ended.length ? `${ended.length} open session(s) ended: ${ended.join(', ')}` : 'no open session'}\n`);
+      process.stdout.write(
+        `revoked ${what} (revocation ${r.id}): ${ended.length ? `${ended.length} open session(s) ended: ${ended.join(', ')}` : 'no open session'}\n`,
+      );
     });
 
   program

@@ -39,8 +39,15 @@ export function registerSessionCommands(program: Command, config: () => Config):
           formatTable(
             ['SESSION', 'SUBJECT', 'BUILD', 'TARGET', 'ENGINE', 'CLIENT', 'STARTED', 'ENDED', 'STATEMENTS'],
             rows.map((s) => [
-              s.id, s.subject, s.build ?? '', s.target, s.engine, `${s.clientAddress}${s.clientApplication ? ` (${s.clientApplication})` : ''}`,
-              when(s.startedAt), s.endedAt ? when(s.endedAt) : 'open', `${s.statementCount} (${s.denied} denied)`,
+              s.id,
+              s.subject,
+              s.build ?? '',
+              s.target,
+              s.engine,
+              `${s.clientAddress}${s.clientApplication ? ` (${s.clientApplication})` : ''}`,
+              when(s.startedAt),
+              s.endedAt ? when(s.endedAt) : 'open',
+              `${s.statementCount} (${s.denied} denied)`,
             ]),
           ),
         );
@@ -76,7 +83,9 @@ export function registerSessionCommands(program: Command, config: () => Config):
           });
           return void process.stdout.write(`${JSON.stringify({ session: sessionJson(s), statements: st }, null, 2)}\n`);
         }
-        process.stdout.write(`session ${s.id}: ${s.subject} build=${s.build ?? '-'} target=${s.target} from ${s.clientAddress} ${when(s.startedAt)} → ${s.endedAt ? `${when(s.endedAt)} (${s.endReason})` : 'open'}\n\n`);
+        process.stdout.write(
+          `session ${s.id}: ${s.subject} build=${s.build ?? '-'} target=${s.target} from ${s.clientAddress} ${when(s.startedAt)} → ${s.endedAt ? `${when(s.endedAt)} (${s.endReason})` : 'open'}\n\n`,
+        );
         // Default: SQL wrapped at 80 columns and errors at 60, up to 4 lines each; --wide: one line, whole.
         let cut = false;
         const cell = (text: string, width: number) => {
@@ -90,8 +99,13 @@ export function registerSessionCommands(program: Command, config: () => Config):
           formatTable(
             ['#', 'DECISION', 'RULE', 'KINDS', 'SQL', 'RESULT', 'MS', ...(approvals.size ? ['APPROVAL'] : [])],
             statements.map((x) => [
-              String(x.seq), x.decision, x.ruleId ?? '(default)', x.kinds.join(','), cell(x.sql, 80),
-              x.error ? cell(`error: ${x.error}`, 60) : (x.tag ?? ''), x.durationMs === null ? '' : x.durationMs.toFixed(1),
+              String(x.seq),
+              x.decision,
+              x.ruleId ?? '(default)',
+              x.kinds.join(','),
+              cell(x.sql, 80),
+              x.error ? cell(`error: ${x.error}`, 60) : (x.tag ?? ''),
+              x.durationMs === null ? '' : x.durationMs.toFixed(1),
               ...(approvals.size ? [approvalCell(approval(x))] : []),
             ]),
           ),

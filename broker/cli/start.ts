@@ -15,7 +15,9 @@ export function registerStartCommand(program: Command, config: () => Config): vo
       const { postgres, http } = broker.addresses;
       process.stderr.write(
         `jit-broker ready: postgres ${postgres ?? 'off'}, http ${http ?? 'off'}, targets ${[...broker.targets.keys()].join(', ')}\n` +
-          (broker.issuer ? `  try: PGPASSWORD=$(npx jit token --build build-123) psql "host=${broker.config.listen.postgres?.host ?? '127.0.0.1'} port=${broker.config.listen.postgres?.port ?? 6432} dbname=${[...broker.targets.keys()][0] ?? 'app'} user=ci sslmode=require"\n` : '') +
+          (broker.issuer
+            ? `  try: PGPASSWORD=$(npx jit token --build build-123) psql "host=${broker.config.listen.postgres?.host ?? '127.0.0.1'} port=${broker.config.listen.postgres?.port ?? 6432} dbname=${[...broker.targets.keys()][0] ?? 'app'} user=ci sslmode=require"\n`
+            : '') +
           (reviews(broker.config) ? '  statements held for approval: npx jit approvals, then npx jit approve ID or npx jit deny ID --reason "…"\n' : ''),
       );
       let stopping = false;

@@ -111,8 +111,7 @@ function installScheduler(server: PGLiteSocketServer, scheduler: SessionSchedule
   const internals = server as unknown as { queryQueue?: { enqueue?: unknown } };
   if (typeof internals.queryQueue?.enqueue !== 'function') {
     throw new Error(
-      'demo database: this version of @electric-sql/pglite-socket has no PGLiteSocketServer.queryQueue to replace; ' +
-        'the demo was written against 0.2.17',
+      'demo database: this version of @electric-sql/pglite-socket has no PGLiteSocketServer.queryQueue to replace; ' + 'the demo was written against 0.2.17',
     );
   }
   (internals as { queryQueue: unknown }).queryQueue = scheduler;

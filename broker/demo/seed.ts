@@ -61,10 +61,12 @@ export async function seedDemoSchema(db: PGlite): Promise<void> {
     for (let n = 0; n < 40; n++) {
       const customerId = ((n * 7) % DEMO_CUSTOMERS.length) + 1;
       const cents = 500 + ((n * 104_729) % 49_500);
-      await tx.query(
-        `insert into orders (id, customer_id, amount, created_at) values ($1, $2, $3, $4) on conflict do nothing`,
-        [n + 1, customerId, (cents / 100).toFixed(2), new Date(base + 180 * day + n * 3 * day + (n % 5) * 3_600_000).toISOString()],
-      );
+      await tx.query(`insert into orders (id, customer_id, amount, created_at) values ($1, $2, $3, $4) on conflict do nothing`, [
+        n + 1,
+        customerId,
+        (cents / 100).toFixed(2),
+        new Date(base + 180 * day + n * 3 * day + (n % 5) * 3_600_000).toISOString(),
+      ]);
     }
     await tx.exec(`
       select setval(pg_get_serial_sequence('customers', 'id'), (select max(id) from customers));

@@ -36,11 +36,23 @@ export function pgRoleProblems(r: PgRoleFacts): string[] {
 const SERVER_ROLES = ['pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program'];
 
 async function pgFacts(url: string): Promise<PgRoleFacts> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: TIMEOUT_MS, query_timeout: TIMEOUT_MS, application_name: 'jit-broker privilege check' });
+  const c = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: TIMEOUT_MS,
+    query_timeout: TIMEOUT_MS,
+    application_name: 'jit-broker privilege check',
+  });
   c.on('error', () => {}); // a connection lost after the check has nothing to tell anyone
   await c.connect();
   try {
-    const { rows } = await c.query<{ rolname: string; rolsuper: boolean; rolcreaterole: boolean; rolbypassrls: boolean; rolreplication: boolean; server_roles: string[] | null }>(
+    const { rows } = await c.query<{
+      rolname: string;
+      rolsuper: boolean;
+      rolcreaterole: boolean;
+      rolbypassrls: boolean;
+      rolreplication: boolean;
+      server_roles: string[] | null;
+    }>(
       `SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolbypassrls, r.rolreplication,
               (SELECT array_agg(b.rolname::text ORDER BY b.rolname) FROM pg_roles b
                 WHERE b.rolname = ANY($1::text[]) AND pg_has_role(r.oid, b.oid, 'MEMBER')) AS server_roles
@@ -49,7 +61,14 @@ async function pgFacts(url: string): Promise<PgRoleFacts> {
     );
     const r = rows[0];
     if (!r) throw new Error('current_user is not in pg_roles');
-    return { name: r.rolname, superuser: r.rolsuper, createrole: r.rolcreaterole, bypassrls: r.rolbypassrls, replication: r.rolreplication, serverRoles: r.server_roles ?? [] };
+    return {
+      name: r.rolname,
+      superuser: r.rolsuper,
+      createrole: r.rolcreaterole,
+      bypassrls: r.rolbypassrls,
+      replication: r.rolreplication,
+      serverRoles: r.server_roles ?? [],
+    };
   } finally {
     await c.end().catch(() => {});
   }
@@ -67,7 +86,10 @@ export function mysqlGrantProblems(grants: readonly string[]): string[] {
   for (const g of grants) {
     const m = /^GRANT\s+(.+?)\s+ON\s+(\S+)\s+TO\s/i.exec(g.trim());
     if (m && m[2] === '*.*') {
-      const privs = m[1]!.split(/\s*,\s*/).map((p) => p.toUpperCase()).filter((p) => !HARMLESS.has(p));
+      const privs = m[1]!
+        .split(/\s*,\s*/)
+        .map((p) => p.toUpperCase())
+        .filter((p) => !HARMLESS.has(p));
       if (privs.length) out.add(`holds global privileges (${privs.join(', ')} ON *.*)`);
     }
     if (/\bWITH\b.*\bGRANT OPTION\b/i.test(g)) out.add('may grant its privileges to others (WITH GRANT OPTION)');

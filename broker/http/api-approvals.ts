@@ -67,14 +67,10 @@ export const approvalsApi: FastifyPluginAsync<ApprovalsApiOptions> = async (app,
     },
   );
 
-  app.get<{ Params: { id: string } }>(
-    '/:id',
-    { schema: { params, response: { 200: approvalJsonSchema, 404: error, ...guarded } } },
-    async (req, reply) => {
-      const r = await approvals.get(req.params.id);
-      return r ? approvalToJson(r) : reply.code(404).send({ error: `no approval request '${req.params.id}'` });
-    },
-  );
+  app.get<{ Params: { id: string } }>('/:id', { schema: { params, response: { 200: approvalJsonSchema, 404: error, ...guarded } } }, async (req, reply) => {
+    const r = await approvals.get(req.params.id);
+    return r ? approvalToJson(r) : reply.code(404).send({ error: `no approval request '${req.params.id}'` });
+  });
 
   const text = (max: number) => ({ type: 'string', minLength: 1, maxLength: max }) as const;
   const responses = { 200: decided, 403: refusal, 404: refusal, 409: refusal, ...guarded } as const;
@@ -90,7 +86,10 @@ export const approvalsApi: FastifyPluginAsync<ApprovalsApiOptions> = async (app,
     },
     async (req, reply) => {
       const b = req.body ?? {};
-      return answer(reply, await approvals.decide(req.params.id, { approve: true, by: decider(b.by), email: b.email ?? null, reason: b.reason ?? null, trusted: true }));
+      return answer(
+        reply,
+        await approvals.decide(req.params.id, { approve: true, by: decider(b.by), email: b.email ?? null, reason: b.reason ?? null, trusted: true }),
+      );
     },
   );
 
@@ -103,6 +102,7 @@ export const approvalsApi: FastifyPluginAsync<ApprovalsApiOptions> = async (app,
         response: responses,
       },
     },
-    async (req, reply) => answer(reply, await approvals.decide(req.params.id, { approve: false, by: decider(req.body.by), reason: req.body.reason, trusted: true })),
+    async (req, reply) =>
+      answer(reply, await approvals.decide(req.params.id, { approve: false, by: decider(req.body.by), reason: req.body.reason, trusted: true })),
   );
 };

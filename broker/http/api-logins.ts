@@ -35,7 +35,8 @@ export const loginsApi: FastifyPluginAsync<LoginsApiOptions> = async (app, opts)
     async (req, reply) => {
       const q = req.query;
       const since = q.since === undefined ? undefined : parseSince(q.since);
-      if (since === null) return reply.code(400).send({ error: `since: '${q.since}' is neither a duration (90s, 15m, 1h, 7d) nor a date (2025-01-31T12:00:00Z)` });
+      if (since === null)
+        return reply.code(400).send({ error: `since: '${q.since}' is neither a duration (90s, 15m, 1h, 7d) nor a date (2025-01-31T12:00:00Z)` });
       const rows = await listLogins(opts.store, { refused: q.refused, since, limit: q.limit });
       return { logins: rows.map(loginToJson) };
     },

@@ -25,7 +25,14 @@ export const revocationToJson = (r: Revocation): RevocationJson => ({ ...r, revo
 const nullableString = { type: ['string', 'null'] } as const;
 const revocationSchema = {
   type: 'object',
-  properties: { id: { type: 'integer' }, build: nullableString, jti: nullableString, reason: { type: 'string' }, revokedBy: { type: 'string' }, revokedAt: { type: 'string' } },
+  properties: {
+    id: { type: 'integer' },
+    build: nullableString,
+    jti: nullableString,
+    reason: { type: 'string' },
+    revokedBy: { type: 'string' },
+    revokedAt: { type: 'string' },
+  },
 } as const;
 const text = (max: number) => ({ type: 'string', minLength: 1, maxLength: max }) as const;
 

@@ -10,7 +10,17 @@ export interface OauthTokenOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
-const SINGLE = ['grant_type', 'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type', 'actor', 'scope', 'expires_in', 'requested_token_type'] as const;
+const SINGLE = [
+  'grant_type',
+  'subject_token',
+  'subject_token_type',
+  'actor_token',
+  'actor_token_type',
+  'actor',
+  'scope',
+  'expires_in',
+  'requested_token_type',
+] as const;
 const MULTI = ['audience', 'resource'] as const;
 const BODY_LIMIT = 64 * 1024;
 
@@ -62,7 +72,14 @@ export const oauthTokenRoute: FastifyPluginAsync<OauthTokenOptions> = async (app
       return oauthError(reply, result.error, result.description);
     }
     const c = result.child;
-    opts.log?.('token exchanged', { subject: c.subject, build: c.build, actors: c.actors, targets: c.targets, scope: c.scope, expires_in: result.response.expires_in });
+    opts.log?.('token exchanged', {
+      subject: c.subject,
+      build: c.build,
+      actors: c.actors,
+      targets: c.targets,
+      scope: c.scope,
+      expires_in: result.response.expires_in,
+    });
     return reply.code(200).headers({ 'cache-control': 'no-store', pragma: 'no-cache' }).send(result.response);
   });
 };

@@ -76,7 +76,8 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
     app.addHook('onRequest', async (req, reply) => {
       if (!req.url.startsWith('/api/') || isLoopback(req.socket.remoteAddress ?? '')) return;
       await reply.code(403).send({
-        error: 'this broker generated its admin token (admin_token: generate), which it accepts from loopback only: set admin_token in its config to use the admin API from elsewhere',
+        error:
+          'this broker generated its admin token (admin_token: generate), which it accepts from loopback only: set admin_token in its config to use the admin API from elsewhere',
       });
     });
   }

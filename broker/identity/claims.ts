@@ -4,10 +4,23 @@ import type { JWTPayload } from 'jose';
 /** Claims copied into Identity.claims (besides constraint/template claims and `act`). */
 export const KEPT_CLAIMS: readonly string[] = [
   // GitHub Actions
-  'repository', 'repository_owner', 'run_id', 'run_attempt', 'workflow', 'ref', 'sha', 'actor',
-  'job_workflow_ref', 'environment',
+  'repository',
+  'repository_owner',
+  'run_id',
+  'run_attempt',
+  'workflow',
+  'ref',
+  'sha',
+  'actor',
+  'job_workflow_ref',
+  'environment',
   // GitLab CI
-  'project_path', 'namespace_path', 'pipeline_id', 'job_id', 'user_login', 'user_email',
+  'project_path',
+  'namespace_path',
+  'pipeline_id',
+  'job_id',
+  'user_login',
+  'user_email',
   // the broker's own tokens (and a remote token's `build` claim, when it has one)
   'build',
   // who triggered it, when the issuer says: approvals refuse a requester approving their own statement
@@ -64,8 +77,9 @@ export function deriveBuild(template: string | undefined, p: JWTPayload): string
     });
     if (!missing) return out;
   }
-  const [build, repo, runId, attempt, project, pipeline] =
-    ['build', 'repository', 'run_id', 'run_attempt', 'project_path', 'pipeline_id'].map((n) => scalar(p[n]));
+  const [build, repo, runId, attempt, project, pipeline] = ['build', 'repository', 'run_id', 'run_attempt', 'project_path', 'pipeline_id'].map((n) =>
+    scalar(p[n]),
+  );
   if (build) return build;
   if (repo && runId) return attempt ? `${repo}/${runId}/${attempt}` : `${repo}/${runId}`;
   if (project && pipeline) return `${project}/${pipeline}`;

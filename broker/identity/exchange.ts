@@ -36,8 +36,7 @@ export interface ExchangeRequest {
   requested_token_type?: string;
 }
 
-export type ExchangeErrorCode =
-  | 'invalid_request' | 'invalid_grant' | 'invalid_target' | 'invalid_scope' | 'unauthorized_client' | 'unsupported_grant_type';
+export type ExchangeErrorCode = 'invalid_request' | 'invalid_grant' | 'invalid_target' | 'invalid_scope' | 'unauthorized_client' | 'unsupported_grant_type';
 
 /** RFC 8693 §2.2.1. */
 export interface ExchangeResponse {
@@ -127,8 +126,10 @@ export async function exchangeToken(o: ExchangeOptions, req: ExchangeRequest): P
 
   const depth = parent.actors.length + 1;
   if (depth > o.maxDepth) {
-    return fail('invalid_request',
-      `delegation depth exceeded: the subject_token is already ${parent.actors.length} deep (${parent.actors.join(' <- ')}), and identity.exchange.max_depth is ${o.maxDepth}`);
+    return fail(
+      'invalid_request',
+      `delegation depth exceeded: the subject_token is already ${parent.actors.length} deep (${parent.actors.join(' <- ')}), and identity.exchange.max_depth is ${o.maxDepth}`,
+    );
   }
 
   // Targets: a subset of the parent's (or of the configured ones when the parent is not limited).
@@ -141,7 +142,10 @@ export async function exchangeToken(o: ExchangeOptions, req: ExchangeRequest): P
     if (unknown !== undefined) return fail('invalid_target', `'${show(unknown)}' is not a target of this broker`);
     const wider = parentTargets ? asked.find((t) => !parentTargets.includes(t)) : undefined;
     if (wider !== undefined) {
-      return fail('invalid_target', `the subject_token is limited to target${parentTargets!.length > 1 ? 's' : ''} ${parentTargets!.map((t) => `'${t}'`).join(', ')}; a child cannot get '${wider}'`);
+      return fail(
+        'invalid_target',
+        `the subject_token is limited to target${parentTargets!.length > 1 ? 's' : ''} ${parentTargets!.map((t) => `'${t}'`).join(', ')}; a child cannot get '${wider}'`,
+      );
     }
     targets = asked;
   }
@@ -154,7 +158,10 @@ export async function exchangeToken(o: ExchangeOptions, req: ExchangeRequest): P
     const s = parseScope(req.scope);
     if ('error' in s) return fail('invalid_scope', `${s.error}`);
     if (parentScope && !scopeAllows(parentScope.ceiling, s.ceiling)) {
-      return fail('invalid_scope', `the subject_token's scope is '${parentScope.ceiling}'; a child cannot get '${s.ceiling}' (scopes run ${KINDS.join(' < ')})`);
+      return fail(
+        'invalid_scope',
+        `the subject_token's scope is '${parentScope.ceiling}'; a child cannot get '${s.ceiling}' (scopes run ${KINDS.join(' < ')})`,
+      );
     }
     scope = s.ceiling;
   }

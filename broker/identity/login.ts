@@ -44,13 +44,18 @@ export async function createLoginGuard(o: LoginGuardOptions): Promise<LoginGuard
         throw new TokenRefusedError('used', 'token refused: the single-use check could not be recorded; failing closed, try again', { cause: err });
       }
       if (!first) {
-        throw new TokenRefusedError('used', `token refused: token already used (jti ${jti}): identity.single_use allows one session per token; get a new one (jit token exchange)`);
+        throw new TokenRefusedError(
+          'used',
+          `token refused: token already used (jti ${jti}): identity.single_use allows one session per token; get a new one (jit token exchange)`,
+        );
       }
       return identity;
     },
     async opened(identity, sessionId) {
       if (!o.singleUse || !identity.tokenId) return;
-      await o.store.setTokenUseSession(identity.tokenId, sessionId).catch((e: unknown) => log('token use could not be linked to its session', { error: String(e) }));
+      await o.store
+        .setTokenUseSession(identity.tokenId, sessionId)
+        .catch((e: unknown) => log('token use could not be linked to its session', { error: String(e) }));
     },
   };
 }

@@ -36,7 +36,7 @@ export interface RevokeInput {
 }
 
 export type RevokeResult =
-  | { ok: true; revocation: Revocation; /** Ids of the sessions ended by it. */ ended: string[] }
+  | { ok: true; revocation: Revocation /** Ids of the sessions ended by it. */; ended: string[] }
   | { ok: false; code: 'invalid' | 'not_revoker'; message: string };
 
 export interface RevocationOptions {

@@ -1,15 +1,6 @@
 // Verifies client tokens (the database password) against trusted issuers and turns them into an Identity.
 import { readFile } from 'node:fs/promises';
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  decodeJwt,
-  decodeProtectedHeader,
-  errors,
-  jwtVerify,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Identity } from '../types.js';
 import { KEPT_CLAIMS, LOCAL_CLAIMS, actorChain, claimMatches, deriveBuild, globToRegExp, show, templateClaims } from './claims.js';
 import type { LocalIssuer } from './local-issuer.js';
@@ -27,12 +18,26 @@ export interface IssuerConfig {
 }
 
 export type RefusalCheck =
-  | 'malformed' | 'algorithm' | 'issuer' | 'signature' | 'unknown_key' | 'expired'
-  | 'not_yet_valid' | 'audience' | 'claims' | 'jwks_unavailable' | 'revoked' | 'used';
+  | 'malformed'
+  | 'algorithm'
+  | 'issuer'
+  | 'signature'
+  | 'unknown_key'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'audience'
+  | 'claims'
+  | 'jwks_unavailable'
+  | 'revoked'
+  | 'used';
 
 export class TokenRefusedError extends Error {
   override readonly name = 'TokenRefusedError';
-  constructor(readonly check: RefusalCheck, message: string, options?: ErrorOptions) {
+  constructor(
+    readonly check: RefusalCheck,
+    message: string,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
@@ -53,9 +58,7 @@ export interface Verifier {
   verify(token: string): Promise<Identity>;
 }
 
-export const ASYMMETRIC_ALGORITHMS: readonly string[] = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-];
+export const ASYMMETRIC_ALGORITHMS: readonly string[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 const DISCOVERY_RETRY_MS = 10_000;
 const FETCH_TIMEOUT_MS = 5_000;
@@ -84,8 +87,13 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     const { issuer: local, audience } = opts.local;
     if (trusted.has(local.issuer)) throw new Error(`identity: ${local.issuer} is both the local issuer and a configured one`);
     trusted.set(local.issuer, {
-      issuer: local.issuer, audience, algorithms: ['ES256'], constraints: [], build: undefined,
-      kept: [...KEPT_CLAIMS, ...LOCAL_CLAIMS], keys: () => Promise.resolve(local.keySet),
+      issuer: local.issuer,
+      audience,
+      algorithms: ['ES256'],
+      constraints: [],
+      build: undefined,
+      kept: [...KEPT_CLAIMS, ...LOCAL_CLAIMS],
+      keys: () => Promise.resolve(local.keySet),
     });
   }
 
@@ -103,22 +111,29 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       throw new TokenRefusedError('malformed', 'token refused: malformed: header or payload is not base64url-encoded JSON');
     }
     if (typeof alg !== 'string' || !ASYMMETRIC_ALGORITHMS.includes(alg)) {
-      throw new TokenRefusedError('algorithm',
-        `token refused: algorithm '${show(alg)}' is not allowed; only asymmetric signatures are accepted (${ASYMMETRIC_ALGORITHMS.join(', ')})`);
+      throw new TokenRefusedError(
+        'algorithm',
+        `token refused: algorithm '${show(alg)}' is not allowed; only asymmetric signatures are accepted (${ASYMMETRIC_ALGORITHMS.join(', ')})`,
+      );
     }
     if (typeof iss !== 'string') throw new TokenRefusedError('issuer', 'token refused: issuer missing (the token has no iss claim)');
     const t = trusted.get(iss);
     if (!t) throw new TokenRefusedError('issuer', `token refused: issuer '${show(iss)}' is not trusted`);
     if (!t.algorithms.includes(alg)) {
-      throw new TokenRefusedError('algorithm',
-        `token refused: algorithm '${alg}' is not accepted by issuer ${t.issuer} (accepted: ${t.algorithms.join(', ')})`);
+      throw new TokenRefusedError(
+        'algorithm',
+        `token refused: algorithm '${alg}' is not accepted by issuer ${t.issuer} (accepted: ${t.algorithms.join(', ')})`,
+      );
     }
 
     let payload: JWTPayload;
     try {
       const keys = await t.keys();
       ({ payload } = await jwtVerify(token, keys, {
-        issuer: t.issuer, audience: t.audience, algorithms: t.algorithms, clockTolerance: skew,
+        issuer: t.issuer,
+        audience: t.audience,
+        algorithms: t.algorithms,
+        clockTolerance: skew,
         requiredClaims: ['exp', 'sub'],
       }));
     } catch (err) {
@@ -139,9 +154,10 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     const build = deriveBuild(t.build, payload);
     const jti = typeof payload.jti === 'string' ? payload.jti : null;
 
-    const ancestors = t.kept.includes('jit_ancestors') && Array.isArray(payload['jit_ancestors'])
-      ? payload['jit_ancestors'].filter((a): a is string => typeof a === 'string' && a !== '')
-      : [];
+    const ancestors =
+      t.kept.includes('jit_ancestors') && Array.isArray(payload['jit_ancestors'])
+        ? payload['jit_ancestors'].filter((a): a is string => typeof a === 'string' && a !== '')
+        : [];
     if (opts.isRevoked) {
       let revoked: boolean | string;
       try {
@@ -255,8 +271,11 @@ function refusal(err: unknown, t: Trusted, kid: string | undefined): TokenRefuse
   const now = Math.floor(Date.now() / 1000);
   if (err instanceof TokenRefusedError) return err;
   if (err instanceof JwksUnavailable || err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) {
-    return new TokenRefusedError('jwks_unavailable',
-      `token refused: jwks unavailable for issuer ${t.issuer} (${err.message}); failing closed, try again later`, { cause: err });
+    return new TokenRefusedError(
+      'jwks_unavailable',
+      `token refused: jwks unavailable for issuer ${t.issuer} (${err.message}); failing closed, try again later`,
+      { cause: err },
+    );
   }
   if (err instanceof errors.JWTExpired) {
     const exp = err.payload['exp'];
@@ -271,14 +290,19 @@ function refusal(err: unknown, t: Trusted, kid: string | undefined): TokenRefuse
         return new TokenRefusedError('not_yet_valid', `token refused: not yet valid for another ${nbf - now}s (nbf ${iso(nbf)})`);
       }
       case 'aud':
-        return new TokenRefusedError('audience',
-          `token refused: audience ${p['aud'] === undefined ? '(none)' : `'${show(p['aud'])}'`} is not accepted by issuer ${t.issuer} (expected ${show(t.audience)})`);
+        return new TokenRefusedError(
+          'audience',
+          `token refused: audience ${p['aud'] === undefined ? '(none)' : `'${show(p['aud'])}'`} is not accepted by issuer ${t.issuer} (expected ${show(t.audience)})`,
+        );
       case 'iss':
         return new TokenRefusedError('issuer', `token refused: issuer '${show(p['iss'])}' is not trusted`);
       case 'exp':
-        return new TokenRefusedError('malformed', err.reason === 'missing'
-          ? 'token refused: malformed: the token has no exp claim; only expiring tokens are accepted'
-          : 'token refused: malformed: exp claim is not a number');
+        return new TokenRefusedError(
+          'malformed',
+          err.reason === 'missing'
+            ? 'token refused: malformed: the token has no exp claim; only expiring tokens are accepted'
+            : 'token refused: malformed: exp claim is not a number',
+        );
       default:
         return new TokenRefusedError('malformed', `token refused: malformed: claim '${err.claim}' is ${err.reason === 'missing' ? 'missing' : 'invalid'}`);
     }

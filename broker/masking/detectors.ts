@@ -128,7 +128,8 @@ export interface DetectorUse {
 function jsonStringState(text: string, from: number, pos: number, inString: boolean): boolean {
   for (let i = from; i < pos; i++) {
     const c = text.charCodeAt(i);
-    if (inString && c === 92) i++; // backslash escapes the next character
+    if (inString && c === 92)
+      i++; // backslash escapes the next character
     else if (c === 34) inString = !inString;
   }
   return inString;

@@ -81,17 +81,19 @@ export class MaskingPolicy {
   static create(config: MaskingConfig, opts: MaskingOptions): MaskingPolicy | null {
     if (!config.rules.length) return null;
     const key = config.rules.some((r) => r.with === 'hash') ? loadHashKey(opts.dataDir, config.hash_key) : undefined;
-    const rules = config.rules.map((r, i): Compiled => ({
-      id: r.id ?? `masking[${i}]`,
-      config: r,
-      masker: masker(r.with, { keepLast: r.keep_last, keepFirst: r.keep_first, hashKey: key }),
-      columns: (r.columns ?? []).map(columnPattern),
-      detect: (r.detect ?? []).map((name) => {
-        const d = builtinDetector(name) ?? (Object.hasOwn(config.detectors, name) ? regexDetector(name, config.detectors[name]!) : undefined);
-        if (!d) throw new Error(`masking rule ${i}: unknown detector '${name}'`);
-        return d;
+    const rules = config.rules.map(
+      (r, i): Compiled => ({
+        id: r.id ?? `masking[${i}]`,
+        config: r,
+        masker: masker(r.with, { keepLast: r.keep_last, keepFirst: r.keep_first, hashKey: key }),
+        columns: (r.columns ?? []).map(columnPattern),
+        detect: (r.detect ?? []).map((name) => {
+          const d = builtinDetector(name) ?? (Object.hasOwn(config.detectors, name) ? regexDetector(name, config.detectors[name]!) : undefined);
+          if (!d) throw new Error(`masking rule ${i}: unknown detector '${name}'`);
+          return d;
+        }),
       }),
-    }));
+    );
     return new MaskingPolicy(rules);
   }
 

@@ -27,7 +27,15 @@ export async function checkPolicy(
   catalog?: { provider: CatalogProvider; target: Target },
 ): Promise<CheckResult> {
   await loadPostgresParser();
-  const identity: Identity = { subject: who.subject, issuer: 'policy-check', build: who.build, claims: who.claims, actors: [], tokenId: null, expiresAt: new Date(Date.now() + 3600_000) };
+  const identity: Identity = {
+    subject: who.subject,
+    issuer: 'policy-check',
+    build: who.build,
+    claims: who.claims,
+    actors: [],
+    tokenId: null,
+    expiresAt: new Date(Date.now() + 3600_000),
+  };
   let c = classify(dialect, sql);
   let source: CheckResult['catalog'];
   if (catalog) {

@@ -30,7 +30,11 @@ function classifyPiece(piece: Piece, depth: number, run: Running): Verdict {
       if (depth >= MAX_DEPTH) return opaque('dynamic SQL nested too deep');
       const r = classifyText(sql, depth + 1, run.env, { ask: run.opts.ask, blind: true });
       const c = r.classification;
-      const v = merge(...c.statements.map((s): Verdict => ({ kinds: s.kinds, tables: s.tables, ...(s.calls ? { calls: s.calls } : {}), ...(s.reason ? { reason: s.reason } : {}) })));
+      const v = merge(
+        ...c.statements.map(
+          (s): Verdict => ({ kinds: s.kinds, tables: s.tables, ...(s.calls ? { calls: s.calls } : {}), ...(s.reason ? { reason: s.reason } : {}) }),
+        ),
+      );
       if (c.statements.length === 0) return unparsed('an empty prepared statement');
       if (r.changes.sqlMode || r.changes.charset) v.settings = true;
       return c.error ? { ...v, error: c.error } : v;
@@ -93,7 +97,9 @@ function classifyText(sql: string, depth: number, env: MysqlEnv | null, opts: Ru
     for (const piece of pieces) {
       let v = memo.get(piece.text);
       if (run.doubt) {
-        v = opaque(`it comes after a SET of ${run.doubt} in the same request, whose new value the broker learns from the server only once that SET has run: send it on its own`);
+        v = opaque(
+          `it comes after a SET of ${run.doubt} in the same request, whose new value the broker learns from the server only once that SET has run: send it on its own`,
+        );
       } else if (!v) {
         const before = run.touched;
         v = classifyPiece(piece, depth, run);

@@ -25,8 +25,19 @@ import { doBlockEffect, functionBodyEffect } from './classify-plpgsql.js';
 import { because, found, isNode, list, merge, names, node, refKey, type Found, type Node } from './pg-ast.js';
 import { callEffect, isAdminFunction, type RowSettings } from './pg-functions.js';
 import {
-  ADMIN_OBJECTS, definesAdminFunction, explainExecutes, FILE_OPTIONS, hasOption, isStatementKey, kindsByType, objectTable,
-  onlySafeSelects, runsIn, SENSITIVE_RELATIONS, SERVER_ROLES, targetNames,
+  ADMIN_OBJECTS,
+  definesAdminFunction,
+  explainExecutes,
+  FILE_OPTIONS,
+  hasOption,
+  isStatementKey,
+  kindsByType,
+  objectTable,
+  onlySafeSelects,
+  runsIn,
+  SENSITIVE_RELATIONS,
+  SERVER_ROLES,
+  targetNames,
 } from './pg-nodes.js';
 import { readsConninfo, SUBSCRIPTION } from './pg-secrets.js';
 import { preparedOp, sessionStatement } from './pg-session-nodes.js';
@@ -69,7 +80,14 @@ const RUNS = new Set(['A_Expr', 'SubLink', 'SortBy', 'ColumnRef', 'A_Indirection
 
 /** Statements that store expressions and queries for later instead of running them. */
 const STORES = new Set([
-  'CreateFunctionStmt', 'ViewStmt', 'RuleStmt', 'CreateTrigStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'CreateDomainStmt', 'CreateStmt',
+  'CreateFunctionStmt',
+  'ViewStmt',
+  'RuleStmt',
+  'CreateTrigStmt',
+  'CreatePolicyStmt',
+  'AlterPolicyStmt',
+  'CreateDomainStmt',
+  'CreateStmt',
 ]);
 
 const EMPTY: ReadonlySet<string> = new Set();
@@ -96,7 +114,11 @@ function addRelation(rv: Node, ctx: Ctx, mayBeCte: boolean): void {
   else ctx.only.add(name);
   if (SENSITIVE_RELATIONS.has(rel) && (!schema || schema.toLowerCase() === 'pg_catalog')) add(ctx, 'admin');
   if (rel === SUBSCRIPTION && (!schema || schema.toLowerCase() === 'pg_catalog') && readsConninfo(ctx.top)) {
-    because(ctx.out, 'admin', 'it may read pg_subscription.subconninfo, which can hold the publisher’s password (pg_dump reads it when its login is a superuser; --no-subscriptions leaves it out)');
+    because(
+      ctx.out,
+      'admin',
+      'it may read pg_subscription.subconninfo, which can hold the publisher’s password (pg_dump reads it when its login is a superuser; --no-subscriptions leaves it out)',
+    );
   }
 }
 
@@ -129,8 +151,7 @@ function walk(v: unknown, ctx: Ctx): void {
     else if (inner.run && RUNS.has(k) && isNode(x)) {
       runsIn(k, x, inner.out);
       walk(x, inner);
-    }
-    else if (k === 'ObjectWithArgs' && isNode(x)) {
+    } else if (k === 'ObjectWithArgs' && isNode(x)) {
       // Renaming, moving, re-owning or granting a server-file function is admin: it would hide or hand it out.
       const name = names(x.objname)?.pop()?.toLowerCase();
       if (name && isAdminFunction(name)) add(inner, 'admin');
@@ -351,7 +372,10 @@ function classifyText(sql: string, depth: number): Parsed {
   const nodes: Node[] = [];
   const statements: ClassifiedStatement[] = (tree.stmts ?? []).map((s) => {
     const start = s.stmt_location ?? 0;
-    const text = bytes.subarray(start, s.stmt_len ? start + s.stmt_len : bytes.length).toString('utf8').trim();
+    const text = bytes
+      .subarray(start, s.stmt_len ? start + s.stmt_len : bytes.length)
+      .toString('utf8')
+      .trim();
     nodes.push(s.stmt);
     const only = new Set<string>();
     const f = classifyNode(s.stmt, text, depth, only);
@@ -406,8 +430,7 @@ export function classifyPostgresForCache(sql: string): { classification: Classif
   const kinds = st[0]!.kinds.join(',');
   const top = nodes[0]!;
   const literalIndependent =
-    ((node(top.SelectStmt) !== undefined && kinds === 'read') ||
-      (node(top.InsertStmt) !== undefined && (kinds === 'write' || kinds === 'read,write'))) &&
+    ((node(top.SelectStmt) !== undefined && kinds === 'read') || (node(top.InsertStmt) !== undefined && (kinds === 'write' || kinds === 'read,write'))) &&
     onlySafeSelects(node(top.SelectStmt) ?? node(top.InsertStmt));
   return { classification, literalIndependent };
 }

@@ -173,7 +173,8 @@ export function decide(policy: PolicyConfig, identity: Identity, target: string,
   const d: Decision = worst!;
   // Of several statements, a refusal says which one it is about (a review shows the whole text to its approvers).
   const sql = statements[at]!.sql;
-  const which = statements.length > 1 && d.action === 'deny' ? ` — statement ${at + 1} of ${statements.length}: ${sql.length > 80 ? `${sql.slice(0, 77)}…` : sql}` : '';
+  const which =
+    statements.length > 1 && d.action === 'deny' ? ` — statement ${at + 1} of ${statements.length}: ${sql.length > 80 ? `${sql.slice(0, 77)}…` : sql}` : '';
   const why = c.error && d.action !== 'allow' ? `${d.message} (the statement could not be parsed: ${c.error})${which}` : `${d.message}${which}`;
   const out: Decision = { action: d.action, ruleId: d.ruleId, message: why, kinds: [...kinds] };
   // The statement that explains the decision also says how to ask for approval.

@@ -27,7 +27,12 @@ export function parseServerVersion(v: string): MysqlServer | null {
  * version (as 6 digits, or as 5 and a digit of text), since which releases read 6 is not something to guess.
  */
 export function serverReadings(s: MysqlServer): Reading[] {
-  return s.family === 'mariadb' ? [{ family: 'mariadb', version: s.version }] : [{ family: 'mysql6', version: s.version }, { family: 'mysql5', version: s.version }];
+  return s.family === 'mariadb'
+    ? [{ family: 'mariadb', version: s.version }]
+    : [
+        { family: 'mysql6', version: s.version },
+        { family: 'mysql5', version: s.version },
+      ];
 }
 
 /**
@@ -35,11 +40,31 @@ export function serverReadings(s: MysqlServer): Reading[] {
  * `||` is an operator either way, between the same operands (tables and calls), only its value differs.
  */
 const SAFE_SQL_MODES = new Set([
-  '', 'STRICT_TRANS_TABLES', 'STRICT_ALL_TABLES', 'NO_ZERO_IN_DATE', 'NO_ZERO_DATE', 'ERROR_FOR_DIVISION_BY_ZERO',
-  'NO_ENGINE_SUBSTITUTION', 'ONLY_FULL_GROUP_BY', 'NO_AUTO_CREATE_USER', 'NO_AUTO_VALUE_ON_ZERO', 'TRADITIONAL',
-  'PIPES_AS_CONCAT', 'IGNORE_SPACE', 'REAL_AS_FLOAT', 'NO_UNSIGNED_SUBTRACTION', 'NO_DIR_IN_CREATE',
-  'PAD_CHAR_TO_FULL_LENGTH', 'ALLOW_INVALID_DATES', 'NO_FIELD_OPTIONS', 'NO_KEY_OPTIONS', 'NO_TABLE_OPTIONS',
-  'TIME_TRUNCATE_FRACTIONAL', 'TIME_ROUND_FRACTIONAL', 'EMPTY_STRING_IS_NULL', 'SIMULTANEOUS_ASSIGNMENT',
+  '',
+  'STRICT_TRANS_TABLES',
+  'STRICT_ALL_TABLES',
+  'NO_ZERO_IN_DATE',
+  'NO_ZERO_DATE',
+  'ERROR_FOR_DIVISION_BY_ZERO',
+  'NO_ENGINE_SUBSTITUTION',
+  'ONLY_FULL_GROUP_BY',
+  'NO_AUTO_CREATE_USER',
+  'NO_AUTO_VALUE_ON_ZERO',
+  'TRADITIONAL',
+  'PIPES_AS_CONCAT',
+  'IGNORE_SPACE',
+  'REAL_AS_FLOAT',
+  'NO_UNSIGNED_SUBTRACTION',
+  'NO_DIR_IN_CREATE',
+  'PAD_CHAR_TO_FULL_LENGTH',
+  'ALLOW_INVALID_DATES',
+  'NO_FIELD_OPTIONS',
+  'NO_KEY_OPTIONS',
+  'NO_TABLE_OPTIONS',
+  'TIME_TRUNCATE_FRACTIONAL',
+  'TIME_ROUND_FRACTIONAL',
+  'EMPTY_STRING_IS_NULL',
+  'SIMULTANEOUS_ASSIGNMENT',
 ]);
 
 /** Why the other flags are not followed. */
@@ -59,7 +84,10 @@ const MODE_EFFECTS: Record<string, string> = {
 
 /** Why a session under this sql_mode (`A,B,…`) would not be read as the classifier reads it, or null. */
 export function sqlModeProblem(mode: string): string | null {
-  const flags = mode.toUpperCase().split(',').map((f) => f.trim());
+  const flags = mode
+    .toUpperCase()
+    .split(',')
+    .map((f) => f.trim());
   const bad = [...new Set(flags.filter((f) => !SAFE_SQL_MODES.has(f)))];
   if (bad.length === 0) return null;
   const why = bad.map((f) => `${f}: ${MODE_EFFECTS[f] ?? (/^\d+$/.test(f) ? 'a number is a bit mask of modes' : 'a mode the classifier does not know')}`);
@@ -193,17 +221,25 @@ class Evaluator {
   private userVariable(): Value {
     const at = this.ts[this.k]!;
     const n = this.ts[this.k + 1];
-    if (!adjacent(at, n) || !n || (n.type !== 'word' && n.type !== 'ident' && n.type !== 'string' && n.type !== 'dstring')) throw new NotKnown('a user variable it cannot read');
+    if (!adjacent(at, n) || !n || (n.type !== 'word' && n.type !== 'ident' && n.type !== 'string' && n.type !== 'dstring'))
+      throw new NotKnown('a user variable it cannot read');
     let name = n.type === 'word' ? n.text : n.value;
     let k = this.k + 2;
     // `@a.b`: dots are part of an unquoted variable name
-    while (n.type === 'word' && isPunct(this.ts[k], '.') && adjacent(this.ts[k - 1], this.ts[k]) && this.ts[k + 1]?.type === 'word' && adjacent(this.ts[k], this.ts[k + 1])) {
+    while (
+      n.type === 'word' &&
+      isPunct(this.ts[k], '.') &&
+      adjacent(this.ts[k - 1], this.ts[k]) &&
+      this.ts[k + 1]?.type === 'word' &&
+      adjacent(this.ts[k], this.ts[k + 1])
+    ) {
       name += `.${this.ts[k + 1]!.text}`;
       k += 2;
     }
     this.k = k;
     const v = this.view.variable(name.toLowerCase());
-    if (v === undefined) throw new NotKnown(`@${name} holds a value the broker does not know (one set outside its sight, or before a statement that may have changed it)`);
+    if (v === undefined)
+      throw new NotKnown(`@${name} holds a value the broker does not know (one set outside its sight, or before a statement that may have changed it)`);
     return v;
   }
 

@@ -196,7 +196,16 @@ export function split(lexed: Lexed): { pieces: Piece[]; rest: Piece | null } {
   }
   // After a lexical error the server has run the complete statements before it; the rest is unknown.
   const from = cur.length ? cur[0]!.start : (lexed.tokens[lexed.tokens.length - 1]?.end ?? 0);
-  return { pieces, rest: { tokens: cur, text: lexed.text.slice(from).replace(/^\s*;?/, '').trim() } };
+  return {
+    pieces,
+    rest: {
+      tokens: cur,
+      text: lexed.text
+        .slice(from)
+        .replace(/^\s*;?/, '')
+        .trim(),
+    },
+  };
 }
 
 /** Every distinct way a server could read the versioned comments of `src`, the newest MariaDB first; null if too many. */

@@ -163,7 +163,28 @@ export function fromNames(entries: unknown): string[] {
   return out;
 }
 
-const COMPARISONS = new Set(['=', '!=', '<>', '<', '>', '<=', '>=', '<=>', 'IS', 'IS NOT', 'LIKE', 'NOT LIKE', 'REGEXP', 'NOT REGEXP', 'RLIKE', 'NOT RLIKE', 'IN', 'NOT IN', 'BETWEEN', 'NOT BETWEEN']);
+const COMPARISONS = new Set([
+  '=',
+  '!=',
+  '<>',
+  '<',
+  '>',
+  '<=',
+  '>=',
+  '<=>',
+  'IS',
+  'IS NOT',
+  'LIKE',
+  'NOT LIKE',
+  'REGEXP',
+  'NOT REGEXP',
+  'RLIKE',
+  'NOT RLIKE',
+  'IN',
+  'NOT IN',
+  'BETWEEN',
+  'NOT BETWEEN',
+]);
 const LOGICAL = new Set(['AND', 'OR', 'XOR', '&&', '||']);
 const CONDITIONALS = new Set(['IF', 'IFNULL', 'COALESCE', 'NULLIF', 'GREATEST', 'LEAST']);
 

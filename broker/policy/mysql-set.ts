@@ -18,9 +18,23 @@ export function isSafeSqlMode(mode: string): boolean {
 
 /** Session variables only a privileged account may set, that hide statements from replication or the binary log. */
 const ADMIN_SESSION_VARS = new Set([
-  'sql_log_bin', 'sql_log_off', 'pseudo_thread_id', 'pseudo_slave_mode', 'pseudo_replica_mode', 'gtid_next',
-  'gtid_domain_id', 'gtid_seq_no', 'server_id', 'skip_replication', 'debug', 'debug_dbug', 'debug_sync',
-  'binlog_format', 'binlog_row_image', 'sql_slave_skip_counter', 'sql_replica_skip_counter',
+  'sql_log_bin',
+  'sql_log_off',
+  'pseudo_thread_id',
+  'pseudo_slave_mode',
+  'pseudo_replica_mode',
+  'gtid_next',
+  'gtid_domain_id',
+  'gtid_seq_no',
+  'server_id',
+  'skip_replication',
+  'debug',
+  'debug_dbug',
+  'debug_sync',
+  'binlog_format',
+  'binlog_row_image',
+  'sql_slave_skip_counter',
+  'sql_replica_skip_counter',
 ]);
 const GLOBAL_SCOPES = new Set(['GLOBAL', 'PERSIST', 'PERSIST_ONLY']);
 const SESSION_SCOPES = new Set(['SESSION', 'LOCAL']);

@@ -9,7 +9,19 @@ import { evaluate } from './mysql-env.js';
 import { Running } from './mysql-running.js';
 import { classifySet } from './mysql-set.js';
 import {
-  fakeWord, findWord, isPunct, isWord, merge, nameAt, nameList, opaque, stringLiteral, unparsed, verdict, W, type Ctx,
+  fakeWord,
+  findWord,
+  isPunct,
+  isWord,
+  merge,
+  nameAt,
+  nameList,
+  opaque,
+  stringLiteral,
+  unparsed,
+  verdict,
+  W,
+  type Ctx,
   type Verdict,
 } from './mysql-tokens.js';
 
@@ -128,8 +140,14 @@ function query(ts: Token[]): Verdict {
   if (typeof p === 'string') return unparsed(p);
   const type = String(p.ast.type);
   const expected: Record<string, string[]> = {
-    SELECT: ['select'], '(': ['select'], VALUES: ['select'], INSERT: ['insert'], REPLACE: ['replace', 'insert'],
-    UPDATE: ['update'], DELETE: ['delete'], WITH: ['select', 'insert', 'replace', 'update', 'delete'],
+    SELECT: ['select'],
+    '(': ['select'],
+    VALUES: ['select'],
+    INSERT: ['insert'],
+    REPLACE: ['replace', 'insert'],
+    UPDATE: ['update'],
+    DELETE: ['delete'],
+    WITH: ['select', 'insert', 'replace', 'update', 'delete'],
   };
   if (!expected[verb]?.includes(type)) return unparsed(`${verb} read as ${type}`);
   if (type === 'select') return verdict(['read'], p.tables);
@@ -202,7 +220,10 @@ function prepare(ts: Token[], ctx: Ctx): Verdict {
   const name = statementName(ts[1]);
   if (name !== null && ctx.state) {
     const known = v.sql !== undefined && !v.kinds.includes('unknown') && !v.error;
-    ctx.state.prepare(name, known ? { sql: v.sql!, kinds: v.kinds, tables: v.tables, ...(v.calls ? { calls: v.calls } : {}), settings: !!v.settings } : undefined);
+    ctx.state.prepare(
+      name,
+      known ? { sql: v.sql!, kinds: v.kinds, tables: v.tables, ...(v.calls ? { calls: v.calls } : {}), settings: !!v.settings } : undefined,
+    );
   }
   const { sql: _, ...out } = v;
   return out;
@@ -226,7 +247,10 @@ function execute(ts: Token[], ctx: Ctx): Verdict {
   }
   const name = statementName(ts[1]);
   const p = name === null ? undefined : ctx.state?.statement(name);
-  if (!p) return opaque(`dynamic SQL: EXECUTE of ${ts[1]?.text ?? 'nothing'}, a statement this session has not PREPAREd through the broker from a text it could read`);
+  if (!p)
+    return opaque(
+      `dynamic SQL: EXECUTE of ${ts[1]?.text ?? 'nothing'}, a statement this session has not PREPAREd through the broker from a text it could read`,
+    );
   if (p.settings) settingsUnknown(ctx);
   const v = verdict(p.kinds, p.tables);
   if (p.calls) v.calls = p.calls;
@@ -249,13 +273,25 @@ const OPAQUE_REASONS: Record<string, string> = {
 };
 const COMPOUND = 'a compound statement (BEGIN … END, IF, CASE, loops, labels, handlers) is not analysed by the broker';
 
-const ADMIN_VERBS = new Set([
-  'KILL', 'SHUTDOWN', 'RESTART', 'INSTALL', 'UNINSTALL', 'FLUSH', 'RESET', 'PURGE', 'CHANGE', 'CACHE', 'CLONE', 'IMPORT',
-  'BACKUP',
-]);
+const ADMIN_VERBS = new Set(['KILL', 'SHUTDOWN', 'RESTART', 'INSTALL', 'UNINSTALL', 'FLUSH', 'RESET', 'PURGE', 'CHANGE', 'CACHE', 'CLONE', 'IMPORT', 'BACKUP']);
 const OPAQUE_VERBS = new Set([
-  'CALL', 'BINLOG', 'DELIMITER', 'IF', 'CASE', 'WHILE', 'LOOP', 'REPEAT', 'DECLARE', 'LEAVE', 'ITERATE', 'SIGNAL',
-  'RESIGNAL', 'OPEN', 'FETCH', 'CLOSE', 'END',
+  'CALL',
+  'BINLOG',
+  'DELIMITER',
+  'IF',
+  'CASE',
+  'WHILE',
+  'LOOP',
+  'REPEAT',
+  'DECLARE',
+  'LEAVE',
+  'ITERATE',
+  'SIGNAL',
+  'RESIGNAL',
+  'OPEN',
+  'FETCH',
+  'CLOSE',
+  'END',
 ]);
 const READ_VERBS = new Set(['SHOW', 'USE', 'HELP', 'COMMIT', 'ROLLBACK', 'SAVEPOINT', 'XA', 'UNLOCK', 'CHECKSUM']);
 
@@ -263,28 +299,49 @@ function dispatch(ts: Token[], ctx: Ctx): Verdict {
   const verb = W(ts[0]) ?? (isPunct(ts[0], '(') ? '(' : '');
   if (isPunct(ts[1], ':')) return opaque(COMPOUND); // a label: compound statement
   switch (verb) {
-    case 'SELECT': case '(': case 'WITH': case 'TABLE': case 'VALUES':
-    case 'INSERT': case 'REPLACE': case 'UPDATE': case 'DELETE':
+    case 'SELECT':
+    case '(':
+    case 'WITH':
+    case 'TABLE':
+    case 'VALUES':
+    case 'INSERT':
+    case 'REPLACE':
+    case 'UPDATE':
+    case 'DELETE':
       return query(ts);
-    case 'DO': case 'RETURN': {
+    case 'DO':
+    case 'RETURN': {
       // DO evaluates expressions and discards them; a function's RETURN returns one: read them as a SELECT.
       const p = parseTokens([fakeWord('SELECT'), ...ts.slice(1)]);
       return typeof p === 'string' ? unparsed(p) : verdict(['read'], p.tables);
     }
-    case 'CREATE': return classifyCreate(ts, ctx);
-    case 'ALTER': return classifyAlter(ts, ctx);
-    case 'DROP': return isWord(ts[1], 'PREPARE') ? deallocate(ts, ctx) : classifyDrop(ts);
-    case 'RENAME': return classifyRename(ts);
-    case 'TRUNCATE': return classifyTruncate(ts);
-    case 'SET': return classifySet(ts, ctx);
-    case 'GRANT': case 'REVOKE': return verdict(['privilege']);
-    case 'EXPLAIN': case 'DESCRIBE': case 'DESC': return explain(ts, ctx);
+    case 'CREATE':
+      return classifyCreate(ts, ctx);
+    case 'ALTER':
+      return classifyAlter(ts, ctx);
+    case 'DROP':
+      return isWord(ts[1], 'PREPARE') ? deallocate(ts, ctx) : classifyDrop(ts);
+    case 'RENAME':
+      return classifyRename(ts);
+    case 'TRUNCATE':
+      return classifyTruncate(ts);
+    case 'SET':
+      return classifySet(ts, ctx);
+    case 'GRANT':
+    case 'REVOKE':
+      return verdict(['privilege']);
+    case 'EXPLAIN':
+    case 'DESCRIBE':
+    case 'DESC':
+      return explain(ts, ctx);
     case 'ANALYZE': // MariaDB: ANALYZE [FORMAT=JSON] <statement> runs it; ANALYZE TABLE is maintenance
       if (isWord(ts[1], 'TABLE', 'TABLES') || (isWord(ts[1], 'NO_WRITE_TO_BINLOG', 'LOCAL') && isWord(ts[2], 'TABLE', 'TABLES'))) {
         return verdict(['ddl'], tablesAfter(ts, 1));
       }
       return explain([fakeWord('EXPLAIN'), fakeWord('ANALYZE'), ...ts.slice(1)], ctx);
-    case 'OPTIMIZE': case 'REPAIR': case 'CHECK':
+    case 'OPTIMIZE':
+    case 'REPAIR':
+    case 'CHECK':
       return verdict(['ddl'], tablesAfter(ts, 1));
     case 'LOAD':
       if (isWord(ts[1], 'DATA', 'XML')) {
@@ -296,7 +353,8 @@ function dispatch(ts: Token[], ctx: Ctx): Verdict {
     case 'LOCK':
       if (isWord(ts[1], 'TABLE', 'TABLES')) return verdict(['write'], nameList(ts, 2));
       return isWord(ts[1], 'INSTANCE') ? verdict(['admin']) : unparsed('LOCK of something other than tables');
-    case 'HANDLER': { // HANDLER t OPEN / READ … / CLOSE: reads a table row by row
+    case 'HANDLER': {
+      // HANDLER t OPEN / READ … / CLOSE: reads a table row by row
       const n = nameAt(ts, 1);
       if (!n || ts.some((t) => isWord(t, 'SELECT'))) return unparsed('a HANDLER it cannot read');
       return verdict(['read'], [n.name]);
@@ -312,8 +370,10 @@ function dispatch(ts: Token[], ctx: Ctx): Verdict {
       return isWord(ts[1], 'SAVEPOINT') ? verdict(['read']) : opaque();
     case 'GET':
       return isWord(ts[1], 'DIAGNOSTICS') || isWord(ts[2], 'DIAGNOSTICS') ? verdict(['read']) : opaque();
-    case 'PREPARE': return prepare(ts, ctx);
-    case 'EXECUTE': return execute(ts, ctx);
+    case 'PREPARE':
+      return prepare(ts, ctx);
+    case 'EXECUTE':
+      return execute(ts, ctx);
     case 'DEALLOCATE':
       if (isWord(ts[1], 'PREPARE')) return deallocate(ts, ctx);
       return unparsed('DEALLOCATE of something other than a prepared statement');

@@ -47,7 +47,10 @@ export function mergeCalls(lists: readonly (readonly FunctionRef[] | undefined)[
 
 export function merge(...vs: Verdict[]): Verdict {
   const error = vs.find((v) => v.error)?.error;
-  const out: Verdict = verdict([...new Set(vs.flatMap((v) => v.kinds))], vs.flatMap((v) => v.tables));
+  const out: Verdict = verdict(
+    [...new Set(vs.flatMap((v) => v.kinds))],
+    vs.flatMap((v) => v.tables),
+  );
   const calls = mergeCalls(vs.map((v) => v.calls));
   if (calls.length) out.calls = calls;
   const reason = vs.find((v) => v.reason && v.kinds.includes('unknown'))?.reason ?? vs.find((v) => v.reason)?.reason;
@@ -56,8 +59,7 @@ export function merge(...vs: Verdict[]): Verdict {
   return error ? { ...out, error } : out;
 }
 
-const namePart = (t: Token | undefined): string | null =>
-  t?.type === 'word' ? t.text.toLowerCase() : t?.type === 'ident' ? t.value.toLowerCase() : null;
+const namePart = (t: Token | undefined): string | null => (t?.type === 'word' ? t.text.toLowerCase() : t?.type === 'ident' ? t.value.toLowerCase() : null);
 
 /** A possibly qualified name (`t`, `db.t`, `` `db`.`t` ``) at `i`, lower-cased. */
 export function nameAt(ts: readonly Token[], i: number): { name: string; next: number } | null {

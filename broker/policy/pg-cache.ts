@@ -43,7 +43,13 @@ export function classifyPostgresShaped(sql: string): { classification: Classific
   const st = classification.statements[0];
   // The key's statement text must be the parser's, or a hit would report a different `sql` than a parse.
   if (key && literalIndependent && st && st.sql === key.sql) {
-    shapes.set(key.key, { kinds: [...st.kinds], tables: [...st.tables], calls: st.calls?.map((r) => ({ ...r })), operators: st.operators && [...st.operators], casts: st.casts && [...st.casts] });
+    shapes.set(key.key, {
+      kinds: [...st.kinds],
+      tables: [...st.tables],
+      calls: st.calls?.map((r) => ({ ...r })),
+      operators: st.operators && [...st.operators],
+      casts: st.casts && [...st.casts],
+    });
   }
   return { classification, cacheByText: true };
 }

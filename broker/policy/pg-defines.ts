@@ -14,8 +14,15 @@ const ANYTHING = new Set(['DoStmt', 'CreateExtensionStmt', 'AlterExtensionStmt',
 const RLS = /RowSecurity$/;
 /** Objects whose renaming or moving changes what a name means (ALTER TABLE … RENAME also renames views). */
 const MOVED = new Set([
-  'OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_FUNCTION', 'OBJECT_PROCEDURE', 'OBJECT_ROUTINE',
-  'OBJECT_AGGREGATE', 'OBJECT_OPERATOR',
+  'OBJECT_TABLE',
+  'OBJECT_VIEW',
+  'OBJECT_MATVIEW',
+  'OBJECT_FOREIGN_TABLE',
+  'OBJECT_FUNCTION',
+  'OBJECT_PROCEDURE',
+  'OBJECT_ROUTINE',
+  'OBJECT_AGGREGATE',
+  'OBJECT_OPERATOR',
 ]);
 
 function last(v: unknown): string | null {

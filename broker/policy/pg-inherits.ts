@@ -108,7 +108,8 @@ export function adopt(snap: CatalogSnapshot, children: readonly NewChild[] | und
     const dot = parent.lastIndexOf('.');
     const name = parent.slice(dot + 1);
     // A table that had no children yet becomes a parent.
-    if (!parentsNamed(out, parent).length) parents.set(name, [...(parents.get(name) ?? []), { schema: dot < 0 ? '' : parent.slice(0, dot), name, descendants: [] }]);
+    if (!parentsNamed(out, parent).length)
+      parents.set(name, [...(parents.get(name) ?? []), { schema: dot < 0 ? '' : parent.slice(0, dot), name, descendants: [] }]);
     const itself = new Set(parentsNamed(out, parent));
     const isParent = (d: string) => d === parent || (dot < 0 && d.endsWith(`.${name}`));
     for (const [k, l] of parents) {

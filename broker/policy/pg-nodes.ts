@@ -5,30 +5,80 @@ import { isNode, list, listNames, names, node, refKey, sval, type Found, type No
 import { isAdminFunction, isSafeFunction } from './pg-functions.js';
 
 export const PRIVILEGE_NODES = new Set([
-  'GrantStmt', 'GrantRoleStmt', 'CreateRoleStmt', 'AlterRoleStmt', 'AlterRoleSetStmt', 'AlterDefaultPrivilegesStmt',
-  'ReassignOwnedStmt', 'AlterOwnerStmt', 'CreatePolicyStmt', 'AlterPolicyStmt', 'SecLabelStmt',
+  'GrantStmt',
+  'GrantRoleStmt',
+  'CreateRoleStmt',
+  'AlterRoleStmt',
+  'AlterRoleSetStmt',
+  'AlterDefaultPrivilegesStmt',
+  'ReassignOwnedStmt',
+  'AlterOwnerStmt',
+  'CreatePolicyStmt',
+  'AlterPolicyStmt',
+  'SecLabelStmt',
 ]);
 export const ADMIN_NODES = new Set([
-  'AlterSystemStmt', 'CreateExtensionStmt', 'AlterExtensionStmt', 'AlterExtensionContentsStmt', 'LoadStmt', 'CheckPointStmt',
-  'CreatedbStmt', 'AlterDatabaseStmt', 'AlterDatabaseSetStmt', 'AlterDatabaseRefreshCollStmt', 'CreateTableSpaceStmt',
-  'AlterTableSpaceOptionsStmt', 'AlterTableMoveAllStmt', 'CreateSubscriptionStmt', 'AlterSubscriptionStmt',
-  'CreatePublicationStmt', 'AlterPublicationStmt', 'CreateFdwStmt', 'AlterFdwStmt', 'CreateForeignServerStmt',
-  'AlterForeignServerStmt', 'CreateUserMappingStmt', 'AlterUserMappingStmt', 'ImportForeignSchemaStmt',
-  'CreateEventTrigStmt', 'AlterEventTrigStmt', 'CreatePLangStmt', 'CreateAmStmt',
+  'AlterSystemStmt',
+  'CreateExtensionStmt',
+  'AlterExtensionStmt',
+  'AlterExtensionContentsStmt',
+  'LoadStmt',
+  'CheckPointStmt',
+  'CreatedbStmt',
+  'AlterDatabaseStmt',
+  'AlterDatabaseSetStmt',
+  'AlterDatabaseRefreshCollStmt',
+  'CreateTableSpaceStmt',
+  'AlterTableSpaceOptionsStmt',
+  'AlterTableMoveAllStmt',
+  'CreateSubscriptionStmt',
+  'AlterSubscriptionStmt',
+  'CreatePublicationStmt',
+  'AlterPublicationStmt',
+  'CreateFdwStmt',
+  'AlterFdwStmt',
+  'CreateForeignServerStmt',
+  'AlterForeignServerStmt',
+  'CreateUserMappingStmt',
+  'AlterUserMappingStmt',
+  'ImportForeignSchemaStmt',
+  'CreateEventTrigStmt',
+  'AlterEventTrigStmt',
+  'CreatePLangStmt',
+  'CreateAmStmt',
 ]);
 /** Dropping these is destructive and more: the object is admin's or privilege's business. */
 export const DROP_ALSO: Record<string, Kind> = {
-  DropRoleStmt: 'privilege', DropOwnedStmt: 'privilege', DropdbStmt: 'admin', DropTableSpaceStmt: 'admin',
-  DropSubscriptionStmt: 'admin', DropUserMappingStmt: 'admin',
+  DropRoleStmt: 'privilege',
+  DropOwnedStmt: 'privilege',
+  DropdbStmt: 'admin',
+  DropTableSpaceStmt: 'admin',
+  DropSubscriptionStmt: 'admin',
+  DropUserMappingStmt: 'admin',
 };
 export const READ_NODES = new Set([
-  'TransactionStmt', 'VariableShowStmt', 'FetchStmt', 'ClosePortalStmt', 'DeallocateStmt', 'ListenStmt', 'UnlistenStmt',
-  'NotifyStmt', 'ConstraintsSetStmt',
+  'TransactionStmt',
+  'VariableShowStmt',
+  'FetchStmt',
+  'ClosePortalStmt',
+  'DeallocateStmt',
+  'ListenStmt',
+  'UnlistenStmt',
+  'NotifyStmt',
+  'ConstraintsSetStmt',
 ]);
 /** Objects whose DROP / RENAME is admin's business (DROP of a policy changes who sees what: privilege). */
 export const ADMIN_OBJECTS = new Set([
-  'OBJECT_EXTENSION', 'OBJECT_FDW', 'OBJECT_FOREIGN_SERVER', 'OBJECT_PUBLICATION', 'OBJECT_SUBSCRIPTION',
-  'OBJECT_EVENT_TRIGGER', 'OBJECT_LANGUAGE', 'OBJECT_ACCESS_METHOD', 'OBJECT_DATABASE', 'OBJECT_TABLESPACE',
+  'OBJECT_EXTENSION',
+  'OBJECT_FDW',
+  'OBJECT_FOREIGN_SERVER',
+  'OBJECT_PUBLICATION',
+  'OBJECT_SUBSCRIPTION',
+  'OBJECT_EVENT_TRIGGER',
+  'OBJECT_LANGUAGE',
+  'OBJECT_ACCESS_METHOD',
+  'OBJECT_DATABASE',
+  'OBJECT_TABLESPACE',
 ]);
 const RELATION_OBJECTS = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_INDEX']);
 const ON_RELATION_OBJECTS = new Set(['OBJECT_TRIGGER', 'OBJECT_RULE', 'OBJECT_POLICY', 'OBJECT_COLUMN', 'OBJECT_TABCONSTRAINT']);
@@ -37,8 +87,15 @@ const ON_RELATION_OBJECTS = new Set(['OBJECT_TRIGGER', 'OBJECT_RULE', 'OBJECT_PO
  * (pg_subscription is admin only where its subconninfo column may be read: pg-secrets.ts.)
  */
 export const SENSITIVE_RELATIONS = new Set([
-  'pg_authid', 'pg_shadow', 'pg_user_mapping', 'pg_user_mappings', 'pg_file_settings', 'pg_hba_file_rules',
-  'pg_ident_file_mappings', 'pg_largeobject', 'pg_statistic',
+  'pg_authid',
+  'pg_shadow',
+  'pg_user_mapping',
+  'pg_user_mappings',
+  'pg_file_settings',
+  'pg_hba_file_rules',
+  'pg_ident_file_mappings',
+  'pg_largeobject',
+  'pg_statistic',
 ]);
 /** Keys that look like statements but are parts of one. */
 const NOT_STATEMENTS = new Set(['ReplicaIdentityStmt', 'PLAssignStmt', 'RawStmt']);
@@ -56,7 +113,9 @@ export function kindsByType(type: string): Kind[] {
   const also = DROP_ALSO[type];
   if (also) return ['destructive', also];
   if (READ_NODES.has(type)) return ['read'];
-  if (/^(Create|Alter|Define|Comment|Rename)|^(IndexStmt|ViewStmt|RuleStmt|VacuumStmt|ReindexStmt|ClusterStmt|RefreshMatViewStmt|CompositeTypeStmt)$/.test(type)) {
+  if (
+    /^(Create|Alter|Define|Comment|Rename)|^(IndexStmt|ViewStmt|RuleStmt|VacuumStmt|ReindexStmt|ClusterStmt|RefreshMatViewStmt|CompositeTypeStmt)$/.test(type)
+  ) {
     return ['ddl'];
   }
   if (/^Drop/.test(type)) return ['destructive'];
@@ -85,7 +144,9 @@ export function explainExecutes(options: unknown): boolean {
     if (!arg) return true;
     const i = node(arg.Integer);
     const s = sval(arg) ?? (node(arg.Boolean) ? String(node(arg.Boolean)?.boolval === true) : undefined);
-    const off = i ? i.ival === undefined || i.ival === 0 : s !== undefined && ['false', 'off', 'no', 'n', 'f', 'fa', 'fal', 'fals', 'of', '0'].includes(s.toLowerCase());
+    const off = i
+      ? i.ival === undefined || i.ival === 0
+      : s !== undefined && ['false', 'off', 'no', 'n', 'f', 'fa', 'fal', 'fals', 'of', '0'].includes(s.toLowerCase());
     if (!off) return true;
   }
   return false;
@@ -126,8 +187,13 @@ export function onlySafeSelects(v: unknown): boolean {
 
 /** Predefined roles that read or write server files, run programs, or signal other backends. */
 export const SERVER_ROLES = new Set([
-  'pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program', 'pg_signal_backend',
-  'pg_signal_autovacuum_worker', 'pg_checkpoint', 'pg_create_subscription',
+  'pg_read_server_files',
+  'pg_write_server_files',
+  'pg_execute_server_program',
+  'pg_signal_backend',
+  'pg_signal_autovacuum_worker',
+  'pg_checkpoint',
+  'pg_create_subscription',
 ]);
 
 /** A DefElem argument (CREATE AGGREGATE sfunc = …, CREATE OPERATOR function = …) naming a server-file function. */
@@ -162,8 +228,7 @@ export function runsIn(k: string, x: Node, out: Found): void {
     // Even pg_catalog.int4 (`::int`): a user-defined cast from a user's type to int4 runs the user's function.
     const parts = names(node(x.typeName)?.names);
     if (parts?.length) out.casts.add(parts[parts.length - 1]!.toLowerCase());
-  }
-  else if (k === 'ColumnRef') {
+  } else if (k === 'ColumnRef') {
     const fields = list(x.fields);
     if (fields.length > 1) maybe(sval(fields[fields.length - 1]));
   } else if (k === 'A_Indirection') for (const i of list(x.indirection)) maybe(sval(i));

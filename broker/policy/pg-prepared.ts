@@ -93,7 +93,11 @@ function executed(st: ClassifiedStatement, name: string, args: readonly Kind[], 
 /** Several statements a name may be, as one: every kind, table, call of any (no ONLY: a table counts with its descendants). */
 function union(defs: readonly ClassifiedStatement[]): ClassifiedStatement {
   const kinds = new Set(defs.flatMap((d) => d.kinds));
-  const out: ClassifiedStatement = { sql: defs.map((d) => d.sql).join('; '), kinds: KINDS.filter((k) => kinds.has(k)), tables: [...new Set(defs.flatMap((d) => d.tables))] };
+  const out: ClassifiedStatement = {
+    sql: defs.map((d) => d.sql).join('; '),
+    kinds: KINDS.filter((k) => kinds.has(k)),
+    tables: [...new Set(defs.flatMap((d) => d.tables))],
+  };
   const calls = defs.flatMap((d) => d.calls ?? []);
   const operators = defs.flatMap((d) => d.operators ?? []);
   const casts = defs.flatMap((d) => d.casts ?? []);

@@ -11,9 +11,29 @@ export const SUBSCRIPTION = 'pg_subscription';
 
 /** pg_subscription's columns (PostgreSQL 15–17) and system columns, but subconninfo. */
 const HARMLESS = new Set([
-  'oid', 'subdbid', 'subskiplsn', 'subname', 'subowner', 'subenabled', 'subbinary', 'substream', 'subtwophasestate',
-  'subdisableonerr', 'subpasswordrequired', 'subrunasowner', 'subfailover', 'subslotname', 'subsynccommit',
-  'subpublications', 'suborigin', 'tableoid', 'xmin', 'xmax', 'cmin', 'cmax', 'ctid',
+  'oid',
+  'subdbid',
+  'subskiplsn',
+  'subname',
+  'subowner',
+  'subenabled',
+  'subbinary',
+  'substream',
+  'subtwophasestate',
+  'subdisableonerr',
+  'subpasswordrequired',
+  'subrunasowner',
+  'subfailover',
+  'subslotname',
+  'subsynccommit',
+  'subpublications',
+  'suborigin',
+  'tableoid',
+  'xmin',
+  'xmax',
+  'cmin',
+  'cmax',
+  'ctid',
 ]);
 
 const answers = new WeakMap<Node, boolean>();

@@ -18,7 +18,8 @@ export function sessionStatement(type: string, s: Node, nested: boolean, out: Fo
       const kinds: Kind[] =
         kind === 'VAR_SET_MULTI' || kind === 'VAR_RESET_ALL' ? ['read'] : settingKinds(name, kind === 'VAR_SET_VALUE' ? { value: setValue(s.args) } : {});
       for (const k of kinds) out.kinds.add(k);
-      if (kinds.includes('unknown')) because(out, 'unknown', `with ${name} set so, the server would read quotes or backslashes where the broker’s parser does not`);
+      if (kinds.includes('unknown'))
+        because(out, 'unknown', `with ${name} set so, the server would read quotes or backslashes where the broker’s parser does not`);
       return true;
     }
     case 'DiscardStmt':

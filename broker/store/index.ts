@@ -25,7 +25,5 @@ export async function openStore(url: string): Promise<Store> {
         'use the embedded store for now (store: sqlite:/var/lib/jit-broker/broker.db)',
     );
   }
-  throw new Error(
-    `store: unsupported URL scheme ${scheme ? `"${scheme}:"` : '(none)'}; expected sqlite:/path/to/file.db or sqlite::memory:`,
-  );
+  throw new Error(`store: unsupported URL scheme ${scheme ? `"${scheme}:"` : '(none)'}; expected sqlite:/path/to/file.db or sqlite::memory:`);
 }

@@ -53,7 +53,10 @@ export class SqliteApprovals {
     if (f.state !== undefined) where.push(eq(approvals.state, f.state));
     if (f.sessionId !== undefined) where.push(eq(approvals.sessionId, f.sessionId));
     if (f.build !== undefined) where.push(eq(approvals.build, f.build));
-    const query = this.db.select().from(approvals).where(and(...where));
+    const query = this.db
+      .select()
+      .from(approvals)
+      .where(and(...where));
     if (f.limit === undefined) return query.orderBy(asc(approvals.requestedAt), asc(approvals.id)).all().map(toRequest);
     // The most recent `limit`, still returned oldest first.
     const rows = query.orderBy(desc(approvals.requestedAt), desc(approvals.id)).limit(Math.max(0, f.limit)).all();
@@ -64,7 +67,12 @@ export class SqliteApprovals {
     const at = new Date();
     return this.db.transaction((tx) => {
       const pending = and(eq(approvals.state, 'pending'), except.length ? notInArray(approvals.id, [...except]) : undefined);
-      const ids = tx.select({ id: approvals.id }).from(approvals).where(pending).all().map((r) => r.id);
+      const ids = tx
+        .select({ id: approvals.id })
+        .from(approvals)
+        .where(pending)
+        .all()
+        .map((r) => r.id);
       if (!ids.length) return [];
       tx.update(approvals).set({ state: 'cancelled', decidedAt: at, reason }).where(inArray(approvals.id, ids)).run();
       return tx.select().from(approvals).where(inArray(approvals.id, ids)).orderBy(asc(approvals.requestedAt)).all().map(toRequest);

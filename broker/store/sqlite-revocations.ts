@@ -23,7 +23,10 @@ export class SqliteRevocations {
     if (f.build !== undefined) where.push(eq(revocations.build, f.build));
     if (f.jti !== undefined) where.push(eq(revocations.jti, f.jti));
     if (f.afterId !== undefined) where.push(gt(revocations.id, f.afterId));
-    const query = this.db.select().from(revocations).where(and(...where));
+    const query = this.db
+      .select()
+      .from(revocations)
+      .where(and(...where));
     if (f.limit === undefined) return query.orderBy(asc(revocations.id)).all();
     return query.orderBy(desc(revocations.id)).limit(Math.max(0, f.limit)).all().reverse();
   }
@@ -38,7 +41,11 @@ export class SqliteRevocations {
   }
 
   async setUseSession(jti: string, sessionId: string): Promise<void> {
-    this.db.update(tokenUses).set({ sessionId }).where(and(eq(tokenUses.jti, jti), isNull(tokenUses.sessionId))).run();
+    this.db
+      .update(tokenUses)
+      .set({ sessionId })
+      .where(and(eq(tokenUses.jti, jti), isNull(tokenUses.sessionId)))
+      .run();
   }
 
   async pruneUses(before: Date): Promise<number> {

@@ -102,19 +102,16 @@ function prepareHotPath(client: Database.Database) {
   const st = statements;
   return {
     /** The last seq handed out in a session (0 if none), or no row when the session does not exist. */
-    lastSeq: client
-      .prepare<[string], { seq: number }>(
-        `SELECT (SELECT coalesce(max(${q(st.seq)}), 0) FROM ${S} WHERE ${q(st.sessionId)} = ${SS}.${q(sessions.id)}) AS seq ` +
-          `FROM ${SS} WHERE ${q(sessions.id)} = ?`,
-      ),
+    lastSeq: client.prepare<[string], { seq: number }>(
+      `SELECT (SELECT coalesce(max(${q(st.seq)}), 0) FROM ${S} WHERE ${q(st.sessionId)} = ${SS}.${q(sessions.id)}) AS seq ` +
+        `FROM ${SS} WHERE ${q(sessions.id)} = ?`,
+    ),
     insert: client.prepare(
       `INSERT INTO ${S} (${[st.sessionId, st.seq, st.sql, st.protocol, st.kinds, st.decision, st.ruleId, st.message, st.startedAt, st.approvalId]
         .map(q)
         .join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    complete: client.prepare(
-      `UPDATE ${S} SET ${q(st.durationMs)} = ?, ${q(st.tag)} = ?, ${q(st.rows)} = ?, ${q(st.error)} = ? WHERE ${q(st.id)} = ?`,
-    ),
+    complete: client.prepare(`UPDATE ${S} SET ${q(st.durationMs)} = ?, ${q(st.tag)} = ?, ${q(st.rows)} = ?, ${q(st.error)} = ? WHERE ${q(st.id)} = ?`),
   };
 }
 
@@ -275,11 +272,7 @@ export class SqliteStore implements Store {
   async endOpenSessions(reason: string): Promise<number> {
     this.flush();
     this.seqs.clear(); // ended sessions need no cached seq (one recorded later re-reads MAX(seq))
-    const result = this.db
-      .update(sessions)
-      .set({ endedAt: new Date(), endReason: reason })
-      .where(isNull(sessions.endedAt))
-      .run();
+    const result = this.db.update(sessions).set({ endedAt: new Date(), endReason: reason }).where(isNull(sessions.endedAt)).run();
     return result.changes;
   }
 
@@ -356,19 +349,18 @@ export class SqliteStore implements Store {
             .orderBy(asc(sessions.id))
             .limit(3)
             .all();
-    if (rows.length > 1) throw new AmbiguousSessionIdError(idOrPrefix, rows.map((r) => r.id));
+    if (rows.length > 1)
+      throw new AmbiguousSessionIdError(
+        idOrPrefix,
+        rows.map((r) => r.id),
+      );
     const [summary] = this.summarize(rows);
     return summary ?? null;
   }
 
   async listStatements(sessionId: string): Promise<StatementRecord[]> {
     this.flush();
-    return this.db
-      .select()
-      .from(statements)
-      .where(eq(statements.sessionId, sessionId))
-      .orderBy(asc(statements.seq))
-      .all();
+    return this.db.select().from(statements).where(eq(statements.sessionId, sessionId)).orderBy(asc(statements.seq)).all();
   }
 
   // Approval requests: see sqlite-approvals.ts.

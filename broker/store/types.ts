@@ -2,15 +2,7 @@
 // embedded SQLite store and the PostgreSQL store (a later issue) share one contract. Types only: the
 // dialects (sqlite*.ts) and everything above the store import this; openStore() is in index.ts.
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
-import type {
-  Action,
-  ClientInfo,
-  Identity,
-  Kind,
-  ResultSample,
-  StatementOutcome,
-  StatementRequest,
-} from '../types.js';
+import type { Action, ClientInfo, Identity, Kind, ResultSample, StatementOutcome, StatementRequest } from '../types.js';
 
 export interface NewSession {
   target: string;

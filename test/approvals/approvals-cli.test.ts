@@ -95,7 +95,10 @@ describe('jit approvals / approve / deny', () => {
       });
     });
     const down = await jit(['approvals', '--url', `http://127.0.0.1:${port}`]);
-    expect(down).toMatchObject({ code: 1, stderr: expect.stringContaining(`cannot reach the broker at http://127.0.0.1:${port} (ECONNREFUSED): is it running`) });
+    expect(down).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`cannot reach the broker at http://127.0.0.1:${port} (ECONNREFUSED): is it running`),
+    });
     const file = join(t.dir, 'no-token.yaml');
     writeFileSync(file, 'targets: { app: { engine: postgres, upstream: demo } }\n');
     const none = await run(process.execPath, ['bin/jit.js', '--config', file, 'approvals'], { JIT_ADMIN_TOKEN: '' });
@@ -155,7 +158,10 @@ targets:
 ${RULES}`;
     const file = join(dir, 'jit.yaml');
     writeFileSync(file, text);
-    const child = spawn(process.execPath, ['bin/jit.js', '--config', file, 'start'], { env: { ...process.env, JIT_LOG_LEVEL: 'silent' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['bin/jit.js', '--config', file, 'start'], {
+      env: { ...process.env, JIT_LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     try {
       const ready = await new Promise<string>((resolve, reject) => {
         let err = '';
@@ -169,7 +175,14 @@ ${RULES}`;
       const [pgAddr, http] = ready.split(' ') as [string, string];
       const issuer = await LocalIssuer.loadOrCreate(join(dir, '.jit', 'issuer.jwk'), 'http://jit-broker.test');
       const token = await issuer.sign({ subject: 'ci:restart', audience: 'jit-broker', ttlSeconds: 60 });
-      const c = new pg.Client({ host: '127.0.0.1', port: Number(pgAddr.split(':')[1]), user: 'ci', database: 'app', password: token, ssl: { rejectUnauthorized: false } });
+      const c = new pg.Client({
+        host: '127.0.0.1',
+        port: Number(pgAddr.split(':')[1]),
+        user: 'ci',
+        database: 'app',
+        password: token,
+        ssl: { rejectUnauthorized: false },
+      });
       c.on('error', () => {});
       await c.connect();
       const result = c.query('DELETE FROM jit_apc_t').catch((e: Error) => e);

@@ -22,12 +22,28 @@ rules:
   - { id: day-to-day, kinds: [read, write], action: allow }
 default: deny
 `;
-const TABLES = ['jit_ap_drop', 'jit_ap_keep', 'jit_ap_gone', 'jit_ap_gone2', 'jit_ap_own', 'jit_ap_tx', 'jit_ap2_t', 'jit_apq_t', 'jit_aps_t', 'jit_apl_t', 'jit_apm_t', 'jit_ape_t', 'jit_ap_other'];
+const TABLES = [
+  'jit_ap_drop',
+  'jit_ap_keep',
+  'jit_ap_gone',
+  'jit_ap_gone2',
+  'jit_ap_own',
+  'jit_ap_tx',
+  'jit_ap2_t',
+  'jit_apq_t',
+  'jit_aps_t',
+  'jit_apl_t',
+  'jit_apm_t',
+  'jit_ape_t',
+  'jit_ap_other',
+];
 
 let t: TestBroker;
 beforeAll(async () => {
   t = await startTestBroker(RULES);
-  await direct((c) => c.query(TABLES.map((n) => `DROP TABLE IF EXISTS ${n}; CREATE TABLE ${n} (id int, at timestamptz); INSERT INTO ${n} (id) VALUES (1), (2);`).join('\n')));
+  await direct((c) =>
+    c.query(TABLES.map((n) => `DROP TABLE IF EXISTS ${n}; CREATE TABLE ${n} (id int, at timestamptz); INSERT INTO ${n} (id) VALUES (1), (2);`).join('\n')),
+  );
   await direct((c) => c.query('TRUNCATE jit_apm_t, jit_ape_t, jit_aps_t'));
 });
 afterAll(async () => {
@@ -70,7 +86,13 @@ async function api(method: 'GET' | 'POST', path: string, body?: object): Promise
 
 /** Tracks whether a promise settled, without letting a rejection go unhandled. */
 function track<T>(p: Promise<T>) {
-  const s = { settled: false, result: p.then((v) => ({ ok: true as const, v }), (e: Error & { code?: string }) => ({ ok: false as const, e })) };
+  const s = {
+    settled: false,
+    result: p.then(
+      (v) => ({ ok: true as const, v }),
+      (e: Error & { code?: string }) => ({ ok: false as const, e }),
+    ),
+  };
   void s.result.finally(() => (s.settled = true));
   return s;
 }
@@ -146,7 +168,10 @@ describe('held, then decided', () => {
     try {
       const q = track(c.query('TRUNCATE jit_ap2_t'));
       const { request } = await requested('TRUNCATE jit_ap2_t');
-      expect(await api('POST', `/${request.id}/approve`, { by: 'alice' })).toMatchObject({ status: 200, json: { approval: { state: 'pending', approvals: [{ by: 'api:alice' }] } } });
+      expect(await api('POST', `/${request.id}/approve`, { by: 'alice' })).toMatchObject({
+        status: 200,
+        json: { approval: { state: 'pending', approvals: [{ by: 'api:alice' }] } },
+      });
       expect(await api('POST', `/${request.id}/approve`, { by: 'alice' })).toMatchObject({ status: 409, json: { code: 'already_approved' } });
       await sleep(200);
       expect(q.settled).toBe(false);
@@ -167,7 +192,10 @@ describe('held, then decided', () => {
       expect(await api('POST', `/${request.id}/approve`, { by: 'dev', email: 'dev@acme.com' })).toMatchObject({ status: 403, json: { code: 'own_request' } });
       expect(await t.broker.approvals.decide(request.id, { approve: true, by: 'U7', email: 'DEV@acme.com' })).toMatchObject({ ok: false, code: 'own_request' });
       expect(await api('POST', `/${request.id}/deny`, { reason: 'ask someone else' })).toMatchObject({ status: 200 });
-      expect(await own.result).toMatchObject({ ok: false, e: { code: '42501', message: expect.stringContaining('denied by api:admin (reason: ask someone else)') } });
+      expect(await own.result).toMatchObject({
+        ok: false,
+        e: { code: '42501', message: expect.stringContaining('denied by api:admin (reason: ask someone else)') },
+      });
       expect(await count('jit_ap_own')).toBe(2);
 
       const listed = track(c.query('TRUNCATE jit_apl_t'));
@@ -249,7 +277,10 @@ describe('the client goes away while held', () => {
         const s = net.connect(t.port, t.host, () => s.end(msg));
         s.on('close', () => resolve()).on('error', reject);
       });
-      expect(await q.result).toMatchObject({ ok: false, e: { code: '42501', message: expect.stringContaining(`${request.id} under rule 'hold' was cancelled: the client cancelled the statement`) } });
+      expect(await q.result).toMatchObject({
+        ok: false,
+        e: { code: '42501', message: expect.stringContaining(`${request.id} under rule 'hold' was cancelled: the client cancelled the statement`) },
+      });
       expect((await t.broker.approvals.get(request.id))?.state).toBe('cancelled');
       expect((await c.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       expect(await count('jit_ap_gone')).toBe(2);
@@ -283,7 +314,10 @@ describe('scope: session', () => {
       await a.query(sql); // not held: would wait 30s otherwise
       expect(t.broker.approvals.pending().length).toBe(before);
       const rows = await t.broker.store.listStatements(request.sessionId);
-      expect(rows.map((r) => [r.decision, r.approvalId])).toEqual([['review', request.id], ['review', request.id]]);
+      expect(rows.map((r) => [r.decision, r.approvalId])).toEqual([
+        ['review', request.id],
+        ['review', request.id],
+      ]);
       expect(rows[1]!.message).toContain(`approved for this session (approval ${request.id})`);
 
       const other = track(b.query(sql));
@@ -352,7 +386,9 @@ describe('many at once', () => {
         if (i % 2 === 0) expect(r.ok, `client ${i}`).toBe(true);
         else expect(!r.ok && r.e.message, `client ${i}`).toContain(`(reason: no ${i})`);
       });
-      const rows = await direct(async (c) => (await c.query('SELECT id, extract(epoch FROM at)::float8 * 1000 AS ms FROM jit_apm_t ORDER BY id')).rows as { id: number; ms: number }[]);
+      const rows = await direct(
+        async (c) => (await c.query('SELECT id, extract(epoch FROM at)::float8 * 1000 AS ms FROM jit_apm_t ORDER BY id')).rows as { id: number; ms: number }[],
+      );
       expect(rows.map((r) => r.id)).toEqual([...Array(N).keys()].filter((i) => i % 2 === 0));
       // Figures: client send → `requested` event, and decide() call → the statement running in PostgreSQL.
       const toEvent = reqs.map((r, i) => r.at - sent[i]!).filter(Number.isFinite);

@@ -1,7 +1,14 @@
 // Approvals on their own: requests, decisions, min_approvals, approvers, own requests, timeouts,
 // cancellation, the bus, restart recovery — against the real SQLite store (in memory).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Approvals, type ApprovalEvent, type ApprovalInput, type ApprovalRequest, type ApprovalStore, type ReviewSettings } from '../../broker/approvals/index.js';
+import {
+  Approvals,
+  type ApprovalEvent,
+  type ApprovalInput,
+  type ApprovalRequest,
+  type ApprovalStore,
+  type ReviewSettings,
+} from '../../broker/approvals/index.js';
 import { formatDuration, isGroupApprover, isListedApprover, isOwnRequest } from '../../broker/approvals/approvers.js';
 import { openStore, type Store } from '../../broker/store/index.js';
 import type { Identity } from '../../broker/types.js';
@@ -67,11 +74,20 @@ describe('Approvals: one request', () => {
   it('publishes `requested`, is pending, and resolves approved after one approval', async () => {
     const { id, done } = await hold();
     expect(approvals.pending().map((r) => r.id)).toEqual([id]);
-    expect(await store.getApproval(id)).toMatchObject({ state: 'pending', subject: 'repo:acme/api:ref:main', build: 'build-7', actors: ['agent:fixer'], ruleId: 'hold' });
+    expect(await store.getApproval(id)).toMatchObject({
+      state: 'pending',
+      subject: 'repo:acme/api:ref:main',
+      build: 'build-7',
+      actors: ['agent:fixer'],
+      ruleId: 'hold',
+    });
     const r = await approvals.decide(id, { approve: true, by: 'U1', reason: 'looks fine' });
     expect(r).toMatchObject({ ok: true, request: { state: 'approved', decidedBy: 'U1', reason: 'looks fine' } });
     expect(await done).toMatchObject({ id, state: 'approved', approvals: [{ by: 'U1' }] });
-    expect(events.map((e) => [e.type, e.request.state])).toEqual([['requested', 'pending'], ['updated', 'approved']]);
+    expect(events.map((e) => [e.type, e.request.state])).toEqual([
+      ['requested', 'pending'],
+      ['updated', 'approved'],
+    ]);
     expect(await store.getApproval(id)).toMatchObject({ state: 'approved', decidedBy: 'U1', approvals: [{ by: 'U1' }] });
     expect(approvals.pending()).toEqual([]);
   });
@@ -231,8 +247,16 @@ describe('Approvals: bus, message ref, store', () => {
     await vi.waitFor(() => expect(earlier.pending()).toHaveLength(2));
     const live = await hold();
     const stale = await approvals.recoverStale();
-    expect(stale.map((r) => [r.state, r.reason])).toEqual([['cancelled', 'broker restarted'], ['cancelled', 'broker restarted']]);
-    expect(events.filter((e) => e.type === 'updated').map((e) => e.request.id).sort()).toEqual(stale.map((r) => r.id).sort());
+    expect(stale.map((r) => [r.state, r.reason])).toEqual([
+      ['cancelled', 'broker restarted'],
+      ['cancelled', 'broker restarted'],
+    ]);
+    expect(
+      events
+        .filter((e) => e.type === 'updated')
+        .map((e) => e.request.id)
+        .sort(),
+    ).toEqual(stale.map((r) => r.id).sort());
     expect((await approvals.get(live.id))?.state).toBe('pending');
     const old = stale[0]!.id;
     expect(await approvals.decide(old, { approve: true, by: 'U1' })).toMatchObject({ ok: false, code: 'ended' });

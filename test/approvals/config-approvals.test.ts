@@ -44,7 +44,12 @@ rules:
       scope: 'session',
     });
     // Defaults: anyone, 5 minutes, one approval, this execution only.
-    expect(decide(policy, who, 'app', classify('postgres', 'DROP TABLE t')).review).toEqual({ approvers: [], timeoutSeconds: 300, minApprovals: 1, scope: 'statement' });
+    expect(decide(policy, who, 'app', classify('postgres', 'DROP TABLE t')).review).toEqual({
+      approvers: [],
+      timeoutSeconds: 300,
+      minApprovals: 1,
+      scope: 'statement',
+    });
     // Only a review carries them.
     expect(decide(policy, who, 'app', classify('postgres', 'SELECT 1')).review).toBeUndefined();
     expect(decide({ rules: [], default: 'review' }, who, 'app', classify('postgres', 'SELECT 1')).review).toMatchObject({ timeoutSeconds: 300 });
@@ -74,8 +79,16 @@ rules:
 describe('slack', () => {
   it('is optional; when present it needs bot_token, signing_secret and channel', () => {
     expect(parse('').slack).toBeUndefined();
-    const c = parse('slack: { bot_token: xoxb-1-2, signing_secret: s3cret, channel: "#db-approvals", app_token: xapp-1-x, api_url: "http://127.0.0.1:9/api/" }');
-    expect(c.slack).toEqual({ bot_token: 'xoxb-1-2', signing_secret: 's3cret', channel: '#db-approvals', app_token: 'xapp-1-x', api_url: 'http://127.0.0.1:9/api/' });
+    const c = parse(
+      'slack: { bot_token: xoxb-1-2, signing_secret: s3cret, channel: "#db-approvals", app_token: xapp-1-x, api_url: "http://127.0.0.1:9/api/" }',
+    );
+    expect(c.slack).toEqual({
+      bot_token: 'xoxb-1-2',
+      signing_secret: 's3cret',
+      channel: '#db-approvals',
+      app_token: 'xapp-1-x',
+      api_url: 'http://127.0.0.1:9/api/',
+    });
     expect(problems('slack: { bot_token: xoxb-1 }').sort()).toEqual([
       'slack.channel: Invalid input: expected string, received undefined',
       'slack.signing_secret: Invalid input: expected string, received undefined',

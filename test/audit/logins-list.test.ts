@@ -16,14 +16,34 @@ const jit = (...args: string[]) => run(process.execPath, ['bin/jit.js', '--confi
 const HOUR = 3600_000;
 
 const refused = (at: Date, subject: string): NewRefusedLogin => ({
-  at, engine: 'postgres', target: 'app', clientAddress: '10.0.0.9', clientPort: 5555, clientApplication: 'old-app', dbUser: 'ci', tls: true,
-  reason: 'expired', message: 'token refused: expired', issuer: 'https://issuer.example', subject, tokenId: null, build: null,
+  at,
+  engine: 'postgres',
+  target: 'app',
+  clientAddress: '10.0.0.9',
+  clientPort: 5555,
+  clientApplication: 'old-app',
+  dbUser: 'ci',
+  tls: true,
+  reason: 'expired',
+  message: 'token refused: expired',
+  issuer: 'https://issuer.example',
+  subject,
+  tokenId: null,
+  build: null,
 });
 
 beforeAll(async () => {
   t = await startLoginsBroker();
   // One accepted login, one refused (alg none), and one refusal recorded two hours ago.
-  const ok = new pg.Client({ host: '127.0.0.1', port: t.pgPort, user: 'ci', database: 'app', password: await t.token({ subject: 'list:ok', build: 'list/1' }), ssl: { rejectUnauthorized: false }, application_name: 'list-ok' });
+  const ok = new pg.Client({
+    host: '127.0.0.1',
+    port: t.pgPort,
+    user: 'ci',
+    database: 'app',
+    password: await t.token({ subject: 'list:ok', build: 'list/1' }),
+    ssl: { rejectUnauthorized: false },
+    application_name: 'list-ok',
+  });
   await ok.connect();
   await ok.end();
   const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: 'https://forger.example', sub: 'list:forger', exp: 9999999999 })).toString('base64url')}.`;
@@ -63,7 +83,10 @@ describe('jit logins', () => {
   it('--json gives every field, dates as ISO 8601', async () => {
     const res = await jit('logins', '--json', '--since', '1h');
     const rows = JSON.parse(res.stdout) as LoginJson[];
-    expect(rows.map((r) => [r.outcome, r.subject])).toEqual([['refused', 'list:forger'], ['accepted', 'list:ok']]);
+    expect(rows.map((r) => [r.outcome, r.subject])).toEqual([
+      ['refused', 'list:forger'],
+      ['accepted', 'list:ok'],
+    ]);
     expect(rows[0]).toMatchObject({ engine: 'postgres', target: 'app', reason: 'algorithm', issuer: 'https://forger.example', sessionId: null, tls: true });
     expect(rows[1]).toMatchObject({ reason: null, sessionId: expect.stringMatching(/^s_/), build: 'list/1', clientApplication: 'list-ok' });
     expect(new Date(rows[0]!.at).toISOString()).toBe(rows[0]!.at);

@@ -38,7 +38,15 @@ const forged = {
     return token;
   },
   expired: async (sub: string) => {
-    const token = await t.signed({ iss: t.broker.issuer!.issuer, aud: 'jit-broker', sub, build: `${sub}/1`, jti: `jti-${sub}`, iat: now() - 600, exp: now() - 300 });
+    const token = await t.signed({
+      iss: t.broker.issuer!.issuer,
+      aud: 'jit-broker',
+      sub,
+      build: `${sub}/1`,
+      jti: `jti-${sub}`,
+      iat: now() - 600,
+      exp: now() - 300,
+    });
     sent.push(token);
     return token;
   },
@@ -57,7 +65,15 @@ async function pgLogin(password: string, extra: Partial<pg.ClientConfig> = {}): 
 
 async function myLogin(password: string, extra: mysql.ConnectionOptions = {}): Promise<{ errno?: number; message: string }> {
   try {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port: t.myPort, user: 'ci', database: 'my', password, ssl: { rejectUnauthorized: false }, ...extra });
+    const c = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: t.myPort,
+      user: 'ci',
+      database: 'my',
+      password,
+      ssl: { rejectUnauthorized: false },
+      ...extra,
+    });
     await c.end();
   } catch (e) {
     return e as { errno?: number; message: string };
@@ -66,8 +82,7 @@ async function myLogin(password: string, extra: mysql.ConnectionOptions = {}): P
 }
 
 /** The newest refused login matching `match`, once it is recorded. */
-const refusal = (match: (r: RefusedLogin) => boolean) =>
-  eventually(async () => (await t.broker.store.listRefusedLogins()).find(match));
+const refusal = (match: (r: RefusedLogin) => boolean) => eventually(async () => (await t.broker.store.listRefusedLogins()).find(match));
 
 describe('forged and expired tokens, PostgreSQL', () => {
   it('alg none (node-postgres): recorded as `algorithm`, with the subject and issuer it claimed', async () => {
@@ -75,26 +90,54 @@ describe('forged and expired tokens, PostgreSQL', () => {
     expect(err).toMatchObject({ code: '28P01', message: expect.stringMatching(/algorithm 'none' is not allowed/) });
     const r = await refusal((x) => x.subject === 'forger:pg-none');
     expect(r).toMatchObject({
-      engine: 'postgres', target: 'app', reason: 'algorithm', issuer: t.broker.issuer!.issuer, build: 'forger:pg-none/1', tokenId: 'jti-forger:pg-none',
-      clientAddress: '127.0.0.1', clientApplication: 'forger-app', dbUser: 'ci', tls: true, message: err.message,
+      engine: 'postgres',
+      target: 'app',
+      reason: 'algorithm',
+      issuer: t.broker.issuer!.issuer,
+      build: 'forger:pg-none/1',
+      tokenId: 'jti-forger:pg-none',
+      clientAddress: '127.0.0.1',
+      clientApplication: 'forger-app',
+      dbUser: 'ci',
+      tls: true,
+      message: err.message,
     });
   });
 
   it('a tampered payload (psql): recorded as `signature`, with the subject the tampered payload claims', async () => {
     const token = await forged.tampered('forger:pg-tampered');
     const res = await run('psql', ['-X', '-c', 'SELECT 1'], {
-      PGPASSWORD: token, PGSSLMODE: 'require', PGHOST: '127.0.0.1', PGPORT: String(t.pgPort), PGUSER: 'ci', PGDATABASE: 'app', PGAPPNAME: 'psql-forger', PGCONNECT_TIMEOUT: '10',
+      PGPASSWORD: token,
+      PGSSLMODE: 'require',
+      PGHOST: '127.0.0.1',
+      PGPORT: String(t.pgPort),
+      PGUSER: 'ci',
+      PGDATABASE: 'app',
+      PGAPPNAME: 'psql-forger',
+      PGCONNECT_TIMEOUT: '10',
     });
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/signature does not verify/);
     const r = await refusal((x) => x.subject === 'forger:pg-tampered');
-    expect(r).toMatchObject({ engine: 'postgres', target: 'app', reason: 'signature', issuer: t.broker.issuer!.issuer, build: 'forger:pg-tampered/1', clientApplication: 'psql-forger' });
+    expect(r).toMatchObject({
+      engine: 'postgres',
+      target: 'app',
+      reason: 'signature',
+      issuer: t.broker.issuer!.issuer,
+      build: 'forger:pg-tampered/1',
+      clientApplication: 'psql-forger',
+    });
   });
 
   it('an expired token (node-postgres): recorded as `expired`', async () => {
     const err = await pgLogin(await forged.expired('late:pg'));
     expect(err.message).toMatch(/expired/);
-    expect(await refusal((x) => x.subject === 'late:pg')).toMatchObject({ engine: 'postgres', reason: 'expired', issuer: t.broker.issuer!.issuer, tokenId: 'jti-late:pg' });
+    expect(await refusal((x) => x.subject === 'late:pg')).toMatchObject({
+      engine: 'postgres',
+      reason: 'expired',
+      issuer: t.broker.issuer!.issuer,
+      tokenId: 'jti-late:pg',
+    });
   });
 });
 
@@ -103,7 +146,14 @@ describe('forged and expired tokens, MySQL', () => {
     const err = await myLogin(forged.algNone('forger:my-none'));
     expect(err).toMatchObject({ errno: 1045, message: expect.stringMatching(/algorithm 'none' is not allowed/) });
     expect(await refusal((x) => x.subject === 'forger:my-none')).toMatchObject({
-      engine: 'mysql', target: 'my', reason: 'algorithm', issuer: t.broker.issuer!.issuer, build: 'forger:my-none/1', clientAddress: '127.0.0.1', dbUser: 'ci', tls: true,
+      engine: 'mysql',
+      target: 'my',
+      reason: 'algorithm',
+      issuer: t.broker.issuer!.issuer,
+      build: 'forger:my-none/1',
+      clientAddress: '127.0.0.1',
+      dbUser: 'ci',
+      tls: true,
     });
   });
 
@@ -115,7 +165,21 @@ describe('forged and expired tokens, MySQL', () => {
 
   it('an expired token (mariadb CLI): recorded as `expired`, with the client program', async () => {
     const token = await forged.expired('late:my');
-    const res = await run('mariadb', ['-h', '127.0.0.1', '-P', String(t.myPort), '-u', 'ci', `-p${token}`, '--ssl', '--skip-ssl-verify-server-cert', '--connect-timeout=10', 'my', '-e', 'SELECT 1']);
+    const res = await run('mariadb', [
+      '-h',
+      '127.0.0.1',
+      '-P',
+      String(t.myPort),
+      '-u',
+      'ci',
+      `-p${token}`,
+      '--ssl',
+      '--skip-ssl-verify-server-cert',
+      '--connect-timeout=10',
+      'my',
+      '-e',
+      'SELECT 1',
+    ]);
     expect(res.code).not.toBe(0);
     expect(res.stderr).toMatch(/expired/);
     const r = await refusal((x) => x.subject === 'late:my');
@@ -153,16 +217,31 @@ describe('every other refusal path is recorded with its reason', () => {
 
   it('unknown target, TLS required, forbidden startup parameter (node-postgres, psql; no token was sent yet)', async () => {
     expect((await pgLogin('unused', { database: 'nope', application_name: 'path-target' })).code).toBe('3D000');
-    expect(await refusal((x) => x.clientApplication === 'path-target')).toMatchObject({ reason: 'unknown_target', target: 'nope', subject: null, issuer: null });
+    expect(await refusal((x) => x.clientApplication === 'path-target')).toMatchObject({
+      reason: 'unknown_target',
+      target: 'nope',
+      subject: null,
+      issuer: null,
+    });
 
     expect((await pgLogin('unused', { ssl: false, application_name: 'path-tls' })).message).toMatch(/requires TLS/);
     expect(await refusal((x) => x.clientApplication === 'path-tls')).toMatchObject({ reason: 'tls_required', tls: false, target: 'app' });
 
     const sjis = await run('psql', ['-X', '-c', 'SELECT 1'], {
-      PGPASSWORD: 'unused', PGSSLMODE: 'require', PGHOST: '127.0.0.1', PGPORT: String(t.pgPort), PGUSER: 'ci', PGDATABASE: 'app', PGAPPNAME: 'path-enc', PGCLIENTENCODING: 'SJIS',
+      PGPASSWORD: 'unused',
+      PGSSLMODE: 'require',
+      PGHOST: '127.0.0.1',
+      PGPORT: String(t.pgPort),
+      PGUSER: 'ci',
+      PGDATABASE: 'app',
+      PGAPPNAME: 'path-enc',
+      PGCLIENTENCODING: 'SJIS',
     });
     expect(sjis.stderr).toMatch(/client_encoding="SJIS" is not allowed/);
-    expect(await refusal((x) => x.clientApplication === 'path-enc')).toMatchObject({ reason: 'startup_parameter', message: expect.stringMatching(/client_encoding/) });
+    expect(await refusal((x) => x.clientApplication === 'path-enc')).toMatchObject({
+      reason: 'startup_parameter',
+      message: expect.stringMatching(/client_encoding/),
+    });
   });
 
   it('unknown target, TLS required, revoked, limited to other targets (mysql2)', async () => {

@@ -39,7 +39,11 @@ describe('masked samples', () => {
     const sample = await t.broker.store.getSample(st!.id);
     expect(sample).toMatchObject({
       columns: [{ name: 'id' }, { name: 'contact' }],
-      rows: [['1', '****'], ['2', '****'], ['3', '****']],
+      rows: [
+        ['1', '****'],
+        ['2', '****'],
+        ['3', '****'],
+      ],
       truncated: true,
     });
     const r = await run(process.execPath, ['bin/jit.js', '--config', t.configFile, 'replay', s!.id]);

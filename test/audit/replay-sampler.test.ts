@@ -41,7 +41,10 @@ function pgRow(s: ResultSampler, body: Buffer, formats: readonly number[]): void
 /** A tap whose statements each get a fresh sampler with these bounds. */
 const tapOf = (rows: number, bytes: number) => new PgResultTap(() => new ResultSampler({ rows, bytes }));
 
-const COLS = [{ name: 'id', type: 'int4' }, { name: 'name', type: 'text' }];
+const COLS = [
+  { name: 'id', type: 'int4' },
+  { name: 'name', type: 'text' },
+];
 
 describe('ResultSampler', () => {
   it('keeps the rows within both bounds, with their columns and byte count', () => {
@@ -49,7 +52,15 @@ describe('ResultSampler', () => {
     s.columns(COLS);
     s.row(['1', 'alice']);
     pgRow(s, dataRow(['2', null]), []);
-    expect(s.done()).toEqual({ columns: COLS, rows: [['1', 'alice'], ['2', null]], truncated: false, bytes: 7 });
+    expect(s.done()).toEqual({
+      columns: COLS,
+      rows: [
+        ['1', 'alice'],
+        ['2', null],
+      ],
+      truncated: false,
+      bytes: 7,
+    });
   });
 
   it('stops at the row bound and counts the rows left out', () => {
@@ -126,7 +137,14 @@ describe('ResultSampler', () => {
     const s = new ResultSampler({ rows: 10, bytes: 1000 });
     pgRow(s, dataRow(['1', Buffer.from([0xde, 0xad, 0xbe, 0xef]), null]), [0, 1, 0]);
     pgRow(s, dataRow([Buffer.from([0, 0, 0, 2]), Buffer.from([0xff]), null]), [1]);
-    expect(s.done()).toMatchObject({ rows: [['1', '\\xdeadbeef', null], ['\\x00000002', '\\xff', null]], bytes: 1 + 10 + 10 + 4, truncated: false });
+    expect(s.done()).toMatchObject({
+      rows: [
+        ['1', '\\xdeadbeef', null],
+        ['\\x00000002', '\\xff', null],
+      ],
+      bytes: 1 + 10 + 10 + 4,
+      truncated: false,
+    });
     const cut = new ResultSampler({ rows: 10, bytes: 7 });
     pgRow(cut, dataRow([Buffer.from([1, 2, 3, 4]), Buffer.from([5])]), [1]);
     expect(cut.done()).toMatchObject({ rows: [['\\x0102…', '…']], bytes: 6, truncated: true });
@@ -173,48 +191,64 @@ describe('ResultSampler', () => {
   it('property: within bounds, a prefix of what was sent, truncated exactly when something was left out', () => {
     const value = fc.option(fc.string({ unit: 'grapheme', maxLength: 12 }), { nil: null });
     fc.assert(
-      fc.property(fc.array(fc.array(value, { minLength: 2, maxLength: 2 }), { maxLength: 30 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 80 }), (rows, maxRows, maxBytes) => {
-        const s = new ResultSampler({ rows: maxRows, bytes: maxBytes });
-        for (const r of rows) pgRow(s, dataRow(r), []);
-        const sample = s.done();
-        if (!rows.length) {
-          expect(sample).toBeNull();
-          return;
-        }
-        expect(sample!.rows.length).toBeLessThanOrEqual(maxRows);
-        expect(sample!.bytes).toBeLessThanOrEqual(maxBytes);
-        const kept = sample!.rows;
-        const whole = kept.every((r, i) => r.every((v, j) => v === rows[i]![j]));
-        if (whole) {
-          expect(kept).toEqual(rows.slice(0, kept.length));
-          expect(sample!.truncated).toBe(kept.length < rows.length);
-        } else {
-          // Only a lone first row is ever cut, and every cut value is a character-boundary prefix.
-          expect(kept).toHaveLength(1);
-          expect(sample!.truncated).toBe(true);
-          kept[0]!.forEach((v, j) => {
-            const orig = rows[0]![j]!;
-            if (v === orig) return;
-            expect(v!.endsWith('…')).toBe(true);
-            expect(orig.startsWith(v!.slice(0, -1))).toBe(true);
-          });
-        }
-      }),
+      fc.property(
+        fc.array(fc.array(value, { minLength: 2, maxLength: 2 }), { maxLength: 30 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 80 }),
+        (rows, maxRows, maxBytes) => {
+          const s = new ResultSampler({ rows: maxRows, bytes: maxBytes });
+          for (const r of rows) pgRow(s, dataRow(r), []);
+          const sample = s.done();
+          if (!rows.length) {
+            expect(sample).toBeNull();
+            return;
+          }
+          expect(sample!.rows.length).toBeLessThanOrEqual(maxRows);
+          expect(sample!.bytes).toBeLessThanOrEqual(maxBytes);
+          const kept = sample!.rows;
+          const whole = kept.every((r, i) => r.every((v, j) => v === rows[i]![j]));
+          if (whole) {
+            expect(kept).toEqual(rows.slice(0, kept.length));
+            expect(sample!.truncated).toBe(kept.length < rows.length);
+          } else {
+            // Only a lone first row is ever cut, and every cut value is a character-boundary prefix.
+            expect(kept).toHaveLength(1);
+            expect(sample!.truncated).toBe(true);
+            kept[0]!.forEach((v, j) => {
+              const orig = rows[0]![j]!;
+              if (v === orig) return;
+              expect(v!.endsWith('…')).toBe(true);
+              expect(orig.startsWith(v!.slice(0, -1))).toBe(true);
+            });
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });
 });
 
-describe('PgResultTap (the Postgres engine\'s tap)', () => {
-  const desc = rowDescription([{ name: 'id', oid: 23 }, { name: 'data', oid: 17 }, { name: 'x', oid: 999999 }]);
+describe("PgResultTap (the Postgres engine's tap)", () => {
+  const desc = rowDescription([
+    { name: 'id', oid: 23 },
+    { name: 'data', oid: 17 },
+    { name: 'x', oid: 999999 },
+  ]);
 
   it('takes DataRows and a RowDescription as bodies or whole messages; columns carry type names (or OIDs)', () => {
     const tap = tapOf(10, 1000);
     tap.row(message('D', dataRow(['1', '\\x00', 'a'])), message('T', desc));
     tap.row(dataRow(['2', null, 'b']), message('T', desc)); // re-framed per row: the same result set
     expect(tap.take()).toEqual({
-      columns: [{ name: 'id', type: 'int4' }, { name: 'data', type: 'bytea' }, { name: 'x', type: '999999' }],
-      rows: [['1', '\\x00', 'a'], ['2', null, 'b']],
+      columns: [
+        { name: 'id', type: 'int4' },
+        { name: 'data', type: 'bytea' },
+        { name: 'x', type: '999999' },
+      ],
+      rows: [
+        ['1', '\\x00', 'a'],
+        ['2', null, 'b'],
+      ],
       truncated: false,
       bytes: 8,
     });

@@ -20,8 +20,14 @@ const CLIENT = { address: '127.0.0.1', port: 1, application: null, user: null, t
 const OUTCOME = { durationMs: 1.5, tag: 'SELECT 2', rows: 2, error: null };
 
 const SAMPLE: ResultSample = {
-  columns: [{ name: 'id', type: 'int4' }, { name: 'note', type: 'text' }],
-  rows: [['1', 'héllo 😀'], ['2', null]],
+  columns: [
+    { name: 'id', type: 'int4' },
+    { name: 'note', type: 'text' },
+  ],
+  rows: [
+    ['1', 'héllo 😀'],
+    ['2', null],
+  ],
   truncated: true,
   bytes: 13,
 };
@@ -42,7 +48,16 @@ function newSession(): Promise<string> {
 }
 
 function record(sid = sessionId, sql = 'SELECT id, note FROM t'): Promise<number> {
-  return store.recordStatement({ sessionId: sid, sql, protocol: 'simple', kinds: ['read'], decision: 'allow', ruleId: 'r', message: null, startedAt: new Date() });
+  return store.recordStatement({
+    sessionId: sid,
+    sql,
+    protocol: 'simple',
+    kinds: ['read'],
+    decision: 'allow',
+    ruleId: 'r',
+    message: null,
+    startedAt: new Date(),
+  });
 }
 
 describe('store: result samples', () => {
@@ -96,7 +111,11 @@ describe('store: result samples', () => {
     await record(); // no sample
     const otherSession = await newSession();
     const c = await record(otherSession);
-    await Promise.all([store.completeStatement(a, OUTCOME, SAMPLE), store.completeStatement(b, OUTCOME, { ...SAMPLE, truncated: false }), store.completeStatement(c, OUTCOME, SAMPLE)]);
+    await Promise.all([
+      store.completeStatement(a, OUTCOME, SAMPLE),
+      store.completeStatement(b, OUTCOME, { ...SAMPLE, truncated: false }),
+      store.completeStatement(c, OUTCOME, SAMPLE),
+    ]);
     const samples = await store.listSamples(sessionId);
     expect([...samples.keys()]).toEqual([a, b]);
     expect(samples.get(b)!.truncated).toBe(false);
@@ -115,7 +134,12 @@ describe('store: result samples', () => {
 describe('BrokerSession.complete with a sample', () => {
   it('returns at once; the sample is written with the outcome', async () => {
     const policy = { rules: [{ id: 'r', action: 'allow' as const }], default: 'deny' as const };
-    const s = await BrokerSession.open({ store, policy, sampling: { rows: 5, bytes: 100 } }, IDENTITY, { name: 'app', engine: 'postgres', upstream: 'x' }, CLIENT);
+    const s = await BrokerSession.open(
+      { store, policy, sampling: { rows: 5, bytes: 100 } },
+      IDENTITY,
+      { name: 'app', engine: 'postgres', upstream: 'x' },
+      CLIENT,
+    );
     const a = await s.admit({ sql: 'SELECT 1', protocol: 'simple' });
     expect(a.ok && a.statementId).toBeTypeOf('number');
     const id = a.statementId!;
@@ -140,7 +164,8 @@ describe('BrokerSession.complete with a sample', () => {
 });
 
 describe('config: audit', () => {
-  const parse = (extra: string) => parseConfig(`targets: { app: { engine: postgres, upstream: "postgres://x@h/db" } }\n${extra}`, { file: null, baseDir: dir, env: {} });
+  const parse = (extra: string) =>
+    parseConfig(`targets: { app: { engine: postgres, upstream: "postgres://x@h/db" } }\n${extra}`, { file: null, baseDir: dir, env: {} });
 
   it('defaults to 100 rows and 65536 bytes; 0 turns sampling off; negative or fractional values are errors', () => {
     expect(parse('').audit).toMatchObject({ sample_rows: 100, sample_bytes: 65536 });

@@ -44,9 +44,13 @@ function requested(sql: string): Promise<ApprovalRequest> {
 
 beforeAll(async () => {
   t = await startTestBroker(RULES);
-  await direct((c) => c.query(`DROP TABLE IF EXISTS jit_rp_t, jit_rp_drop; CREATE TABLE jit_rp_t (id int, name text, note text); CREATE TABLE jit_rp_drop (id int);
-    INSERT INTO jit_rp_t VALUES (1, 'alice', 'first'), (2, 'bob', NULL), (3, 'carol', 'x');`));
-  const c = new pg.Client(t.pgConfig(await t.token({ build: 'build-replay', subject: 'ci:replayer', claims: { repository: 'acme/app' } }), { application_name: 'replay-test' }));
+  await direct((c) =>
+    c.query(`DROP TABLE IF EXISTS jit_rp_t, jit_rp_drop; CREATE TABLE jit_rp_t (id int, name text, note text); CREATE TABLE jit_rp_drop (id int);
+    INSERT INTO jit_rp_t VALUES (1, 'alice', 'first'), (2, 'bob', NULL), (3, 'carol', 'x');`),
+  );
+  const c = new pg.Client(
+    t.pgConfig(await t.token({ build: 'build-replay', subject: 'ci:replayer', claims: { repository: 'acme/app' } }), { application_name: 'replay-test' }),
+  );
   await c.connect();
   // Values as text, exactly as they came over the wire.
   const res = await c.query({ text: 'SELECT id, name, note FROM jit_rp_t ORDER BY id', rowMode: 'array', types: { getTypeParser: () => (v: string) => v } });
@@ -97,15 +101,25 @@ describe('jit replay', () => {
     expect(out).toContain('  actors   (none: the token was used directly)\n');
     expect(out).toMatch(/ {2}client {3}127\.0\.0\.1:\d+ {2}application replay-test {2}user ci {2}TLS\n/);
 
-    expect(out).toMatch(/\n#1 {2}\+\d+\.\d{3}s {2}allow {2}rule reads {2}read\n {4}SELECT id, name, note FROM jit_rp_t ORDER BY id\n {2}→ SELECT 3 {2}3 rows {2}\S+ ms\n/);
+    expect(out).toMatch(
+      /\n#1 {2}\+\d+\.\d{3}s {2}allow {2}rule reads {2}read\n {4}SELECT id, name, note FROM jit_rp_t ORDER BY id\n {2}→ SELECT 3 {2}3 rows {2}\S+ ms\n/,
+    );
     // The masked column is shown as the client saw it: redacted (NULL stays NULL).
-    expect(out).toContain(['    id | name  | note', '    ---+-------+-----', '    1  | alice | ****', '    2  | bob   | NULL', '    … 1 more row\n'].join('\n'));
+    expect(out).toContain(
+      ['    id | name  | note', '    ---+-------+-----', '    1  | alice | ****', '    2  | bob   | NULL', '    … 1 more row\n'].join('\n'),
+    );
     expect(out).not.toMatch(/\| first/);
 
     expect(out).toMatch(/\n#2 {2}\+\d+\.\d{3}s {2}review {2}rule hold {2}destructive\n {4}DROP TABLE jit_rp_drop\n/);
-    expect(out).toMatch(new RegExp(`  approval ${drop.id} \\(rule hold\\): approved by api:alice at \\S+ \\S+ \\[\\+\\d+\\.\\d{3}s\\], \\d+\\.\\ds after the request \\(reason: planned cleanup\\)\\n  → DROP TABLE  \\S+ ms\\n`));
+    expect(out).toMatch(
+      new RegExp(
+        `  approval ${drop.id} \\(rule hold\\): approved by api:alice at \\S+ \\S+ \\[\\+\\d+\\.\\d{3}s\\], \\d+\\.\\ds after the request \\(reason: planned cleanup\\)\\n  → DROP TABLE  \\S+ ms\\n`,
+      ),
+    );
 
-    expect(out).toMatch(/\n#3 {2}\+\d+\.\d{3}s {2}deny {2}default policy {2}privilege\n {4}CREATE ROLE jit_rp_nobody\n {2}refused: a privilege statement is denied by the default policy/);
+    expect(out).toMatch(
+      /\n#3 {2}\+\d+\.\d{3}s {2}deny {2}default policy {2}privilege\n {4}CREATE ROLE jit_rp_nobody\n {2}refused: a privilege statement is denied by the default policy/,
+    );
 
     expect(out).toMatch(/\n#4 {2}\+\d+\.\d{3}s {2}review {2}rule hold {2}destructive\n {4}TRUNCATE jit_rp_t\n/);
     expect(out).toContain(`  approval ${truncate.id} (rule hold): denied by U123 at `);
@@ -120,11 +134,54 @@ describe('jit replay', () => {
   it('--json: one event per line, the same as GET /api/sessions/:id/events; --url reads them through the API', async () => {
     const r = await jit('replay', sessionId, '--json');
     expect(r.code).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as ReplayEvent);
-    expect(events.map((e) => e.type)).toEqual(['session-start', 'statement', 'result', 'statement', 'approval', 'result', 'statement', 'statement', 'approval', 'session-end']);
-    expect(events[0]).toMatchObject({ type: 'session-start', session: sessionId, identity: { subject: 'ci:replayer', build: 'build-replay', actors: [] }, client: { application: 'replay-test', tls: true, user: 'ci' } });
-    expect(events[2]).toMatchObject({ type: 'result', tag: 'SELECT 3', rows: 3, error: null, sample: { columns: [{ name: 'id', type: 'int4' }, { name: 'name', type: 'text' }, { name: 'note', type: 'text' }], rows: [['1', 'alice', '****'], ['2', 'bob', null]], truncated: true } });
-    expect(events[4]).toMatchObject({ type: 'approval', approvalId: drop.id, state: 'approved', decidedBy: 'api:alice', reason: 'planned cleanup', reused: false });
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ReplayEvent);
+    expect(events.map((e) => e.type)).toEqual([
+      'session-start',
+      'statement',
+      'result',
+      'statement',
+      'approval',
+      'result',
+      'statement',
+      'statement',
+      'approval',
+      'session-end',
+    ]);
+    expect(events[0]).toMatchObject({
+      type: 'session-start',
+      session: sessionId,
+      identity: { subject: 'ci:replayer', build: 'build-replay', actors: [] },
+      client: { application: 'replay-test', tls: true, user: 'ci' },
+    });
+    expect(events[2]).toMatchObject({
+      type: 'result',
+      tag: 'SELECT 3',
+      rows: 3,
+      error: null,
+      sample: {
+        columns: [
+          { name: 'id', type: 'int4' },
+          { name: 'name', type: 'text' },
+          { name: 'note', type: 'text' },
+        ],
+        rows: [
+          ['1', 'alice', '****'],
+          ['2', 'bob', null],
+        ],
+        truncated: true,
+      },
+    });
+    expect(events[4]).toMatchObject({
+      type: 'approval',
+      approvalId: drop.id,
+      state: 'approved',
+      decidedBy: 'api:alice',
+      reason: 'planned cleanup',
+      reused: false,
+    });
     expect(events[6]).toMatchObject({ type: 'statement', decision: 'deny', ruleId: null });
     expect(events[8]).toMatchObject({ type: 'approval', approvalId: truncate.id, state: 'denied', decidedBy: 'U123', reason: 'not now' });
     const api = await fetch(`${t.httpUrl}/api/sessions/${sessionId}/events`, { headers: { authorization: `Bearer ${ADMIN}` } });
@@ -155,7 +212,8 @@ describe('jit replay', () => {
     const st = statements(slow);
     expect(st).toHaveLength(4);
     expect(st[0]!.at - slow[0]!.at).toBeGreaterThanOrEqual(2 * st[0]!.offset - 15);
-    for (let i = 1; i < st.length; i++) expect(st[i]!.at - st[i - 1]!.at, `gap before statement ${i + 1}`).toBeGreaterThanOrEqual(2 * (st[i]!.offset - st[i - 1]!.offset) - 15);
+    for (let i = 1; i < st.length; i++)
+      expect(st[i]!.at - st[i - 1]!.at, `gap before statement ${i + 1}`).toBeGreaterThanOrEqual(2 * (st[i]!.offset - st[i - 1]!.offset) - 15);
     const span = st[st.length - 1]!.at - slow[0]!.at;
     expect(span).toBeGreaterThanOrEqual(2 * st[st.length - 1]!.offset - 15);
     expect(span).toBeLessThan(2 * st[st.length - 1]!.offset + 1500);

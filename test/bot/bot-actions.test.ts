@@ -42,7 +42,9 @@ describe('Approve', () => {
     const res = await click('U01ALICE', 'jit_approve');
     expect(res.statusCode).toBe(200);
     expect(res.body).toBe('');
-    await expect.poll(() => h!.approvals.decisions).toEqual([{ id: 'apr_1', input: { approve: true, by: 'U01ALICE', email: 'alice@acme.test', reason: null } }]);
+    await expect
+      .poll(() => h!.approvals.decisions)
+      .toEqual([{ id: 'apr_1', input: { approve: true, by: 'U01ALICE', email: 'alice@acme.test', reason: null } }]);
     const update = await h.slack.waitFor('chat.update');
     expect(blockIds(update.args)).not.toContain('decide');
     const outcome = JSON.stringify(update.args['blocks']);
@@ -82,7 +84,9 @@ describe('Approve', () => {
     await click('U02BOB', 'jit_approve');
     const final = await h.slack.waitFor('chat.update', (c) => !blockIds(c.args).includes('decide'));
     expect(JSON.stringify(final.args['blocks'])).toContain('*Approved* by <@U02BOB>');
-    expect(h.approvals.decisions.map((d) => d.input)).toEqual([{ approve: true, by: 'U02BOB', email: 'bob@acme.test', reason: null, groups: ['@dba-oncall', 'S01DBA00'] }]);
+    expect(h.approvals.decisions.map((d) => d.input)).toEqual([
+      { approve: true, by: 'U02BOB', email: 'bob@acme.test', reason: null, groups: ['@dba-oncall', 'S01DBA00'] },
+    ]);
     expect(h.slack.callsTo('chat.postEphemeral')).toEqual([]);
   });
 
@@ -176,9 +180,9 @@ describe('Deny', () => {
     const res = await submitReason('U01ALICE', '  not during the sale  ');
     expect(res.statusCode).toBe(200);
     expect(res.body).toBe('');
-    await expect.poll(() => h!.approvals.decisions).toEqual([
-      { id: 'apr_1', input: { approve: false, by: 'U01ALICE', email: 'alice@acme.test', reason: 'not during the sale' } },
-    ]);
+    await expect
+      .poll(() => h!.approvals.decisions)
+      .toEqual([{ id: 'apr_1', input: { approve: false, by: 'U01ALICE', email: 'alice@acme.test', reason: 'not during the sale' } }]);
     const update = await h.slack.waitFor('chat.update');
     const text = JSON.stringify(update.args['blocks']);
     expect(text).toContain('*Denied* by <@U01ALICE>');
@@ -195,9 +199,9 @@ describe('Deny', () => {
     await click('U05DEV', 'jit_deny', 'apr_1', '7777.trigger');
     expect((await h.slack.waitFor('views.open')).args['trigger_id']).toBe('7777.trigger');
     await submitReason('U05DEV', 'wrong table, my mistake');
-    await expect.poll(() => h!.approvals.decisions).toEqual([
-      { id: 'apr_1', input: { approve: false, by: 'U05DEV', email: 'dev@acme.test', reason: 'wrong table, my mistake' } },
-    ]);
+    await expect
+      .poll(() => h!.approvals.decisions)
+      .toEqual([{ id: 'apr_1', input: { approve: false, by: 'U05DEV', email: 'dev@acme.test', reason: 'wrong table, my mistake' } }]);
   });
 
   it('keeps the modal open with an error when the reason is blank', async () => {
@@ -231,7 +235,12 @@ describe('signatures', () => {
     expect(res.statusCode).toBe(401);
     const tampered = await h.send(body(), { headers: { 'x-slack-signature': `v0=${'0'.repeat(64)}` } });
     expect(tampered.statusCode).toBe(401);
-    const unsigned = await h.http.inject({ method: 'POST', url: '/slack/events', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: body() });
+    const unsigned = await h.http.inject({
+      method: 'POST',
+      url: '/slack/events',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: body(),
+    });
     expect(unsigned.statusCode).toBe(401);
     await new Promise((r) => setTimeout(r, 100));
     expect(h.approvals.decisions).toEqual([]);
@@ -260,7 +269,14 @@ describe('signatures', () => {
 
   it('answers events nobody listens to with 200, and unknown interactions with 404', async () => {
     h = await startHarness();
-    const event = JSON.stringify({ type: 'event_callback', team_id: 'T0001', api_app_id: 'A0001', event: { type: 'app_mention', user: 'U04EVE', text: 'hi', channel: 'C02OPS', ts: '1.2' }, event_id: 'Ev1', event_time: 1 });
+    const event = JSON.stringify({
+      type: 'event_callback',
+      team_id: 'T0001',
+      api_app_id: 'A0001',
+      event: { type: 'app_mention', user: 'U04EVE', text: 'hi', channel: 'C02OPS', ts: '1.2' },
+      event_id: 'Ev1',
+      event_time: 1,
+    });
     expect((await h.send(event, { headers: { 'content-type': 'application/json' } })).statusCode).toBe(200);
     const other = interactionBody(blockAction({ user: 'U01ALICE', actionId: 'something_else', value: 'x', responseUrl: h.slack.responseUrl() }));
     expect((await h.send(other)).statusCode).toBe(404);
@@ -272,7 +288,13 @@ describe('signatures', () => {
     http.post('/echo', async (req) => ({ got: req.body }));
     const bot = createSlackBot({
       config: { botToken: 'xoxb-x', signingSecret: SECRET, channel: 'C1', apiUrl: 'http://127.0.0.1:9/api/' },
-      approvals: { decide: async () => ({ ok: false, code: 'not_found', message: '' }), get: () => null, pending: () => [], setMessage: () => {}, on: () => {} },
+      approvals: {
+        decide: async () => ({ ok: false, code: 'not_found', message: '' }),
+        get: () => null,
+        pending: () => [],
+        setMessage: () => {},
+        on: () => {},
+      },
       store: { listSessions: async () => [], getSession: async () => null, listStatements: async () => [] },
       log: { debug() {}, info() {}, warn() {}, error() {} },
     });

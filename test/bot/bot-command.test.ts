@@ -59,8 +59,31 @@ describe('/jit', () => {
     await h.approvals.decide('apr_held', { approve: true, by: 'U01ALICE', email: 'alice@acme.test' });
     h.store.statements.set(s.id, [
       { ...base, id: 1, seq: 1, sql: 'SELECT * FROM orders', kinds: ['read'], decision: 'allow', ruleId: 'reads', durationMs: 4, rows: 3, error: null },
-      { ...base, id: 2, seq: 2, sql: 'DROP TABLE orders', kinds: ['ddl', 'destructive'], decision: 'deny', ruleId: 'no-drops', durationMs: null, rows: null, error: null },
-      { ...base, id: 3, seq: 3, sql: 'DELETE FROM orders WHERE id < 10', kinds: ['write'], decision: 'review', ruleId: null, durationMs: 1500, rows: 9, error: null, approvalId: 'apr_held' },
+      {
+        ...base,
+        id: 2,
+        seq: 2,
+        sql: 'DROP TABLE orders',
+        kinds: ['ddl', 'destructive'],
+        decision: 'deny',
+        ruleId: 'no-drops',
+        durationMs: null,
+        rows: null,
+        error: null,
+      },
+      {
+        ...base,
+        id: 3,
+        seq: 3,
+        sql: 'DELETE FROM orders WHERE id < 10',
+        kinds: ['write'],
+        decision: 'review',
+        ruleId: null,
+        durationMs: 1500,
+        rows: 9,
+        error: null,
+        approvalId: 'apr_held',
+      },
     ]);
     const reply = await jit('session 0000000000000001');
     const text = allText(reply);

@@ -172,7 +172,13 @@ describe('Slack errors', () => {
     const routes: string[] = [];
     const bot = createSlackBot({
       config: { botToken: 'xoxb-x', signingSecret: 's', appToken: 'xapp-1-x', channel: 'C1', apiUrl: 'http://127.0.0.1:9/api/' },
-      approvals: { decide: async () => ({ ok: false, code: 'not_found', message: '' }), get: () => null, pending: () => [], setMessage: () => {}, on: () => {} },
+      approvals: {
+        decide: async () => ({ ok: false, code: 'not_found', message: '' }),
+        get: () => null,
+        pending: () => [],
+        setMessage: () => {},
+        on: () => {},
+      },
       store: { listSessions: async () => [], getSession: async () => null, listStatements: async () => [] },
       log: { debug() {}, info() {}, warn() {}, error() {} },
     });

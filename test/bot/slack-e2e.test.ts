@@ -107,7 +107,9 @@ describe('a held DROP TABLE, decided in Slack', () => {
     expect(r).toMatchObject({ ok: false, code: '42501' });
     expect(r.ok ? '' : r.message).toMatch(/no decision within 3s/);
     expect(await exists('jit_e2e_c')).toBe(true);
-    await eventually(async () => slack.callsTo('chat.update').some((u) => JSON.stringify(u.args).includes('jit_e2e_c') && /expired/i.test(JSON.stringify(u.args))));
+    await eventually(async () =>
+      slack.callsTo('chat.update').some((u) => JSON.stringify(u.args).includes('jit_e2e_c') && /expired/i.test(JSON.stringify(u.args))),
+    );
     await c.end();
   });
 

@@ -61,7 +61,7 @@ describe('stored functions', () => {
     ['WITH x AS (SELECT fw()) SELECT * FROM x', ['read', 'write'], 'it calls test.fw(), declared MODIFIES SQL DATA'],
     ['SELECT test.fw()', ['read', 'write'], 'it calls test.fw(), declared MODIFIES SQL DATA'],
     // The declaration is the author's word, not the server's: the body is read too.
-    ['SELECT sneaky()', ['read', 'write'], "it calls test.sneaky(), whose body runs a write statement"],
+    ['SELECT sneaky()', ['read', 'write'], 'it calls test.sneaky(), whose body runs a write statement'],
     ['SELECT outer_fn()', ['read', 'destructive'], 'it calls test.outer_fn(), which calls test.inner_fn(), whose body runs a destructive statement'],
     ['SELECT plain(1)', ['read', 'write'], 'it calls test.plain(), declared CONTAINS SQL'], // the default characteristic
     ['SELECT now ()', ['read', 'write'], 'it calls test.now(), declared MODIFIES SQL DATA'], // spaced: the stored `now`
@@ -83,9 +83,9 @@ describe('stored functions', () => {
   });
 
   it.each([
-    ['SELECT nowhere()', 'it calls nowhere(), which is neither a built-in nor a function in the target\'s catalog'],
-    ['SELECT other.fw()', 'it calls other.fw(), which is neither a built-in nor a function in the target\'s catalog'],
-    ['SELECT test.md5(1)', 'it calls test.md5(), which is neither a built-in nor a function in the target\'s catalog'],
+    ['SELECT nowhere()', "it calls nowhere(), which is neither a built-in nor a function in the target's catalog"],
+    ['SELECT other.fw()', "it calls other.fw(), which is neither a built-in nor a function in the target's catalog"],
+    ['SELECT test.md5(1)', "it calls test.md5(), which is neither a built-in nor a function in the target's catalog"],
     ['SELECT p()', "it calls p(), which is neither a built-in nor a function in the target's catalog"], // a procedure is not a function
     ['SELECT hidden()', "it calls test.hidden(), whose body could not be read from the target's catalog"],
     ['SELECT broken()', "it calls test.broken(), whose body could not be read (the routine body could not be read: expected ';' at 'the end')"],
@@ -157,11 +157,17 @@ describe('views', () => {
   });
 
   it('a view that calls a writing function writes', () => {
-    expect(refined('SELECT * FROM v_calls')).toMatchObject({ kinds: ['read', 'write'], reason: 'it reads view test.v_calls, which calls test.fw(), declared MODIFIES SQL DATA' });
+    expect(refined('SELECT * FROM v_calls')).toMatchObject({
+      kinds: ['read', 'write'],
+      reason: 'it reads view test.v_calls, which calls test.fw(), declared MODIFIES SQL DATA',
+    });
   });
 
   it('a view whose definition cannot be read is unknown', () => {
-    expect(refined('SELECT * FROM v_hidden')).toMatchObject({ kinds: ['read', 'unknown'], reason: "it reads view test.v_hidden, whose definition could not be read from the target's catalog" });
+    expect(refined('SELECT * FROM v_hidden')).toMatchObject({
+      kinds: ['read', 'unknown'],
+      reason: "it reads view test.v_hidden, whose definition could not be read from the target's catalog",
+    });
   });
 
   it('a plain table and a view of plain tables stay reads', () => {
@@ -175,7 +181,9 @@ describe('a request that redefines names', () => {
   it('after a statement that may redefine a function or view, the rest of the request is unknown', () => {
     const c = refineMysql(classify('mysql', 'CREATE OR REPLACE VIEW v_plain AS SELECT fw(); SELECT * FROM v_plain; SELECT 1'), SNAP);
     expect(c.statements.map((s) => s.kinds)).toEqual([['read', 'ddl'], ['read', 'unknown'], ['read']]); // the old view counts for the first
-    expect(c.statements[1]!.reason).toBe('an earlier statement of the same request (CREATE OR REPLACE VIEW v_plain AS SELECT fw()) may change what its functions and views are');
+    expect(c.statements[1]!.reason).toBe(
+      'an earlier statement of the same request (CREATE OR REPLACE VIEW v_plain AS SELECT fw()) may change what its functions and views are',
+    );
     expect(refineMysql(classify('mysql', 'DELETE FROM log WHERE id = 1; SELECT * FROM v_plain'), SNAP).statements[1]!.kinds).toEqual(['read']);
   });
 });

@@ -35,7 +35,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await directMy((c) =>
-    c.query('DROP VIEW IF EXISTS jit_my_cat_v2, jit_my_cat_v; DROP FUNCTION IF EXISTS jit_my_cat_fw; DROP FUNCTION IF EXISTS jit_my_cat_twice; DROP FUNCTION IF EXISTS jit_my_cat_esc; DROP PROCEDURE IF EXISTS jit_my_cat_p; DROP TABLE IF EXISTS jit_my_cat_t'),
+    c.query(
+      'DROP VIEW IF EXISTS jit_my_cat_v2, jit_my_cat_v; DROP FUNCTION IF EXISTS jit_my_cat_fw; DROP FUNCTION IF EXISTS jit_my_cat_twice; DROP FUNCTION IF EXISTS jit_my_cat_esc; DROP PROCEDURE IF EXISTS jit_my_cat_p; DROP TABLE IF EXISTS jit_my_cat_t',
+    ),
   );
 });
 
@@ -43,9 +45,19 @@ describe('loadMysqlCatalog', () => {
   it('reads stored functions and procedures with their declared access, determinism, arity and body', () => {
     expect(snap.dialect).toBe('mysql');
     expect(snap.functions.get('jit_my_cat_fw')).toEqual([
-      expect.objectContaining({ schema: 'test', prokind: 'f', volatility: 'v', language: 'SQL', dataAccess: 'MODIFIES SQL DATA', args: [0, 0], body: "BEGIN INSERT INTO jit_my_cat_t VALUES (9, 'fw'); RETURN 1; END" }),
+      expect.objectContaining({
+        schema: 'test',
+        prokind: 'f',
+        volatility: 'v',
+        language: 'SQL',
+        dataAccess: 'MODIFIES SQL DATA',
+        args: [0, 0],
+        body: "BEGIN INSERT INTO jit_my_cat_t VALUES (9, 'fw'); RETURN 1; END",
+      }),
     ]);
-    expect(snap.functions.get('jit_my_cat_twice')).toEqual([expect.objectContaining({ volatility: 'i', dataAccess: 'NO SQL', args: [1, 1], body: 'RETURN x * 2' })]);
+    expect(snap.functions.get('jit_my_cat_twice')).toEqual([
+      expect.objectContaining({ volatility: 'i', dataAccess: 'NO SQL', args: [1, 1], body: 'RETURN x * 2' }),
+    ]);
     expect(snap.functions.get('jit_my_cat_p')).toEqual([expect.objectContaining({ prokind: 'p', body: 'DELETE FROM jit_my_cat_t' })]);
   });
 
@@ -62,7 +74,10 @@ describe('loadMysqlCatalog', () => {
     expect(v!.definition).toContain('`jit_my_cat_fw`() AS `f`'); // a function of the view's own schema
     expect(snap.views.get('jit_my_cat_v2')![0]!.tables).toEqual(['test.jit_my_cat_t']);
     const st = refineMysql(classify('mysql', 'SELECT * FROM jit_my_cat_v2'), snap).statements[0]!;
-    expect(st).toMatchObject({ kinds: ['read', 'write'], reason: 'it reads view test.jit_my_cat_v2, which reads view test.jit_my_cat_v, which calls test.jit_my_cat_fw(), declared MODIFIES SQL DATA' });
+    expect(st).toMatchObject({
+      kinds: ['read', 'write'],
+      reason: 'it reads view test.jit_my_cat_v2, which reads view test.jit_my_cat_v, which calls test.jit_my_cat_fw(), declared MODIFIES SQL DATA',
+    });
   });
 
   it('knows the server’s own views and functions too (sys, mysql.user)', () => {

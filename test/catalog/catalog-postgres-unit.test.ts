@@ -12,7 +12,19 @@ beforeAll(() => loadPostgresParser());
 
 let oid = 100_000;
 function fn(schema: string, name: string, o: Partial<CatalogFunction> = {}): CatalogFunction {
-  return { oid: ++oid, schema, name, args: [0, 0], prokind: 'f', volatility: 'v', securityDefiner: false, language: 'plpgsql', dataAccess: null, body: null, ...o };
+  return {
+    oid: ++oid,
+    schema,
+    name,
+    args: [0, 0],
+    prokind: 'f',
+    volatility: 'v',
+    securityDefiner: false,
+    language: 'plpgsql',
+    dataAccess: null,
+    body: null,
+    ...o,
+  };
 }
 const sqlFn = (schema: string, name: string, body: string, o: Partial<CatalogFunction> = {}) =>
   fn(schema, name, { language: 'sql', body: `CREATE OR REPLACE FUNCTION ${schema}.${name}() RETURNS int LANGUAGE sql AS $f$${body}$f$`, ...o });
@@ -80,10 +92,18 @@ describe('refinePostgres: calls', () => {
   });
 
   it('SECURITY DEFINER writes; a procedure, an unreadable language and a body with dynamic SQL are unknown', () => {
-    const secdef = fn('public', 'sd', { volatility: 's', securityDefiner: true, language: 'sql', body: 'CREATE FUNCTION public.sd() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$' });
+    const secdef = fn('public', 'sd', {
+      volatility: 's',
+      securityDefiner: true,
+      language: 'sql',
+      body: 'CREATE FUNCTION public.sd() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$',
+    });
     const perl = fn('public', 'pl', { volatility: 'i', language: 'plperl' });
     const proc = fn('public', 'pr', { prokind: 'p', language: 'sql' });
-    const dyn = fn('public', 'dyn', { volatility: 's', body: "CREATE FUNCTION public.dyn() RETURNS int LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('SELECT %s', 1); RETURN 1; END $$" });
+    const dyn = fn('public', 'dyn', {
+      volatility: 's',
+      body: "CREATE FUNCTION public.dyn() RETURNS int LANGUAGE plpgsql AS $$ BEGIN EXECUTE format('SELECT %s', 1); RETURN 1; END $$",
+    });
     const uuid = fn('public', 'uuid_generate_v4', { language: 'c' });
     const s = snapshot([secdef, perl, proc, dyn, uuid]);
     expect(refine('SELECT sd()', s).kinds).toEqual(['read', 'write']);
@@ -94,7 +114,10 @@ describe('refinePostgres: calls', () => {
   });
 
   it('an aggregate is what its support functions do', () => {
-    const sfunc = fn('public', 'acc', { args: [2, 2], body: 'CREATE FUNCTION public.acc(a int, b int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN DELETE FROM t WHERE id = b; RETURN a; END $$' });
+    const sfunc = fn('public', 'acc', {
+      args: [2, 2],
+      body: 'CREATE FUNCTION public.acc(a int, b int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN DELETE FROM t WHERE id = b; RETURN a; END $$',
+    });
     const agg = fn('public', 'agg', { args: [1, 1], prokind: 'a', volatility: 'i', language: 'internal', runs: [sfunc.oid] });
     expect(refine('SELECT agg(x) FROM t', snapshot([sfunc, agg])).kinds).toEqual(['read', 'write']);
   });
@@ -130,7 +153,13 @@ describe('refinePostgres: casts', () => {
   const check = fn('public', 'writer_check', { args: [1, 1], language: 'c' });
   const cast = fn('public', 'writer_cast', { args: [1, 1], language: 'c' });
   const s = snapshot([...builtins, check, cast]);
-  const withCasts: CatalogSnapshot = { ...s, casts: new Map([['checked', [check]], ['int4', [cast]]]) };
+  const withCasts: CatalogSnapshot = {
+    ...s,
+    casts: new Map([
+      ['checked', [check]],
+      ['int4', [cast]],
+    ]),
+  };
 
   it('a cast to a domain runs its CHECK; a user-defined cast, its function, whatever it casts from', () => {
     expect(refine("SELECT '1'::checked", withCasts).kinds).toEqual(['read', 'write']);
@@ -151,7 +180,10 @@ describe('refinePostgres: partitions and inheritance children', () => {
   const reader = sqlFn('public', 'reader', 'SELECT count(*)::int FROM public.measures', { volatility: 's' });
   const s: CatalogSnapshot = {
     ...snapshot([...builtins, reader], { views: [view] }),
-    parents: new Map([['measures', [measures, other]], ['secret_part_b', [partB]]]),
+    parents: new Map([
+      ['measures', [measures, other]],
+      ['secret_part_b', [partB]],
+    ]),
   };
   const everything = ['public.secret_part_b', 'secret_part_b', 'public.secret_part_b1', 'secret_part_b1', 'public.part_a', 'part_a'];
 
@@ -189,7 +221,9 @@ describe('refinePostgres: partitions and inheritance children', () => {
     expect(tables('SELECT * FROM measures', attach)).toEqual(expect.arrayContaining(['public.secret_new', 'secret_new', 'secret_part_b1']));
     expect(tables('SELECT * FROM ONLY measures', attach)).toEqual(['measures']);
     // Below a partition: the tables above it reach it too.
-    expect(tables('SELECT * FROM public.measures', 'CREATE TABLE secret_deeper PARTITION OF secret_part_b FOR VALUES FROM (1000) TO (2000)')).toContain('secret_deeper');
+    expect(tables('SELECT * FROM public.measures', 'CREATE TABLE secret_deeper PARTITION OF secret_part_b FOR VALUES FROM (1000) TO (2000)')).toContain(
+      'secret_deeper',
+    );
     // A table with no children becomes a parent; one with children brings them along.
     expect(tables('SELECT * FROM part_a', 'ALTER TABLE secret_kid INHERIT part_a')).toEqual(['part_a', 'secret_kid']);
     expect(tables('SELECT * FROM part_a', 'CREATE TABLE secret_kid () INHERITS (part_a, other.measures)')).toEqual(['part_a', 'secret_kid']);
@@ -210,10 +244,20 @@ describe('refinePostgres: partitions and inheritance children', () => {
     expect(refine('SELECT * FROM public.measures', s).reason).toBe(
       'public.measures reaches its partitions and inheritance children too (public.part_a, public.secret_part_b, public.secret_part_b1; ONLY measures would not)',
     );
-    const policy = { rules: [{ id: 'no-secret', tables: ['secret_part*'], action: 'deny' as const }, { id: 'rw', kinds: ['read' as const, 'write' as const], action: 'allow' as const }], default: 'deny' as const };
+    const policy = {
+      rules: [
+        { id: 'no-secret', tables: ['secret_part*'], action: 'deny' as const },
+        { id: 'rw', kinds: ['read' as const, 'write' as const], action: 'allow' as const },
+      ],
+      default: 'deny' as const,
+    };
     const who = { subject: 'ci', issuer: 'x', build: null, claims: {}, actors: [], tokenId: null, expiresAt: new Date(Date.now() + 60_000) };
     const decided = (sql: string) => decide(policy, who, 'app', refinePostgres(classifyPostgres(sql), s));
-    expect(decided('SELECT * FROM measures')).toMatchObject({ action: 'deny', ruleId: 'no-secret', message: expect.stringContaining('reaches its partitions') });
+    expect(decided('SELECT * FROM measures')).toMatchObject({
+      action: 'deny',
+      ruleId: 'no-secret',
+      message: expect.stringContaining('reaches its partitions'),
+    });
     expect(decided('UPDATE measures SET x = 1 WHERE id = 2')).toMatchObject({ action: 'deny', ruleId: 'no-secret' });
     expect(decided('SELECT * FROM ONLY measures')).toMatchObject({ action: 'allow', ruleId: 'rw' });
     expect(decided('SELECT * FROM part_a')).toMatchObject({ action: 'allow', ruleId: 'rw' });
@@ -261,7 +305,9 @@ describe('uncommitted DDL in the session: what it redefined is in doubt', () => 
   });
 
   it('in one request, a statement after one that redefines what it calls is judged before that runs: unknown', () => {
-    const c = classifyPostgres("SELECT nice(); CREATE OR REPLACE FUNCTION public.nice() RETURNS int LANGUAGE sql AS 'DELETE FROM t WHERE id = 1; SELECT 1'; SELECT nice(); SELECT now()");
+    const c = classifyPostgres(
+      "SELECT nice(); CREATE OR REPLACE FUNCTION public.nice() RETURNS int LANGUAGE sql AS 'DELETE FROM t WHERE id = 1; SELECT 1'; SELECT nice(); SELECT now()",
+    );
     expect(refinePostgres(c, snap).statements.map((s) => s.kinds)).toEqual([['read'], ['read', 'write', 'ddl'], ['read', 'unknown'], ['read']]);
   });
 });

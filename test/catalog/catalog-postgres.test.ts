@@ -136,7 +136,7 @@ describe('a read-only rule refuses user functions, operators and views that writ
     ['an aggregate whose transition function writes', 'SELECT writer_sum(id) FROM jit_data'],
     ['attribute notation (t.f is f(t))', 'SELECT d.sneaky FROM jit_data d'],
     ['a function in a DO block', 'DO $$ BEGIN PERFORM g(); END $$'],
-    ["a cast to a domain whose CHECK writes", 'SELECT 1::checked'],
+    ['a cast to a domain whose CHECK writes', 'SELECT 1::checked'],
     ['a cast to a domain over that domain', 'SELECT CAST(1 AS checked_too)'],
     ['a user-defined cast', 'SELECT ROW(1, 2)::pair::total'],
     ['a user-defined cast written as a call', 'SELECT total(ROW(1, 2)::pair)'],
@@ -196,11 +196,14 @@ describe('what reads still works', () => {
 });
 
 describe('tables rules see through views', () => {
-  it.each([['SELECT * FROM jit_secret'], ['SELECT * FROM v_secret'], ['SELECT card FROM v_secret2'], ['SELECT * FROM public.v_secret']])('%s is refused by no-secret', async (sql) => {
-    const err = await through(sql);
-    expect(err?.code).toBe('42501');
-    expect(err?.message).toContain("'no-secret'");
-  });
+  it.each([['SELECT * FROM jit_secret'], ['SELECT * FROM v_secret'], ['SELECT card FROM v_secret2'], ['SELECT * FROM public.v_secret']])(
+    '%s is refused by no-secret',
+    async (sql) => {
+      const err = await through(sql);
+      expect(err?.code).toBe('42501');
+      expect(err?.message).toContain("'no-secret'");
+    },
+  );
 });
 
 describe('the catalog follows DDL that goes through the broker', () => {
@@ -220,9 +223,12 @@ describe('the catalog follows DDL that goes through the broker', () => {
 
   it('in the same request that replaces it, it is unknown', async () => {
     const before = await state();
-    const err = await through("CREATE OR REPLACE FUNCTION nice(int) RETURNS int LANGUAGE sql VOLATILE AS 'DELETE FROM jit_data WHERE id = 2; SELECT 1'; SELECT nice(1)", {
-      subject: 'ci:migrate',
-    });
+    const err = await through(
+      "CREATE OR REPLACE FUNCTION nice(int) RETURNS int LANGUAGE sql VOLATILE AS 'DELETE FROM jit_data WHERE id = 2; SELECT 1'; SELECT nice(1)",
+      {
+        subject: 'ci:migrate',
+      },
+    );
     expect(err?.code).toBe('42501');
     expect(await state()).toEqual(before);
     expect(await through('SELECT nice(1)')).toBeNull(); // nothing of it ran: nice() is still the stable one
@@ -251,7 +257,10 @@ describe('views created in the open transaction are judged by their new query', 
       await c.query('CREATE VIEW v_tx AS SELECT id FROM jit_data');
       expect((await c.query('SELECT count(*)::int AS n FROM v_tx')).rows[0].n).toBe(3);
       await c.query('CREATE OR REPLACE VIEW v_tx AS SELECT id FROM jit_data, f()');
-      const err = await c.query('SELECT * FROM v_tx').then(() => null, (e: { code?: string; message: string }) => e);
+      const err = await c.query('SELECT * FROM v_tx').then(
+        () => null,
+        (e: { code?: string; message: string }) => e,
+      );
       expect(err?.code).toBe('42501');
       expect(err?.message).toContain('v_tx as this session redefined it, which calls public.f()');
       await c.query('ROLLBACK');

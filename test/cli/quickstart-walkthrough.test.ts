@@ -108,9 +108,7 @@ describe('the README quick start on the embedded default', () => {
     // The DROP has run (psql goes on to the next statement, held in turn); deny that one.
     psql.type('TRUNCATE customers;');
     const truncate = await pendingFor('TRUNCATE customers');
-    expect((await jit('deny', truncate.id, '--reason', 'not the customers table')).stdout).toBe(
-      `${truncate.id}: denied by ${me} (not the customers table)\n`,
-    );
+    expect((await jit('deny', truncate.id, '--reason', 'not the customers table')).stdout).toBe(`${truncate.id}: denied by ${me} (not the customers table)\n`);
     expect((await jit('approvals')).stdout).toBe('no pending approvals\n');
 
     psqlOut = await psql.end();
@@ -127,7 +125,10 @@ describe('the README quick start on the embedded default', () => {
     expect(psqlOut.stdout).not.toContain('TRUNCATE TABLE');
 
     // The table is gone; the customers are all still there.
-    const check = await run('psql', ['-X', '-A', '-t', '-c', "SELECT to_regclass('public.orders') IS NULL, (SELECT count(*) FROM customers)"], { ...PSQL, PGPASSWORD: token });
+    const check = await run('psql', ['-X', '-A', '-t', '-c', "SELECT to_regclass('public.orders') IS NULL, (SELECT count(*) FROM customers)"], {
+      ...PSQL,
+      PGPASSWORD: token,
+    });
     expect(check.stdout.trim()).toBe('t|20');
   });
 
@@ -141,7 +142,11 @@ describe('the README quick start on the embedded default', () => {
     const out = r.stdout;
     expect(out).toMatch(/#1 .* allow {2}rule day-to-day {2}read\n {4}SELECT name, email, card_number, phone FROM customers/);
     expect(out).toMatch(/Ava Thompson +\| a\*\*\*@e\*\*\*\.com +\| \*{12}1111 +\| \*\*-\*\*\*-\*\*\*-0101/);
-    expect(out).toMatch(new RegExp(`#2 .* review {2}rule destructive-needs-approval {2}destructive\\n {4}DROP TABLE orders;\\n {2}approval a_\\w+ \\(rule destructive-needs-approval\\): approved by ${me} at `));
+    expect(out).toMatch(
+      new RegExp(
+        `#2 .* review {2}rule destructive-needs-approval {2}destructive\\n {4}DROP TABLE orders;\\n {2}approval a_\\w+ \\(rule destructive-needs-approval\\): approved by ${me} at `,
+      ),
+    );
     expect(out).toMatch(/→ DROP TABLE /);
     expect(out).toMatch(new RegExp(`#3 .*\\n {4}TRUNCATE customers;\\n {2}approval a_\\w+ .*: denied by ${me} at .*\\(reason: not the customers table\\)`));
   });

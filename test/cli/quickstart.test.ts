@@ -9,7 +9,12 @@ import { eventually, run } from '../support/broker.js';
 const BIN = resolve('bin/jit.js');
 const PG_PORT = 46432;
 const HTTP_PORT = 48080;
-const env = { JIT_LISTEN_POSTGRES: `127.0.0.1:${PG_PORT}`, JIT_LISTEN_HTTP: `127.0.0.1:${HTTP_PORT}`, JIT_LISTEN_MYSQL: '127.0.0.1:46033', JIT_DEMO_UPSTREAM: '' };
+const env = {
+  JIT_LISTEN_POSTGRES: `127.0.0.1:${PG_PORT}`,
+  JIT_LISTEN_HTTP: `127.0.0.1:${HTTP_PORT}`,
+  JIT_LISTEN_MYSQL: '127.0.0.1:46033',
+  JIT_DEMO_UPSTREAM: '',
+};
 let dir: string;
 let broker: ChildProcess;
 let log = '';
@@ -65,7 +70,14 @@ describe('jit start with no config', () => {
 
   it('stays responsive while the demo database runs a slow query (it runs in its own process)', async () => {
     const token = (await jit('token')).stdout.trim();
-    const slow = run('psql', ['-X', '-c', 'SELECT pg_sleep(2)'], { PGPASSWORD: token, PGHOST: '127.0.0.1', PGPORT: String(PG_PORT), PGDATABASE: 'app', PGUSER: 'ci', PGSSLMODE: 'require' });
+    const slow = run('psql', ['-X', '-c', 'SELECT pg_sleep(2)'], {
+      PGPASSWORD: token,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(PG_PORT),
+      PGDATABASE: 'app',
+      PGUSER: 'ci',
+      PGSSLMODE: 'require',
+    });
     await new Promise((r) => setTimeout(r, 500));
     const health = fetch(`http://127.0.0.1:${HTTP_PORT}/healthz`);
     // The health check is answered while the slow query is still running, not after it.

@@ -137,11 +137,13 @@ describe('demo database (in memory)', () => {
   });
 
   it('serves concurrent connections, each getting its own results', async () => {
-    const clients = await Promise.all([0, 1, 2, 3].map(async () => {
-      const c = new pg.Client({ connectionString: demo.url });
-      await c.connect();
-      return c;
-    }));
+    const clients = await Promise.all(
+      [0, 1, 2, 3].map(async () => {
+        const c = new pg.Client({ connectionString: demo.url });
+        await c.connect();
+        return c;
+      }),
+    );
     try {
       // Interleaved extended-protocol batches: with pglite-socket's stock queue these cross over between connections.
       await Promise.all(
@@ -157,7 +159,7 @@ describe('demo database (in memory)', () => {
     }
   });
 
-  it('keeps each connection\'s named prepared statements apart', async () => {
+  it("keeps each connection's named prepared statements apart", async () => {
     const a = new pg.Client({ connectionString: demo.url });
     const b = new pg.Client({ connectionString: demo.url });
     await a.connect();
@@ -196,7 +198,7 @@ describe('demo database (in memory)', () => {
       await a.query('BEGIN');
       await a.query("INSERT INTO customers (name, email, card_number, phone) VALUES ('Tx Test', 'tx.test@example.com', '4111111111111111', '+1-202-555-0199')");
       let bDone = false;
-      const bQuery = b.query<{ n: number }>("SELECT count(*)::int AS n FROM customers WHERE email = $1", ['tx.test@example.com']).then((r) => {
+      const bQuery = b.query<{ n: number }>('SELECT count(*)::int AS n FROM customers WHERE email = $1', ['tx.test@example.com']).then((r) => {
         bDone = true;
         return r;
       });
@@ -216,7 +218,7 @@ describe('demo database (in memory)', () => {
     await a.connect();
     a.on('error', () => undefined);
     await a.query('BEGIN');
-    await a.query("INSERT INTO orders (customer_id, amount) VALUES (3, 777.77)");
+    await a.query('INSERT INTO orders (customer_id, amount) VALUES (3, 777.77)');
     (a as unknown as { connection: { stream: net.Socket } }).connection.stream.destroy();
     await withClient(demo.url, async (b) => {
       expect((await b.query('SELECT count(*)::int AS n FROM orders WHERE amount = 777.77')).rows[0]).toEqual({ n: 0 });
@@ -337,7 +339,9 @@ describe('demo database (on disk)', () => {
         expect((await c.query('SELECT count(*)::int AS n FROM customers')).rows[0]).toEqual({ n: DEMO_CUSTOMERS.length });
         await c.query('DELETE FROM orders WHERE customer_id = 20');
         await c.query('DELETE FROM customers WHERE id = 20');
-        await c.query("INSERT INTO customers (name, email, card_number, phone) VALUES ('Kept Row', 'kept.row@example.com', '4242424242424242', '+1-202-555-0198')");
+        await c.query(
+          "INSERT INTO customers (name, email, card_number, phone) VALUES ('Kept Row', 'kept.row@example.com', '4242424242424242', '+1-202-555-0198')",
+        );
       });
     } finally {
       await first.close();

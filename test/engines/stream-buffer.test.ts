@@ -13,7 +13,11 @@ const bytes = (n: number, from = 0) => Buffer.from(Array.from({ length: n }, (_,
 const inPlace = (view: Buffer, chunk: Buffer, offset: number) => view.buffer === chunk.buffer && view.byteOffset === chunk.byteOffset + offset;
 /** `input` cut at the given offsets, each piece a copy (as a socket hands out reads). */
 const cut = (input: Buffer, at: number[]) => [0, ...at, input.length].slice(1).map((end, i, a) => Buffer.from(input.subarray(i === 0 ? 0 : a[i - 1], end)));
-const slices = (input: Buffer, size: number) => cut(input, Array.from({ length: Math.ceil(input.length / size) - 1 }, (_, i) => (i + 1) * size));
+const slices = (input: Buffer, size: number) =>
+  cut(
+    input,
+    Array.from({ length: Math.ceil(input.length / size) - 1 }, (_, i) => (i + 1) * size),
+  );
 
 /** A frontend message: type byte, length, body. */
 function pgMessage(type: string, body: Buffer): Buffer {
@@ -220,7 +224,10 @@ describe('the PostgreSQL framer', () => {
       f.push(p);
       for (let m = f.next(); m; m = f.next()) frames.push(m);
     }
-    expect(frames.map((m) => [m.type, m.body.length])).toEqual([['Q', sql.length], ['Q', 9]]);
+    expect(frames.map((m) => [m.type, m.body.length])).toEqual([
+      ['Q', sql.length],
+      ['Q', 9],
+    ]);
     expect(frames[0]!.body.equals(sql)).toBe(true);
     expect(frames[1]!.body.toString()).toBe('SELECT 2\0');
   });
@@ -290,7 +297,10 @@ describe('the MySQL packet framer', () => {
     const big = comQuery(0, sql);
     expect([big.readUIntLE(0, 3), big[3], big[4 + MAX_PACKET + 3]]).toEqual([MAX_PACKET, 0, 1]);
     const out = frameAll(new PacketFramer(1 << 25), slices(Buffer.concat([big, comQuery(0, 'SELECT 2')]), 65536)) as Message[];
-    expect(out.map((m) => [m.seq, m.lastSeq, m.payload.length])).toEqual([[0, 1, MAX_PACKET + 101], [0, 0, 9]]);
+    expect(out.map((m) => [m.seq, m.lastSeq, m.payload.length])).toEqual([
+      [0, 1, MAX_PACKET + 101],
+      [0, 0, 9],
+    ]);
     expect(out[0]!.payload.subarray(1).equals(sql)).toBe(true);
     expect(out[0]!.raw.equals(big)).toBe(true);
   });

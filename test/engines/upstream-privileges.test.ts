@@ -2,7 +2,7 @@
 // holds more than least privilege: a PostgreSQL superuser, a MariaDB account with global privileges. A
 // limited account gives no warning; an unreachable upstream is a warning, never a failed start.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -75,7 +75,9 @@ describe('PostgreSQL targets', () => {
       const r = await b.readyz();
       expect(r.status).toBe(200);
       expect(r.body.status).toBe('ready');
-      expect(r.body.warnings).toEqual([expect.stringMatching(/^target app: the upstream role "postgres" is a superuser: the broker's guarantees assume a least-privilege account/)]);
+      expect(r.body.warnings).toEqual([
+        expect.stringMatching(/^target app: the upstream role "postgres" is a superuser: the broker's guarantees assume a least-privilege account/),
+      ]);
       expect(b.logs.find((l) => l['target'] === 'app')).toMatchObject({ level: 40, msg: r.body.warnings[0] });
     } finally {
       await b.stop();
@@ -122,7 +124,9 @@ describe('MariaDB targets', () => {
       const r = await b.readyz();
       expect(r.status).toBe(200);
       expect(r.body.warnings).toHaveLength(1);
-      expect(r.body.warnings[0]).toMatch(/^target my: the upstream account root@\S+ holds global privileges \(ALL PRIVILEGES ON \*\.\*\); may grant its privileges to others \(WITH GRANT OPTION\): /);
+      expect(r.body.warnings[0]).toMatch(
+        /^target my: the upstream account root@\S+ holds global privileges \(ALL PRIVILEGES ON \*\.\*\); may grant its privileges to others \(WITH GRANT OPTION\): /,
+      );
     } finally {
       await b.stop();
     }
@@ -144,7 +148,10 @@ describe('what counts as more than least privilege', () => {
     expect(pgRoleProblems(base)).toEqual([]);
     expect(pgRoleProblems({ ...base, superuser: true, createrole: true, serverRoles: ['pg_read_server_files'] })).toEqual(['is a superuser']);
     expect(pgRoleProblems({ ...base, serverRoles: ['pg_write_server_files'] })).toEqual(['is a member of pg_write_server_files']);
-    expect(pgRoleProblems({ ...base, createrole: true, bypassrls: true })).toEqual(['has CREATEROLE', 'has BYPASSRLS (row-level security does not apply to it)']);
+    expect(pgRoleProblems({ ...base, createrole: true, bypassrls: true })).toEqual([
+      'has CREATEROLE',
+      'has BYPASSRLS (row-level security does not apply to it)',
+    ]);
   });
 
   it('MySQL grants: global privileges other than USAGE, GRANT OPTION', () => {

@@ -52,7 +52,7 @@ describe('authentication', () => {
     }
   });
 
-  it('logs every request through the broker\'s logger (method, URL, status), never the admin token', async () => {
+  it("logs every request through the broker's logger (method, URL, status), never the admin token", async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
     const logged = await buildHttp({ issuer: null, ready: async () => {}, logger, store, adminToken: ADMIN });
@@ -72,7 +72,8 @@ describe('authentication', () => {
   it('with a generated admin token (adminLoopbackOnly), a client from another address is refused even with the token', async () => {
     const local = await buildHttp({ issuer: null, ready: async () => {}, logger: false, store, adminToken: ADMIN, adminLoopbackOnly: true });
     try {
-      const ask = (remoteAddress: string) => local.inject({ method: 'GET', url: '/api/sessions', remoteAddress, headers: { authorization: `Bearer ${ADMIN}` } });
+      const ask = (remoteAddress: string) =>
+        local.inject({ method: 'GET', url: '/api/sessions', remoteAddress, headers: { authorization: `Bearer ${ADMIN}` } });
       const remote = await ask('10.0.0.7');
       expect(remote.statusCode).toBe(403);
       expect(remote.json()).toEqual({ error: expect.stringContaining('accepts from loopback only: set admin_token in its config') });
@@ -91,11 +92,27 @@ describe('GET /api/sessions', () => {
     const all = (await get('/api/sessions')).json as { sessions: Record<string, unknown>[] };
     expect(all.sessions.map((s) => s.id)).toEqual([other.sessionId, fx.sessionId]);
     expect(all.sessions[1]).toEqual({
-      id: fx.sessionId, target: 'app', engine: 'postgres', subject: 'repo:acme/api', issuer: 'https://token.actions.githubusercontent.com',
-      build: 'acme/api/77/1', claims: { repository: 'acme/api', run_id: 77 }, actors: ['agent:fixer', 'tool:psql'], tokenId: 'jti-77',
-      clientAddress: '10.0.0.7', clientPort: 50432, clientApplication: 'psql', dbUser: 'ci', tls: true,
-      startedAt: new Date(T0).toISOString(), endedAt: new Date(T0 + 9000).toISOString(), endReason: 'client vanished',
-      statementCount: 7, allowed: 2, denied: 1, reviewed: 4,
+      id: fx.sessionId,
+      target: 'app',
+      engine: 'postgres',
+      subject: 'repo:acme/api',
+      issuer: 'https://token.actions.githubusercontent.com',
+      build: 'acme/api/77/1',
+      claims: { repository: 'acme/api', run_id: 77 },
+      actors: ['agent:fixer', 'tool:psql'],
+      tokenId: 'jti-77',
+      clientAddress: '10.0.0.7',
+      clientPort: 50432,
+      clientApplication: 'psql',
+      dbUser: 'ci',
+      tls: true,
+      startedAt: new Date(T0).toISOString(),
+      endedAt: new Date(T0 + 9000).toISOString(),
+      endReason: 'client vanished',
+      statementCount: 7,
+      allowed: 2,
+      denied: 1,
+      reviewed: 4,
     });
     const ids = async (q: string) => ((await get(`/api/sessions?${q}`)).json as { sessions: { id: string }[] }).sessions.map((s) => s.id);
     expect(await ids('build=acme/api/77/1')).toEqual([fx.sessionId]);
@@ -119,9 +136,24 @@ describe('GET /api/sessions/:id', () => {
     expect(body.session.id).toBe(fx.sessionId);
     expect(body.statements).toHaveLength(7);
     expect(body.statements[0]).toEqual({
-      id: fx.ids[0], sessionId: fx.sessionId, seq: 1, sql: 'SELECT id, email, note\nFROM customers ORDER BY id', protocol: 'simple', kinds: ['read'],
-      decision: 'allow', ruleId: 'ci-reads', message: null, startedAt: new Date(T0 + 100).toISOString(), offsetMs: 100,
-      durationMs: 1.25, tag: 'SELECT 5', rows: 5, error: null, approvalId: null, approval: null, sample: SAMPLE,
+      id: fx.ids[0],
+      sessionId: fx.sessionId,
+      seq: 1,
+      sql: 'SELECT id, email, note\nFROM customers ORDER BY id',
+      protocol: 'simple',
+      kinds: ['read'],
+      decision: 'allow',
+      ruleId: 'ci-reads',
+      message: null,
+      startedAt: new Date(T0 + 100).toISOString(),
+      offsetMs: 100,
+      durationMs: 1.25,
+      tag: 'SELECT 5',
+      rows: 5,
+      error: null,
+      approvalId: null,
+      approval: null,
+      sample: SAMPLE,
     });
     expect(body.statements[1]).toMatchObject({ approvalId: fx.approvals.drop.id, approval: approvalToJson(fx.approvals.drop), sample: null });
     expect(body.statements[6]).toMatchObject({ seq: 7, durationMs: null, tag: null });

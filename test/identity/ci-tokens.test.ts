@@ -65,8 +65,15 @@ describe('GitHub Actions and GitLab CI ID tokens, as issued', () => {
     const s = (await t.broker.store.getSession(id))!;
     expect(s).toMatchObject({ subject: 'repo:acme/app:environment:prod', issuer: gh.url, build: 'acme/app/4242/2', actors: [] });
     expect(s.claims).toEqual({
-      repository: 'acme/app', repository_owner: 'acme', run_id: '4242', run_attempt: '2', workflow: 'nightly', ref: 'refs/heads/main',
-      sha: 'd6f7c2e1a9b04c3e8f5a2b1c0d9e8f7a6b5c4d3e', actor: 'octocat', environment: 'prod',
+      repository: 'acme/app',
+      repository_owner: 'acme',
+      run_id: '4242',
+      run_attempt: '2',
+      workflow: 'nightly',
+      ref: 'refs/heads/main',
+      sha: 'd6f7c2e1a9b04c3e8f5a2b1c0d9e8f7a6b5c4d3e',
+      actor: 'octocat',
+      environment: 'prod',
       job_workflow_ref: 'acme/app/.github/workflows/nightly.yml@refs/heads/main',
     });
     expect(s.tokenId).toMatch(/^[0-9a-f-]{36}$/);
@@ -78,16 +85,30 @@ describe('GitHub Actions and GitLab CI ID tokens, as issued', () => {
   it('a GitLab CI token logs in; the build is project_path/pipeline_id', async () => {
     const s = (await t.broker.store.getSession(await login(await gl.sign(gitlabClaims({ pipelineId: '9001' })))))!;
     expect(s).toMatchObject({ subject: 'project_path:acme/platform/app:ref_type:branch:ref:main', issuer: gl.url, build: 'acme/platform/app/9001' });
-    expect(s.claims).toMatchObject({ project_path: 'acme/platform/app', namespace_path: 'acme/platform', pipeline_id: '9001', job_id: '302', ref: 'main', user_login: 'sample-user', user_email: 'sample-user@example.com' });
+    expect(s.claims).toMatchObject({
+      project_path: 'acme/platform/app',
+      namespace_path: 'acme/platform',
+      pipeline_id: '9001',
+      job_id: '302',
+      ref: 'main',
+      user_login: 'sample-user',
+      user_email: 'sample-user@example.com',
+    });
   });
 
   it("the issuer's claim constraints, audience and GitHub's real issuer name", async () => {
-    await expect(new pg.Client(t.pgConfig(await gh.sign(githubClaims({ runId: '1', repository: 'evil/app' })))).connect())
-      .rejects.toMatchObject({ code: '28P01', message: expect.stringMatching(/claim 'repository_owner' \('evil'\) does not match 'acme'/) });
-    await expect(new pg.Client(t.pgConfig(await gl.sign(gitlabClaims({ pipelineId: '1', aud: 'https://vault.example.com' })))).connect())
-      .rejects.toMatchObject({ code: '28P01', message: expect.stringMatching(/audience 'https:\/\/vault\.example\.com' is not accepted/) });
+    await expect(new pg.Client(t.pgConfig(await gh.sign(githubClaims({ runId: '1', repository: 'evil/app' })))).connect()).rejects.toMatchObject({
+      code: '28P01',
+      message: expect.stringMatching(/claim 'repository_owner' \('evil'\) does not match 'acme'/),
+    });
+    await expect(new pg.Client(t.pgConfig(await gl.sign(gitlabClaims({ pipelineId: '1', aud: 'https://vault.example.com' })))).connect()).rejects.toMatchObject(
+      { code: '28P01', message: expect.stringMatching(/audience 'https:\/\/vault\.example\.com' is not accepted/) },
+    );
     const real = await gh.sign({ ...githubClaims({ runId: '77' }), iss: 'https://token.actions.githubusercontent.com' });
-    expect((await t.broker.store.getSession(await login(real)))!).toMatchObject({ issuer: 'https://token.actions.githubusercontent.com', build: 'acme/app/77/1' });
+    expect((await t.broker.store.getSession(await login(real)))!).toMatchObject({
+      issuer: 'https://token.actions.githubusercontent.com',
+      build: 'acme/app/77/1',
+    });
   });
 });
 
@@ -111,8 +132,18 @@ describe('a pipeline run, its bot, the agent the bot spawned', () => {
     await c.query('SELECT 1');
     const [s] = await t.broker.store.listSessions({ build: `acme/app/${run}/1` });
     expect(s).toMatchObject({
-      subject: 'repo:acme/app:environment:prod', issuer: t.broker.issuer!.issuer, build: `acme/app/${run}/1`, actors: ['sql-agent-3', 'release-bot'],
-      claims: { subject_issuer: gh.url, repository: 'acme/app', run_id: run, scope: 'ddl', target: 'app', act: { sub: 'sql-agent-3', act: { sub: 'release-bot' } } },
+      subject: 'repo:acme/app:environment:prod',
+      issuer: t.broker.issuer!.issuer,
+      build: `acme/app/${run}/1`,
+      actors: ['sql-agent-3', 'release-bot'],
+      claims: {
+        subject_issuer: gh.url,
+        repository: 'acme/app',
+        run_id: run,
+        scope: 'ddl',
+        target: 'app',
+        act: { sub: 'sql-agent-3', act: { sub: 'release-bot' } },
+      },
     });
     // A schema change by an agent is held (rule actors: ["*"]); the request names the chain.
     const held = c.query('CREATE TABLE jit_t_chain (id int)').catch((e: unknown) => e);
@@ -120,12 +151,21 @@ describe('a pipeline run, its bot, the agent the bot spawned', () => {
       const p = await t.broker.approvals.list({ state: 'pending', build: `acme/app/${run}/1` });
       return p.length ? p : null;
     });
-    expect(req).toMatchObject({ subject: 'repo:acme/app:environment:prod', build: `acme/app/${run}/1`, actors: ['sql-agent-3', 'release-bot'], ruleId: 'agents-ddl-review', sessionId: s!.id });
+    expect(req).toMatchObject({
+      subject: 'repo:acme/app:environment:prod',
+      build: `acme/app/${run}/1`,
+      actors: ['sql-agent-3', 'release-bot'],
+      ruleId: 'agents-ddl-review',
+      sessionId: s!.id,
+    });
     await t.broker.approvals.decide(req!.id, { approve: false, by: 'api:test', reason: 'not today', trusted: true });
     expect(await held).toMatchObject({ code: '42501', message: expect.stringMatching(/denied by api:test \(reason: not today\)/) });
     await c.end();
     const st = await t.broker.store.listStatements(s!.id);
-    expect(st.map((x) => [x.sql, x.decision])).toEqual([['SELECT 1', 'allow'], ['CREATE TABLE jit_t_chain (id int)', 'review']]);
+    expect(st.map((x) => [x.sql, x.decision])).toEqual([
+      ['SELECT 1', 'allow'],
+      ['CREATE TABLE jit_t_chain (id int)', 'review'],
+    ]);
     expect(st[1]!.approvalId).toBe(req!.id);
   });
 });
@@ -149,7 +189,10 @@ describe('JWKS key rotation', () => {
     const stranger = (await generateKeyPair('RS256')).privateKey;
     const forged = async (kid: string) => rot.sign(githubClaims({ runId: String(runId++) }), { kid, key: stranger });
     for (let i = 0; i < 10; i++) {
-      await expect(new pg.Client(t.pgConfig(await forged(`unknown-${i}`))).connect()).rejects.toMatchObject({ code: '28P01', message: expect.stringMatching(/unknown key/) });
+      await expect(new pg.Client(t.pgConfig(await forged(`unknown-${i}`))).connect()).rejects.toMatchObject({
+        code: '28P01',
+        message: expect.stringMatching(/unknown key/),
+      });
     }
     expect(rot.hits[jwks]).toBe(2); // within the cooldown: no fetch at all
     vi.setSystemTime(Date.now() + 31_000);
@@ -158,8 +201,12 @@ describe('JWKS key rotation', () => {
     }
     expect(rot.hits[jwks]).toBe(3); // one refetch per cooldown, however many tokens
     // The retired key is gone for good; the forged signature under the new kid does not verify.
-    await expect(new pg.Client(t.pgConfig(await rot.sign(githubClaims({ runId: '1' }), { kid: first, key: stranger }))).connect()).rejects.toMatchObject({ message: expect.stringMatching(/unknown key/) });
-    await expect(new pg.Client(t.pgConfig(await forged(second))).connect()).rejects.toMatchObject({ message: expect.stringMatching(/signature does not verify/) });
+    await expect(new pg.Client(t.pgConfig(await rot.sign(githubClaims({ runId: '1' }), { kid: first, key: stranger }))).connect()).rejects.toMatchObject({
+      message: expect.stringMatching(/unknown key/),
+    });
+    await expect(new pg.Client(t.pgConfig(await forged(second))).connect()).rejects.toMatchObject({
+      message: expect.stringMatching(/signature does not verify/),
+    });
     expect(rot.hits[discovery]).toBe(1);
   });
 });

@@ -25,17 +25,26 @@ describe('scope', () => {
   it('is a ceiling on statement kinds, checked before any rule', () => {
     expect(run(allowAll, who({ scope: 'read' }), 'SELECT 1')).toMatchObject({ action: 'allow', ruleId: 'everything' });
     expect(run(allowAll, who({ scope: 'read' }), 'DELETE FROM t WHERE id = 1')).toEqual({
-      action: 'deny', ruleId: null, message: "token scope 'read' does not allow a write statement", kinds: ['write'],
+      action: 'deny',
+      ruleId: null,
+      message: "token scope 'read' does not allow a write statement",
+      kinds: ['write'],
     });
     expect(run(allowAll, who({ scope: 'write' }), 'INSERT INTO t SELECT * FROM u')).toMatchObject({ action: 'allow' });
     expect(run(allowAll, who({ scope: 'write' }), 'CREATE TABLE x (id int)').message).toBe("token scope 'write' does not allow a ddl statement");
-    expect(run(allowAll, who({ scope: 'read' }), 'SELECT 1; TRUNCATE t')).toMatchObject({ action: 'deny', message: "token scope 'read' does not allow a destructive statement — statement 2 of 2: TRUNCATE t" });
+    expect(run(allowAll, who({ scope: 'read' }), 'SELECT 1; TRUNCATE t')).toMatchObject({
+      action: 'deny',
+      message: "token scope 'read' does not allow a destructive statement — statement 2 of 2: TRUNCATE t",
+    });
     expect(run(allowAll, who({ scope: 'unknown' }), 'DO $$ BEGIN END $$')).toMatchObject({ action: 'allow' });
     expect(run(allowAll, who(), 'DROP TABLE t')).toMatchObject({ action: 'allow' }); // no scope claim: rules alone
   });
 
   it('a scope claim that is not understood refuses everything', () => {
-    expect(run(allowAll, who({ scope: 'openid profile' }), 'SELECT 1')).toMatchObject({ action: 'deny', message: expect.stringMatching(/token scope 'openid profile' is not understood/) });
+    expect(run(allowAll, who({ scope: 'openid profile' }), 'SELECT 1')).toMatchObject({
+      action: 'deny',
+      message: expect.stringMatching(/token scope 'openid profile' is not understood/),
+    });
   });
 
   it('parses a list to its most severe kind', () => {
@@ -102,11 +111,20 @@ describe('config', () => {
 describe('examples/jit.yaml', () => {
   it('its agent rule and exchange settings do what their comments say', async () => {
     const { loadConfig } = await import('../../broker/config.js');
-    const c = loadConfig(new URL('../../examples/jit.yaml', import.meta.url).pathname, { APP_DB_PASSWORD: 'p', ANALYTICS_DB_PASSWORD: 'p', JIT_ADMIN_TOKEN: 'a'.repeat(32) });
-    expect(c.identity).toMatchObject({ single_use: false, revokers: ['@dba-oncall', 'alice@acme.com'], exchange: { enabled: true, max_ttl: 1800, max_depth: 3 } });
+    const c = loadConfig(new URL('../../examples/jit.yaml', import.meta.url).pathname, {
+      APP_DB_PASSWORD: 'p',
+      ANALYTICS_DB_PASSWORD: 'p',
+      JIT_ADMIN_TOKEN: 'a'.repeat(32),
+    });
+    expect(c.identity).toMatchObject({
+      single_use: false,
+      revokers: ['@dba-oncall', 'alice@acme.com'],
+      exchange: { enabled: true, max_ttl: 1800, max_depth: 3 },
+    });
     const p = { rules: c.rules, default: c.default };
     const deployer: Identity = {
-      ...who(), issuer: 'https://token.actions.githubusercontent.com',
+      ...who(),
+      issuer: 'https://token.actions.githubusercontent.com',
       claims: { repository_owner: 'acme', job_workflow_ref: 'acme/app/.github/workflows/deploy.yml@refs/heads/main' },
     };
     expect(run(p, deployer, 'ALTER TABLE users ADD COLUMN x int')).toMatchObject({ action: 'review', ruleId: 'migrations' });

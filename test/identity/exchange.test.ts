@@ -50,7 +50,12 @@ async function refusedWith(p: Params, error: string, description: RegExp) {
 }
 
 const pipeline = (o: { build?: string; ttlSeconds?: number } = {}) =>
-  t.token({ subject: 'repo:acme/app:ref:refs/heads/main', build: o.build ?? 'acme/app/100/1', ttlSeconds: o.ttlSeconds ?? 600, claims: { repository: 'acme/app', email: 'dev@acme.com' } });
+  t.token({
+    subject: 'repo:acme/app:ref:refs/heads/main',
+    build: o.build ?? 'acme/app/100/1',
+    ttlSeconds: o.ttlSeconds ?? 600,
+    claims: { repository: 'acme/app', email: 'dev@acme.com' },
+  });
 
 describe('POST /oauth/token', () => {
   it('exchanges a pipeline token for a read-only child for a nested agent', async () => {
@@ -62,9 +67,17 @@ describe('POST /oauth/token', () => {
     const p = decodeJwt(parent);
     const c = decodeJwt(r.body['access_token'] as string);
     expect(c).toMatchObject({
-      iss: t.broker.issuer!.issuer, aud: 'jit-broker', sub: 'repo:acme/app:ref:refs/heads/main', build: 'acme/app/100/1',
-      scope: 'read', target: 'app', act: { sub: 'nightly-agent' }, subject_issuer: t.broker.issuer!.issuer,
-      jit_ancestors: [p.jti], repository: 'acme/app', email: 'dev@acme.com',
+      iss: t.broker.issuer!.issuer,
+      aud: 'jit-broker',
+      sub: 'repo:acme/app:ref:refs/heads/main',
+      build: 'acme/app/100/1',
+      scope: 'read',
+      target: 'app',
+      act: { sub: 'nightly-agent' },
+      subject_issuer: t.broker.issuer!.issuer,
+      jit_ancestors: [p.jti],
+      repository: 'acme/app',
+      email: 'dev@acme.com',
     });
     expect(c.exp! - c.iat!).toBe(300);
     expect(c.exp!).toBeLessThanOrEqual(p.exp!);
@@ -79,7 +92,12 @@ describe('POST /oauth/token', () => {
     expect(r.body).toMatchObject({ issued_token_type: JWT, token_type: 'N_A', scope: 'read' });
     expect(r.body['expires_in']).toBeLessThanOrEqual(120); // no expires_in: default_ttl, capped by the parent
     const c = decodeJwt(r.body['access_token'] as string);
-    expect(c).toMatchObject({ scope: 'read', target: 'app', build: 'acme/app/100/1', act: { sub: 'sub-agent-7', iss: t.broker.issuer!.issuer, act: { sub: 'nightly-agent' } } });
+    expect(c).toMatchObject({
+      scope: 'read',
+      target: 'app',
+      build: 'acme/app/100/1',
+      act: { sub: 'sub-agent-7', iss: t.broker.issuer!.issuer, act: { sub: 'nightly-agent' } },
+    });
     expect(c.jit_ancestors).toEqual([decodeJwt(first).jti, ...(decodeJwt(first).jit_ancestors as string[])]);
     expect(c.exp!).toBeLessThanOrEqual(decodeJwt(first).exp!);
     const id = await createVerifier({ issuers: [], local: { issuer: t.broker.issuer!, audience: 'jit-broker' } }).verify(r.body['access_token'] as string);
@@ -107,8 +125,16 @@ describe('refusals: a child never widens', () => {
   });
 
   it("a longer life than the parent's, or than identity.exchange.max_ttl", async () => {
-    await refusedWith(subject(await pipeline({ ttlSeconds: 600 }), { expires_in: '900', actor: 'a' }), 'invalid_request', /expires_in 900s would outlive the subject_token, which expires in \d+s/);
-    await refusedWith(subject(await pipeline({ ttlSeconds: 3600 }), { expires_in: '2000', actor: 'a' }), 'invalid_request', /longer than identity\.exchange\.max_ttl \(1800s\)/);
+    await refusedWith(
+      subject(await pipeline({ ttlSeconds: 600 }), { expires_in: '900', actor: 'a' }),
+      'invalid_request',
+      /expires_in 900s would outlive the subject_token, which expires in \d+s/,
+    );
+    await refusedWith(
+      subject(await pipeline({ ttlSeconds: 3600 }), { expires_in: '2000', actor: 'a' }),
+      'invalid_request',
+      /longer than identity\.exchange\.max_ttl \(1800s\)/,
+    );
     await refusedWith(subject(await pipeline(), { expires_in: 'soon', actor: 'a' }), 'invalid_request', /expires_in must be a positive number/);
   });
 
@@ -123,7 +149,8 @@ describe('refusals: a child never widens', () => {
   it('a revoked build', async () => {
     const parent = await pipeline({ build: 'acme/app/revoked/1' });
     const res = await fetch(`${t.httpUrl}/api/revocations`, {
-      method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
       body: JSON.stringify({ build: 'acme/app/revoked/1', reason: 'leaked in a log' }),
     });
     expect(res.status).toBe(201);
@@ -133,25 +160,49 @@ describe('refusals: a child never widens', () => {
   it('a chain deeper than identity.exchange.max_depth', async () => {
     let token = await pipeline();
     for (const a of ['one', 'two', 'three']) token = await child(token, { actor: a });
-    await refusedWith(subject(token, { actor: 'four' }), 'invalid_request', /delegation depth exceeded: the subject_token is already 3 deep \(three <- two <- one\), and identity\.exchange\.max_depth is 3/);
+    await refusedWith(
+      subject(token, { actor: 'four' }),
+      'invalid_request',
+      /delegation depth exceeded: the subject_token is already 3 deep \(three <- two <- one\), and identity\.exchange\.max_depth is 3/,
+    );
   });
 
   it('a forged actor token, one from an untrusted issuer, or no actor at all', async () => {
     const stranger = (await generateKeyPair('ES256')).privateKey;
     const forged = await new SignJWT({ sub: 'trusted-agent' })
       .setProtectedHeader({ alg: 'ES256', kid: t.broker.issuer!.kid })
-      .setIssuer(t.broker.issuer!.issuer).setAudience('jit-broker').setExpirationTime(now() + 300).sign(stranger);
-    await refusedWith(subject(await pipeline(), { actor_token: forged, actor_token_type: JWT }), 'invalid_request', /actor_token refused: signature does not verify/);
-    const foreign = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'ES256' }).setIssuer('https://evil.test').setAudience('jit-broker').setExpirationTime(now() + 300).sign(stranger);
-    await refusedWith(subject(await pipeline(), { actor_token: foreign, actor_token_type: JWT }), 'invalid_request', /actor_token refused: issuer 'https:\/\/evil\.test' is not trusted/);
+      .setIssuer(t.broker.issuer!.issuer)
+      .setAudience('jit-broker')
+      .setExpirationTime(now() + 300)
+      .sign(stranger);
+    await refusedWith(
+      subject(await pipeline(), { actor_token: forged, actor_token_type: JWT }),
+      'invalid_request',
+      /actor_token refused: signature does not verify/,
+    );
+    const foreign = await new SignJWT({ sub: 'x' })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer('https://evil.test')
+      .setAudience('jit-broker')
+      .setExpirationTime(now() + 300)
+      .sign(stranger);
+    await refusedWith(
+      subject(await pipeline(), { actor_token: foreign, actor_token_type: JWT }),
+      'invalid_request',
+      /actor_token refused: issuer 'https:\/\/evil\.test' is not trusted/,
+    );
     await refusedWith(subject(await pipeline(), { actor_token: await t.token({ subject: 'x' }) }), 'invalid_request', /actor_token_type must be given/);
     await refusedWith(subject(await pipeline(), {}), 'invalid_request', /name who the token is for/);
   });
 
   it('a forged subject token, a wrong grant type, a repeated parameter', async () => {
     const stranger = (await generateKeyPair('ES256')).privateKey;
-    const forged = await new SignJWT({ sub: 'x', build: 'b' }).setProtectedHeader({ alg: 'ES256', kid: t.broker.issuer!.kid })
-      .setIssuer(t.broker.issuer!.issuer).setAudience('jit-broker').setExpirationTime(now() + 300).sign(stranger);
+    const forged = await new SignJWT({ sub: 'x', build: 'b' })
+      .setProtectedHeader({ alg: 'ES256', kid: t.broker.issuer!.kid })
+      .setIssuer(t.broker.issuer!.issuer)
+      .setAudience('jit-broker')
+      .setExpirationTime(now() + 300)
+      .sign(stranger);
     await refusedWith(subject(forged, { actor: 'a' }), 'invalid_grant', /subject_token refused: signature does not verify/);
     await refusedWith({ ...subject(await pipeline(), { actor: 'a' }), grant_type: 'client_credentials' }, 'unsupported_grant_type', /grant_type must be/);
     await refusedWith(subject(await pipeline(), { actor: 'a', scope: ['read', 'write'] }), 'invalid_request', /scope is given more than once/);
@@ -173,8 +224,14 @@ describe('limits on the wire', () => {
     const c = new pg.Client(t.pgConfig(reader));
     await c.connect();
     try {
-      await expect(c.query('UPDATE jit_t_scope SET id = 9 WHERE id = 2')).rejects.toMatchObject({ code: '42501', message: "jit-broker: token scope 'read' does not allow a write statement" });
-      await expect(c.query('DROP TABLE jit_t_scope')).rejects.toMatchObject({ code: '42501', message: expect.stringMatching(/token scope 'read' does not allow a (ddl|destructive) statement/) });
+      await expect(c.query('UPDATE jit_t_scope SET id = 9 WHERE id = 2')).rejects.toMatchObject({
+        code: '42501',
+        message: "jit-broker: token scope 'read' does not allow a write statement",
+      });
+      await expect(c.query('DROP TABLE jit_t_scope')).rejects.toMatchObject({
+        code: '42501',
+        message: expect.stringMatching(/token scope 'read' does not allow a (ddl|destructive) statement/),
+      });
     } finally {
       await c.end();
     }
@@ -184,7 +241,11 @@ describe('limits on the wire', () => {
     const psqlSession = sessions.find((s) => s.denied > 0 && s.clientApplication === 'psql')!;
     expect(psqlSession.actors).toEqual(['nightly-agent']);
     const st = await t.broker.store.listStatements(psqlSession.id);
-    expect(st.find((x) => x.decision === 'deny')).toMatchObject({ ruleId: null, message: "token scope 'read' does not allow a write statement", kinds: ['write'] });
+    expect(st.find((x) => x.decision === 'deny')).toMatchObject({
+      ruleId: null,
+      message: "token scope 'read' does not allow a write statement",
+      kinds: ['write'],
+    });
     // The parent (no scope) is governed by the rules alone, which allow it.
     const w = await run('psql', ['-X', '-c', 'DELETE FROM jit_t_scope WHERE id = 1'], psqlEnv(t, parent));
     expect(w.stderr).toBe('');
@@ -195,7 +256,8 @@ describe('limits on the wire', () => {
     const parent = await pipeline();
     const limited = await child(parent, { audience: 'app', actor: 'agent' });
     await expect(new pg.Client(t.pgConfig(limited, { database: 'other' })).connect()).rejects.toMatchObject({
-      code: '42501', message: "jit-broker: the token is limited to target 'app'; it cannot log in to 'other'",
+      code: '42501',
+      message: "jit-broker: the token is limited to target 'app'; it cannot log in to 'other'",
     });
     const c = new pg.Client(t.pgConfig(parent, { database: 'other' }));
     await c.connect();
@@ -220,7 +282,9 @@ describe('jit token exchange', () => {
 
   it('reports a refusal with its error code and reason (exit 1)', async () => {
     const reader = await child(await pipeline(), { scope: 'read', actor: 'a' });
-    const r = await run(process.execPath, ['bin/jit.js', '--config', t.configFile, 'token', 'exchange', '--scope', 'admin', '--actor', 'b'], { JIT_SUBJECT_TOKEN: reader });
+    const r = await run(process.execPath, ['bin/jit.js', '--config', t.configFile, 'token', 'exchange', '--scope', 'admin', '--actor', 'b'], {
+      JIT_SUBJECT_TOKEN: reader,
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/token exchange refused: invalid_scope: the subject_token's scope is 'read'; a child cannot get 'admin'/);
     expect(r.stdout).toBe('');

@@ -102,7 +102,10 @@ function verifier(extra: IssuerConfig[] = [], isRevoked?: (id: { jti: string | n
 }
 
 async function refused(p: Promise<unknown>, check: RefusalCheck, token: string): Promise<TokenRefusedError> {
-  const err: unknown = await p.then(() => null, (e: unknown) => e);
+  const err: unknown = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(TokenRefusedError);
   const e = err as TokenRefusedError;
   expect(e.check).toBe(check);
@@ -116,7 +119,10 @@ async function refused(p: Promise<unknown>, check: RefusalCheck, token: string):
 describe('LocalIssuer', () => {
   it('round-trips a token into an Identity', async () => {
     const token = await local.sign({
-      subject: 'agent-7', build: 'acme/app/9/1', audience: 'jit-broker', ttlSeconds: 300,
+      subject: 'agent-7',
+      build: 'acme/app/9/1',
+      audience: 'jit-broker',
+      ttlSeconds: 300,
       claims: { scope: 'read', target: 'orders', noise: 'dropped' },
     });
     const id = await verifier().verify(token);
@@ -148,8 +154,7 @@ describe('LocalIssuer', () => {
     const again = await LocalIssuer.loadOrCreate(path, 'https://broker.test');
     expect(again.kid).toBe(local.kid);
     const token = await local.sign({ subject: 's', audience: 'jit-broker', ttlSeconds: 60 });
-    await expect(createVerifier({ issuers: [], local: { issuer: again, audience: 'jit-broker' } }).verify(token))
-      .resolves.toMatchObject({ subject: 's' });
+    await expect(createVerifier({ issuers: [], local: { issuer: again, audience: 'jit-broker' } }).verify(token)).resolves.toMatchObject({ subject: 's' });
   });
 });
 
@@ -201,8 +206,9 @@ describe('remote issuers', () => {
   it('accepts a claim glob match, including any element of an array claim', async () => {
     const G = 'https://gh.test';
     const v = verifier([{ issuer: G, audience: 'jit', jwks_file: jwksFile, claims: { repository: 'acme/*', ref: 'refs/heads/v?' } }]);
-    await expect(v.verify(await mint({ iss: G, claims: { repository: 'acme/app', ref: ['refs/tags/x', 'refs/heads/v2'] } })))
-      .resolves.toMatchObject({ claims: { repository: 'acme/app' } });
+    await expect(v.verify(await mint({ iss: G, claims: { repository: 'acme/app', ref: ['refs/tags/x', 'refs/heads/v2'] } }))).resolves.toMatchObject({
+      claims: { repository: 'acme/app' },
+    });
   });
 });
 
@@ -214,8 +220,12 @@ describe('refusals', () => {
   });
 
   it('HS256 signed with a shared secret', async () => {
-    const token = await new SignJWT({ sub: 'x' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(base).setAudience('jit')
-      .setExpirationTime(now() + 60).sign(new TextEncoder().encode('a-secret-anyone-could-guess-0123456789'));
+    const token = await new SignJWT({ sub: 'x' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(base)
+      .setAudience('jit')
+      .setExpirationTime(now() + 60)
+      .sign(new TextEncoder().encode('a-secret-anyone-could-guess-0123456789'));
     await refused(verifier().verify(token), 'algorithm', token);
   });
 

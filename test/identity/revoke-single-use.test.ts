@@ -20,7 +20,8 @@ describe('identity.single_use', () => {
     await c.connect();
     await c.query('SELECT 1');
     await expect(new pg.Client(t.pgConfig(token)).connect()).rejects.toMatchObject({
-      code: '28P01', message: expect.stringMatching(/^token refused: token already used \(jti [0-9a-f-]{36}\): identity\.single_use allows one session per token/),
+      code: '28P01',
+      message: expect.stringMatching(/^token refused: token already used \(jti [0-9a-f-]{36}\): identity\.single_use allows one session per token/),
     });
     await c.end();
     const again = await run('psql', ['-X', '-c', 'SELECT 1'], psqlEnv(t, token));
@@ -39,7 +40,12 @@ describe('identity.single_use', () => {
     for (const actor of ['a', 'b']) {
       const res = await fetch(`${t.httpUrl}/oauth/token`, {
         method: 'POST',
-        body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: parent, subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', actor }),
+        body: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          subject_token: parent,
+          subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+          actor,
+        }),
       });
       children.push(((await res.json()) as { access_token: string }).access_token);
     }

@@ -83,7 +83,8 @@ describe('jit revoke --build', () => {
     // From now on: no login, no exchange, for the parent, the child, or any new token of the build.
     for (const token of [parent, child, await t.token({ build })]) {
       await expect(new pg.Client(t.pgConfig(token)).connect()).rejects.toMatchObject({
-        code: '28P01', message: `token refused: revoked: build '${build}' was revoked by cli:alice: token leaked in a job log`,
+        code: '28P01',
+        message: `token refused: revoked: build '${build}' was revoked by cli:alice: token leaked in a job log`,
       });
     }
     expect((await exchange(parent, { actor: 'x' })).body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/revoked/) });
@@ -103,7 +104,10 @@ describe('POST /api/revocations', () => {
     const r = await api('POST', '/api/revocations', { jti, reason: 'this one token leaked', by: 'ops' });
     expect(r).toMatchObject({ status: 201, body: { revocation: { jti, build: null, revokedBy: 'api:ops' }, ended: [] } });
     for (const token of [parent, child, grandchild]) {
-      await expect(new pg.Client(t.pgConfig(token)).connect()).rejects.toMatchObject({ code: '28P01', message: expect.stringMatching(/revoked: token .* was revoked by api:ops: this one token leaked/) });
+      await expect(new pg.Client(t.pgConfig(token)).connect()).rejects.toMatchObject({
+        code: '28P01',
+        message: expect.stringMatching(/revoked: token .* was revoked by api:ops: this one token leaked/),
+      });
     }
     const ok = new pg.Client(t.pgConfig(sibling));
     await ok.connect();
@@ -113,7 +117,10 @@ describe('POST /api/revocations', () => {
   it('needs the admin token, a build or a jti, and a reason', async () => {
     expect((await api('POST', '/api/revocations', { build: 'b', reason: 'r' }, null)).status).toBe(401);
     expect((await api('POST', '/api/revocations', { build: 'b', reason: 'r' }, 'wrong-token-0123456789')).status).toBe(401);
-    expect(await api('POST', '/api/revocations', { reason: 'r' })).toMatchObject({ status: 400, body: { error: expect.stringMatching(/name a build or a token id/) } });
+    expect(await api('POST', '/api/revocations', { reason: 'r' })).toMatchObject({
+      status: 400,
+      body: { error: expect.stringMatching(/name a build or a token id/) },
+    });
     expect((await api('POST', '/api/revocations', { build: 'b' })).status).toBe(400);
     const list = await api('GET', '/api/revocations?limit=1');
     expect(list.body['revocations']).toHaveLength(1);
@@ -141,7 +148,11 @@ describe('RevocationService', () => {
     expect(await s.revoke({ build: 'b1', reason: 'r', by: 'U0OTHER' })).toMatchObject({ ok: false, code: 'not_revoker' });
     expect(await s.revoke({ build: 'b1', reason: 'r', by: 'U0OTHER', groups: ['@someone-else'] })).toMatchObject({ ok: false, code: 'not_revoker' });
     expect(await s.isRevoked({ jti: null, build: 'b1' })).toBe(false);
-    expect(await s.revoke({ build: 'b1', reason: 'incident 42', by: 'U0ONCALL' })).toMatchObject({ ok: true, revocation: { build: 'b1', revokedBy: 'U0ONCALL' }, ended: [] });
+    expect(await s.revoke({ build: 'b1', reason: 'incident 42', by: 'U0ONCALL' })).toMatchObject({
+      ok: true,
+      revocation: { build: 'b1', revokedBy: 'U0ONCALL' },
+      ended: [],
+    });
     expect(await s.revoke({ build: 'b2', reason: 'r', by: 'U0LEAD', email: 'Lead@acme.com' })).toMatchObject({ ok: true });
     expect(await s.revoke({ build: 'b3', reason: 'r', by: 'U0DBA', groups: ['@dba-oncall'] })).toMatchObject({ ok: true });
     expect(await s.revoke({ build: 'b4', reason: 'r', by: 'cli:root', trusted: true })).toMatchObject({ ok: true });
@@ -165,7 +176,8 @@ describe('RevocationService', () => {
     const second = await storeAt('restart.db');
     let reads = 0;
     const counting = new Proxy(second, {
-      get: (target, p, recv) => (p === 'listRevocations' ? (...args: Parameters<Store['listRevocations']>) => (reads++, target.listRevocations(...args)) : Reflect.get(target, p, recv)),
+      get: (target, p, recv) =>
+        p === 'listRevocations' ? (...args: Parameters<Store['listRevocations']>) => (reads++, target.listRevocations(...args)) : Reflect.get(target, p, recv),
     });
     const b = await RevocationService.open({ store: counting, revokers: [], refreshMs: 60_000 });
     expect(reads).toBe(1);
@@ -185,17 +197,26 @@ describe('RevocationService', () => {
     const identity = { subject: 's', issuer: 'i', build: 'race/1', claims: {}, actors: ['agent'], tokenId: 'j', expiresAt: new Date(Date.now() + 60_000) };
     const session = await BrokerSession.open(
       { store, policy: { rules: [], default: 'allow' }, revoked: (i) => svc.revokedReason(i) },
-      identity, { name: 'app', engine: 'postgres', upstream: 'postgres://x' },
+      identity,
+      { name: 'app', engine: 'postgres', upstream: 'postgres://x' },
       { address: '127.0.0.1', port: 1, application: null, user: null, tls: true },
     );
     expect((await session.admit({ sql: 'SELECT 1', protocol: 'simple' })).ok).toBe(true);
     await svc.revoke({ build: 'race/1', reason: 'stop', by: 'U1' });
-    expect(await session.admit({ sql: 'SELECT 1', protocol: 'simple' })).toMatchObject({ ok: false, message: "jit-broker: revoked: build 'race/1' was revoked by U1: stop" });
+    expect(await session.admit({ sql: 'SELECT 1', protocol: 'simple' })).toMatchObject({
+      ok: false,
+      message: "jit-broker: revoked: build 'race/1' was revoked by U1: stop",
+    });
     const st = await store.listStatements(session.id);
     expect(st.map((x) => x.decision)).toEqual(['allow', 'deny']);
-    await expect(BrokerSession.open({ store, policy: { rules: [], default: 'allow' }, revoked: (i) => svc.revokedReason(i) }, identity,
-      { name: 'app', engine: 'postgres', upstream: 'postgres://x' }, { address: '127.0.0.1', port: 1, application: null, user: null, tls: true }))
-      .rejects.toMatchObject({ code: '28P01', message: expect.stringMatching(/revoked/) });
+    await expect(
+      BrokerSession.open(
+        { store, policy: { rules: [], default: 'allow' }, revoked: (i) => svc.revokedReason(i) },
+        identity,
+        { name: 'app', engine: 'postgres', upstream: 'postgres://x' },
+        { address: '127.0.0.1', port: 1, application: null, user: null, tls: true },
+      ),
+    ).rejects.toMatchObject({ code: '28P01', message: expect.stringMatching(/revoked/) });
     await session.close('done');
   });
 });

@@ -30,7 +30,15 @@ afterAll(async () => {
   await direct((c) => c.query('DROP TABLE IF EXISTS jit_cat_t; DROP TYPE IF EXISTS jit_addr, jit_mood; DROP DOMAIN IF EXISTS jit_email_d'));
 });
 
-const col = (name: string, tableOid: number, attnum: number, typeOid: number): PgColumn => ({ name, tableOid, attnum, typeOid, typlen: -1, typmod: -1, format: 0 });
+const col = (name: string, tableOid: number, attnum: number, typeOid: number): PgColumn => ({
+  name,
+  tableOid,
+  attnum,
+  typeOid,
+  typlen: -1,
+  typmod: -1,
+  format: 0,
+});
 
 describe('PgCatalog', () => {
   it('classifies user types and resolves column origins in one lookup, then answers from its cache', async () => {
@@ -38,7 +46,15 @@ describe('PgCatalog', () => {
     expect(catalog.covers(desc)).toBe(false);
     await catalog.resolve(desc);
     expect(catalog.covers(desc)).toBe(true);
-    expect([oids.mood!, oids.dom!, oids.addr!, oids.moods!, 3904, 25, 23].map(catalog.kind)).toEqual(['text', 'text', 'record', 'array', 'opaque', 'text', 'opaque']);
+    expect([oids.mood!, oids.dom!, oids.addr!, oids.moods!, 3904, 25, 23].map(catalog.kind)).toEqual([
+      'text',
+      'text',
+      'record',
+      'array',
+      'opaque',
+      'text',
+      'opaque',
+    ]);
     expect(catalog.origins(oids.t!, 3)).toEqual([{ schema: 'public', table: 'jit_cat_t', column: 'email' }]);
     expect(catalog.origins(oids.t!, 99)).toBeNull();
     expect(catalog.origins(1, 1)).toBeNull(); // not a table it knows
@@ -48,10 +64,7 @@ describe('PgCatalog', () => {
 describe('PgMasking', () => {
   const identity: Identity = { subject: 'ci:x', issuer: 'i', build: null, claims: {}, actors: [], tokenId: null, expiresAt: new Date(Date.now() + 60_000) };
   const rules = (yaml: { columns?: string[]; detect?: string[] }) =>
-    MaskingPolicy.create(
-      { rules: [{ ...yaml, with: 'redact' }], detectors: {} },
-      { dataDir: '/nonexistent' },
-    )!.forSession(identity, 'app')!;
+    MaskingPolicy.create({ rules: [{ ...yaml, with: 'redact' }], detectors: {} }, { dataDir: '/nonexistent' })!.forSession(identity, 'app')!;
 
   it('fails closed when the catalog cannot be asked: columns with a table origin become NULL', async () => {
     const broken = new PgCatalog('postgres://postgres@127.0.0.1:1/test', { timeoutMs: 2000 });

@@ -106,7 +106,11 @@ describe('DDL through the broker', () => {
     await psqlRows(t, token, 'CREATE OR REPLACE VIEW jit_v_redef AS SELECT id, ssn AS x FROM jit_customers');
     expect((await psqlRows(t, token, 'SELECT x FROM jit_v_redef WHERE id = 1')).rows).toEqual([['****']]);
     // Inside the transaction that redefines it, the catalog connection still sees the old definition.
-    const tx = await psqlRows(t, token, "BEGIN; CREATE OR REPLACE VIEW jit_v_redef AS SELECT id, phone AS x FROM jit_customers; SELECT x, 'ok' FROM jit_v_redef WHERE id = 1; ROLLBACK");
+    const tx = await psqlRows(
+      t,
+      token,
+      "BEGIN; CREATE OR REPLACE VIEW jit_v_redef AS SELECT id, phone AS x FROM jit_customers; SELECT x, 'ok' FROM jit_v_redef WHERE id = 1; ROLLBACK",
+    );
     expect(tx.r.stderr).toBe('');
     expect(tx.rows.find((x) => x.length === 2)).toEqual(['', 'ok']); // NULL: no origin trusted until the transaction ends
     await psqlRows(t, token, 'DROP VIEW jit_v_redef');
@@ -156,7 +160,8 @@ describe('derived columns and the documented limits', () => {
 
   it('a table the catalog connection cannot see yet (created in the open transaction) counts as computed', async () => {
     const token = await t.token({ claims: { workflow: 'agent-nightly' } });
-    const sql = 'BEGIN; CREATE TEMP TABLE jit_tx AS SELECT name, ssn AS tax_id FROM jit_customers; SELECT name, tax_id FROM jit_tx ORDER BY 1 LIMIT 1; ROLLBACK';
+    const sql =
+      'BEGIN; CREATE TEMP TABLE jit_tx AS SELECT name, ssn AS tax_id FROM jit_customers; SELECT name, tax_id FROM jit_tx ORDER BY 1 LIMIT 1; ROLLBACK';
     const { rows, r } = await psqlRows(t, token, sql);
     expect(r.stderr).toBe('');
     // Origin unknown: detectors (the ssn) and the derived rule (every text column) apply.

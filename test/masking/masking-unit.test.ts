@@ -51,7 +51,9 @@ describe('detectors', () => {
 
   it('cards: 13–19 digits, spaces or dashes, Luhn-checked, not inside a longer number', () => {
     expect(find('card', 'pay 4111 1111 1111 1111 now, or 5500-0000-0000-0004; amex 340000000000009')).toEqual([
-      '4111 1111 1111 1111', '5500-0000-0000-0004', '340000000000009',
+      '4111 1111 1111 1111',
+      '5500-0000-0000-0004',
+      '340000000000009',
     ]);
     expect(find('card', '4111 1111 1111 1112')).toEqual([]); // Luhn fails
     expect(find('card', '411111111111')).toEqual([]); // 12 digits
@@ -61,7 +63,8 @@ describe('detectors', () => {
 
   it('e-mail addresses, found linearly from each @', () => {
     expect(find('email', 'to: alice.martin@example.com, "bob+x@mail.example.org"; not@this or @that.com')).toEqual([
-      'alice.martin@example.com', 'bob+x@mail.example.org',
+      'alice.martin@example.com',
+      'bob+x@mail.example.org',
     ]);
     expect(find('email', `${'a'.repeat(200_000)}@`)).toEqual([]); // no backtracking blow-up
   });
@@ -128,17 +131,36 @@ describe('DataRow rewriter', () => {
   });
 
   it('types that cannot hold the masked text become NULL; json keeps being JSON; jsonb binary keeps its version byte', () => {
-    const p = plan([col({ masker: masker('partial'), kind: 'opaque' }), col({ masker: maskEmail, kind: 'json' }), col({ detect: true, kind: 'jsonb', binary: true })]);
+    const p = plan([
+      col({ masker: masker('partial'), kind: 'opaque' }),
+      col({ masker: maskEmail, kind: 'json' }),
+      col({ detect: true, kind: 'jsonb', binary: true }),
+    ]);
     const out = rewriteDataRow(p, dataRow(['4111111111111111', '"alice@example.com"', Buffer.from('\u0001{"e": "bob@example.org"}')]));
     expect(out).toEqual(dataRow([null, '"a***@e***.com"', Buffer.from('\u0001{"e": "****"}')]));
   });
 
   it('bytea (hex text and raw binary), binary text[] arrays and records are looked into', () => {
     const hex = `\\x${Buffer.from('mail bob@example.org').toString('hex')}`;
-    const rec = Buffer.concat([Buffer.from([0, 0, 0, 2, 0, 0, 0, 25]), dataRow(['Alice']).subarray(7), Buffer.from([0, 0, 0, 25]), dataRow(['123-45-6789']).subarray(7)]);
-    const p = plan([col({ detect: true, kind: 'bytea' }), col({ detect: true, kind: 'bytea', binary: true }), col({ detect: true, kind: 'array', binary: true }), col({ detect: true, kind: 'record', binary: true })]);
+    const rec = Buffer.concat([
+      Buffer.from([0, 0, 0, 2, 0, 0, 0, 25]),
+      dataRow(['Alice']).subarray(7),
+      Buffer.from([0, 0, 0, 25]),
+      dataRow(['123-45-6789']).subarray(7),
+    ]);
+    const p = plan([
+      col({ detect: true, kind: 'bytea' }),
+      col({ detect: true, kind: 'bytea', binary: true }),
+      col({ detect: true, kind: 'array', binary: true }),
+      col({ detect: true, kind: 'record', binary: true }),
+    ]);
     const out = rewriteDataRow(p, dataRow([hex, 'x alice@example.com', binaryArray(25, ['a@example.com', 'fine']), rec]))!;
-    const wantRec = Buffer.concat([Buffer.from([0, 0, 0, 2, 0, 0, 0, 25]), dataRow(['Alice']).subarray(7), Buffer.from([0, 0, 0, 25]), dataRow(['****']).subarray(7)]);
+    const wantRec = Buffer.concat([
+      Buffer.from([0, 0, 0, 2, 0, 0, 0, 25]),
+      dataRow(['Alice']).subarray(7),
+      Buffer.from([0, 0, 0, 25]),
+      dataRow(['****']).subarray(7),
+    ]);
     expect(out).toEqual(dataRow([`\\x${Buffer.from('mail ****').toString('hex')}`, 'x ****', binaryArray(25, ['****', 'fine']), wantRec]));
   });
 
@@ -158,7 +180,10 @@ describe('view origins (pg_node_tree)', () => {
       ':targetList ({TARGETENTRY :expr {VAR :varno 1 :varattno 2} :resno 1 :resname a\\{b :resorigtbl 16390 :resorigcol 2 :resjunk false} ' +
       '{TARGETENTRY :expr {FUNCEXPR :args ({TARGETENTRY :resno 7 :resorigtbl 5 :resorigcol 5})} :resno 2 :resname l :resorigtbl 0 :resorigcol 0 :resjunk false} ' +
       '{TARGETENTRY :expr {VAR} :resno 3 :resname x :resorigtbl 16390 :resorigcol 1 :resjunk true}) :override 0})';
-    expect([...viewColumnOrigins(tree)]).toEqual([[1, [16390, 2]], [2, [0, 0]]]);
+    expect([...viewColumnOrigins(tree)]).toEqual([
+      [1, [16390, 2]],
+      [2, [0, 0]],
+    ]);
   });
 });
 
@@ -212,7 +237,14 @@ describe('upstream scanner', () => {
       }
     }
     expect((await feed([], false)).equals(expected)).toBe(true);
-    expect((await feed(Array.from({ length: input.length - 1 }, (_, i) => i + 1), true)).equals(expected)).toBe(true);
+    expect(
+      (
+        await feed(
+          Array.from({ length: input.length - 1 }, (_, i) => i + 1),
+          true,
+        )
+      ).equals(expected),
+    ).toBe(true);
   });
 });
 
@@ -229,7 +261,11 @@ describe('config', () => {
   };
 
   it('accepts the spec’s block (a list, `with: null` included) and the object form', () => {
-    expect(problems('masking:\n  - { columns: ["customers.email", "*.email"], with: email }\n  - { columns: ["*.x"], with: null }\n  - { detect: [card], with: redact }\n')).toEqual([]);
+    expect(
+      problems(
+        'masking:\n  - { columns: ["customers.email", "*.email"], with: email }\n  - { columns: ["*.x"], with: null }\n  - { detect: [card], with: redact }\n',
+      ),
+    ).toEqual([]);
     expect(problems('masking: { detectors: { emp: "EMP-[0-9]+" }, rules: [{ detect: [emp], with: hash }], hash_key: "0123456789abcdef" }\n')).toEqual([]);
   });
 

@@ -126,7 +126,8 @@ describe('node-postgres', () => {
     await Promise.all([c.connect(), text.connect()]);
     try {
       // node-postgres asks for binary results only in the extended protocol, i.e. with parameters.
-      const sql = 'SELECT id, email, card_number, ssn, phone, secret_note, contact_email, array_agg(email) OVER () AS all_emails FROM jit_customers WHERE id > $1 ORDER BY id';
+      const sql =
+        'SELECT id, email, card_number, ssn, phone, secret_note, contact_email, array_agg(email) OVER () AS all_emails FROM jit_customers WHERE id > $1 ORDER BY id';
       const [b, x] = [await c.query(sql, [0]), await text.query(sql, [0])];
       expect(b.fields.every((f) => f.format === 'binary')).toBe(true);
       expect(b.rows.map((r: { email: string }) => r.email)).toEqual(MASKED.email);
@@ -186,7 +187,16 @@ describe('raw extended protocol', () => {
       serialize.sync(),
     ]);
     // The broker's own Describe is answered to the broker: the client sees exactly what it asked for.
-    expect(out.map((m) => m.name)).toEqual(['parseComplete', 'bindComplete', 'dataRow', 'commandComplete', 'bindComplete', 'dataRow', 'commandComplete', 'readyForQuery']);
+    expect(out.map((m) => m.name)).toEqual([
+      'parseComplete',
+      'bindComplete',
+      'dataRow',
+      'commandComplete',
+      'bindComplete',
+      'dataRow',
+      'commandComplete',
+      'readyForQuery',
+    ]);
     expect(dataRows(out)).toEqual([
       ['a***@e***.com', '****'],
       ['b***@e***.net', '****'],

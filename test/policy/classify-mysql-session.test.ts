@@ -9,7 +9,14 @@ import type { MysqlEnv } from '../../broker/policy/mysql-running.js';
 import type { Identity } from '../../broker/types.js';
 
 const MARIADB: MysqlServer = { family: 'mariadb', version: 101119 };
-const env = (e: Partial<MysqlEnv> = {}): MysqlEnv => ({ server: MARIADB, sqlMode: 'STRICT_TRANS_TABLES', charset: 'utf8mb4', vars: new Map(), prepared: new Map(), ...e });
+const env = (e: Partial<MysqlEnv> = {}): MysqlEnv => ({
+  server: MARIADB,
+  sqlMode: 'STRICT_TRANS_TABLES',
+  charset: 'utf8mb4',
+  vars: new Map(),
+  prepared: new Map(),
+  ...e,
+});
 const kinds = (sql: string, e: MysqlEnv = env()) => classifyMysqlSession(sql, e).classification.statements.map((s) => s.kinds);
 const reasons = (sql: string, e: MysqlEnv = env()) => classifyMysqlSession(sql, e).classification.statements.map((s) => s.reason);
 
@@ -39,7 +46,8 @@ describe('settings computed from what the session knows', () => {
     const cj = classifyMysqlSession("set autocommit=1, sql_mode = concat(@@sql_mode, ',STRICT_TRANS_TABLES')", env());
     expect(cj.classification.statements.map((s) => s.kinds)).toEqual([['read']]);
     expect(cj.changes?.sqlMode).toEqual({ to: 'STRICT_TRANS_TABLES,STRICT_TRANS_TABLES' });
-    const rails = "SET NAMES utf8mb4,  @@SESSION.sql_mode = CONCAT(REPLACE(@@sql_mode, 'STRICT_TRANS_TABLES', ''), ',NO_AUTO_VALUE_ON_ZERO'),  @@SESSION.wait_timeout = 2147483";
+    const rails =
+      "SET NAMES utf8mb4,  @@SESSION.sql_mode = CONCAT(REPLACE(@@sql_mode, 'STRICT_TRANS_TABLES', ''), ',NO_AUTO_VALUE_ON_ZERO'),  @@SESSION.wait_timeout = 2147483";
     expect(classifyMysqlSession(rails, env()).changes).toMatchObject({ sqlMode: { to: ',NO_AUTO_VALUE_ON_ZERO' }, charset: { to: 'utf8mb4' } });
   });
 
@@ -52,14 +60,19 @@ describe('settings computed from what the session knows', () => {
   });
 
   it('a mode or character set the classifier does not follow is unknown, and the reason names it', () => {
-    expect(reasons("SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')")[0]).toMatch(/sql_mode 'STRICT_TRANS_TABLES,ANSI_QUOTES' .*\(ANSI_QUOTES: "…" becomes a name, not a string\)/);
+    expect(reasons("SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')")[0]).toMatch(
+      /sql_mode 'STRICT_TRANS_TABLES,ANSI_QUOTES' .*\(ANSI_QUOTES: "…" becomes a name, not a string\)/,
+    );
     expect(reasons("SET sql_mode = 'ORACLE'")[0]).toMatch(/ORACLE: it switches the server to its Oracle grammar/);
     expect(reasons("SET sql_mode = 'NO_BACKSLASH_ESCAPES'")[0]).toMatch(/NO_BACKSLASH_ESCAPES: a backslash/);
     expect(reasons('SET sql_mode = 4')[0]).toMatch(/a number is a bit mask/);
     expect(reasons('SET NAMES sjis')[0]).toMatch(/client character set 'sjis'/);
     expect(reasons('SET character_set_client = @cs', env({ vars: new Map([['cs', 'gbk']]) }))[0]).toMatch(/'gbk'/);
     // Without a session, a value that is not a literal says so.
-    expect(classifyMysql('SET sql_mode = @m').statements[0]).toMatchObject({ kinds: ['unknown'], reason: expect.stringMatching(/not a literal or a value the broker knows \(@m holds a value the broker does not know/) });
+    expect(classifyMysql('SET sql_mode = @m').statements[0]).toMatchObject({
+      kinds: ['unknown'],
+      reason: expect.stringMatching(/not a literal or a value the broker knows \(@m holds a value the broker does not know/),
+    });
     expect(classifyMysql("SET @m = 'ANSI'; SET sql_mode = @m").statements.map((s) => s.kinds)).toEqual([['read'], ['unknown']]);
   });
 
@@ -80,19 +93,30 @@ describe('settings computed from what the session knows', () => {
 describe('PREPARE and EXECUTE by name', () => {
   it('EXECUTE takes the kinds, tables and calls of what was PREPAREd (in the same text, or earlier in the session)', () => {
     const r = classifyMysqlSession("PREPARE s FROM 'DELETE FROM t'; EXECUTE s", env());
-    expect(r.classification.statements).toMatchObject([{ kinds: ['destructive'], tables: ['t'] }, { kinds: ['destructive'], tables: ['t'], reason: 'it runs prepared statement s: DELETE FROM t' }]);
-    const prepared = new Map([['s', { sql: 'SELECT fw(x) FROM u', kinds: ['read' as const], tables: ['u'], calls: [{ schema: null, name: 'fw', args: 1 }], settings: false }]]);
-    expect(classifyMysqlSession('EXECUTE `S` USING @a', env({ prepared })).classification.statements).toMatchObject([{ kinds: ['read'], tables: ['u'], calls: [{ name: 'fw' }] }]);
+    expect(r.classification.statements).toMatchObject([
+      { kinds: ['destructive'], tables: ['t'] },
+      { kinds: ['destructive'], tables: ['t'], reason: 'it runs prepared statement s: DELETE FROM t' },
+    ]);
+    const prepared = new Map([
+      ['s', { sql: 'SELECT fw(x) FROM u', kinds: ['read' as const], tables: ['u'], calls: [{ schema: null, name: 'fw', args: 1 }], settings: false }],
+    ]);
+    expect(classifyMysqlSession('EXECUTE `S` USING @a', env({ prepared })).classification.statements).toMatchObject([
+      { kinds: ['read'], tables: ['u'], calls: [{ name: 'fw' }] },
+    ]);
   });
 
   it('PREPARE from a variable the session knows is read; one it does not know, or EXECUTE of a statement it never saw, is dynamic SQL', () => {
     expect(kinds("SET @q = 'SELECT * FROM t'; PREPARE s FROM @q; EXECUTE s")).toEqual([['read'], ['read'], ['read']]);
     expect(kinds("SET @q = CONCAT('DELETE FROM ', 't'); PREPARE s FROM @q")).toEqual([['read'], ['destructive']]);
     // A write may fire a trigger, and a stored function may run anything: either may set @q.
-    expect(reasons("SET @q = 'SELECT 1'; INSERT INTO t VALUES (1); PREPARE s FROM @q")[2]).toMatch(/^dynamic SQL: its text is not a literal or a value the broker knows: @q holds/);
+    expect(reasons("SET @q = 'SELECT 1'; INSERT INTO t VALUES (1); PREPARE s FROM @q")[2]).toMatch(
+      /^dynamic SQL: its text is not a literal or a value the broker knows: @q holds/,
+    );
     expect(kinds("SET @q = 'SELECT 1'; SELECT fw(); PREPARE s FROM @q")[2]).toEqual(['unknown']);
     expect(kinds("SET @q = 'SELECT 1'; SELECT 1 INTO @z; PREPARE s FROM @q")[2]).toEqual(['unknown']);
-    expect(reasons("PREPARE s FROM 'SELECT 1'; DEALLOCATE PREPARE s; EXECUTE s")[2]).toMatch(/^dynamic SQL: EXECUTE of s, a statement this session has not PREPAREd/);
+    expect(reasons("PREPARE s FROM 'SELECT 1'; DEALLOCATE PREPARE s; EXECUTE s")[2]).toMatch(
+      /^dynamic SQL: EXECUTE of s, a statement this session has not PREPAREd/,
+    );
     expect(kinds('EXECUTE nothing')).toEqual([['unknown']]);
   });
 
@@ -106,8 +130,15 @@ describe('PREPARE and EXECUTE by name', () => {
 describe('a refusal of one of several statements', () => {
   it('says which statement it is about', () => {
     const id: Identity = { subject: 's', issuer: 'i', build: null, claims: {}, actors: [], tokenId: null, expiresAt: new Date(Date.now() + 60_000) };
-    const d = decide({ rules: [{ id: 'reads', kinds: ['read'], action: 'allow' }], default: 'deny' }, id, 'app', classifyMysql('SELECT 1; EXECUTE s; SELECT 2'));
-    expect(d.message).toBe('an unknown statement is denied by the default policy (no rule matched): dynamic SQL: EXECUTE of s, a statement this session has not PREPAREd through the broker from a text it could read — statement 2 of 3: EXECUTE s');
+    const d = decide(
+      { rules: [{ id: 'reads', kinds: ['read'], action: 'allow' }], default: 'deny' },
+      id,
+      'app',
+      classifyMysql('SELECT 1; EXECUTE s; SELECT 2'),
+    );
+    expect(d.message).toBe(
+      'an unknown statement is denied by the default policy (no rule matched): dynamic SQL: EXECUTE of s, a statement this session has not PREPAREd through the broker from a text it could read — statement 2 of 3: EXECUTE s',
+    );
   });
 });
 
@@ -117,6 +148,8 @@ describe('bodies that run later', () => {
     const r = classifyMysqlSession("CREATE PROCEDURE p() PREPARE s FROM 'SELECT 1'; EXECUTE s", env({ prepared }));
     expect(r.classification.statements.map((s) => s.kinds)).toEqual([['read', 'ddl'], ['destructive']]);
     expect(r.changes?.prepared.size ?? 0).toBe(0);
-    expect(classifyMysqlSession("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET sql_mode = 'STRICT_ALL_TABLES'", env()).changes?.sqlMode).toBeUndefined();
+    expect(
+      classifyMysqlSession("CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET sql_mode = 'STRICT_ALL_TABLES'", env()).changes?.sqlMode,
+    ).toBeUndefined();
   });
 });

@@ -15,8 +15,15 @@ const nested = <T>(x: T[] | T[][]): T[][] => (x.length > 0 && Array.isArray(x[0]
 
 function check([sql, kinds, tables]: Case): void {
   const c = classifyMysql(sql);
-  expect(c.statements.map((s) => s.kinds), sql).toEqual(nested(kinds));
-  if (tables) expect(c.statements.map((s) => [...s.tables].sort()), sql).toEqual(nested(tables));
+  expect(
+    c.statements.map((s) => s.kinds),
+    sql,
+  ).toEqual(nested(kinds));
+  if (tables)
+    expect(
+      c.statements.map((s) => [...s.tables].sort()),
+      sql,
+    ).toEqual(nested(tables));
 }
 
 const severity = (k: Kind): number => KINDS.indexOf(k);
@@ -283,7 +290,10 @@ describe('comments, quotes, case and statement boundaries', () => {
 describe('versioned comments, against the real MariaDB', () => {
   const run = (sql: string): string => {
     try {
-      return execFileSync('mariadb', ['--comments', '-h127.0.0.1', '-uroot', 'test', '-N', '-B', '-e', sql], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+      return execFileSync('mariadb', ['--comments', '-h127.0.0.1', '-uroot', 'test', '-N', '-B', '-e', sql], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }).trim();
     } catch {
       return 'ERROR';
     }
@@ -345,10 +355,12 @@ describe('disguises never make a dangerous statement milder', () => {
     [['SELECT', "LOAD_FILE('/etc/passwd')"], 'admin'],
   ];
   const text = (alphabet: string): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...alphabet), maxLength: 12 });
-  const safe = "abc ;'\"`#-*!/0123456789";
+  const safe = 'abc ;\'"`#-*!/0123456789';
   const separator = fc.oneof(
     fc.constantFrom(' ', '\n', '\t', '  \r\n ', '/**/', '--\n', '/*!50000 */', '/*! */'),
-    text(safe).filter((s) => !s.includes('*/') && !s.endsWith('*')).map((s) => ` /* ${s} */ `),
+    text(safe)
+      .filter((s) => !s.includes('*/') && !s.endsWith('*'))
+      .map((s) => ` /* ${s} */ `),
     text(safe).map((s) => ` # ${s}\n`),
     text(safe).map((s) => ` -- ${s}\n`),
   );

@@ -64,7 +64,11 @@ const read: Row[] = [
   ["SELECT pg_catalog.set_config(s.name, 'x', false) FROM pg_catalog.pg_settings s WHERE s.name IN ('work_mem', 'search_path')", ['read']],
   ["SELECT set_config(pg_settings.name, '1MB', true) FROM pg_settings WHERE 'work_mem' = pg_settings.name", ['read']],
   // pg_dump's catalog reads: pg_subscription without subconninfo (its query when not connected as a superuser).
-  ['SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())', ['read'], ['pg_subscription', 'pg_database']],
+  [
+    'SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())',
+    ['read'],
+    ['pg_subscription', 'pg_database'],
+  ],
   ['SELECT s.tableoid, s.oid, s.subname, s.subowner, s.subslotname, s.subpublications FROM pg_catalog.pg_subscription s', ['read']],
   ['COPY pg_subscription (subname, subenabled) TO STDOUT', ['read']],
   ['SELECT oid, lomowner, lomacl FROM pg_largeobject_metadata', ['read']],
@@ -130,7 +134,7 @@ const write: Row[] = [
   ['WITH d AS (DELETE FROM t WHERE id = 1 RETURNING *) SELECT * FROM d', ['read', 'write'], ['t']],
   ['PREPARE p(int) AS UPDATE t SET a = 1 WHERE id = $1', ['write'], ['t']],
   ['EXPLAIN ANALYZE UPDATE t SET a = 1 WHERE id = 1', ['write'], ['t']],
-  ["DO $$ BEGIN EXECUTE $q$DELETE FROM t WHERE id = $1$q$ USING 5; END $$", ['read', 'write'], ['t']],
+  ['DO $$ BEGIN EXECUTE $q$DELETE FROM t WHERE id = $1$q$ USING 5; END $$', ['read', 'write'], ['t']],
   ['DO $$ DECLARE r record; BEGIN FOR r IN SELECT * FROM t LOOP DELETE FROM u WHERE id = r.id; END LOOP; END $$', ['read', 'write'], ['t', 'u']],
 ];
 
@@ -320,11 +324,11 @@ const admin: Row[] = [
   ['SELECT count(*) FROM pg_subscription NATURAL JOIN guesses', ['read', 'admin']],
   ['SELECT count(*) FROM pg_subscription JOIN guesses USING (subconninfo)', ['read', 'admin']],
   ['COPY pg_subscription TO STDOUT', ['read', 'admin']],
-  ["SELECT x FROM (SELECT subconninfo AS x FROM pg_subscription) q", ['read', 'admin']],
-  ["DO $$ BEGIN PERFORM subconninfo FROM pg_subscription; END $$", ['read', 'admin']],
+  ['SELECT x FROM (SELECT subconninfo AS x FROM pg_subscription) q', ['read', 'admin']],
+  ['DO $$ BEGIN PERFORM subconninfo FROM pg_subscription; END $$', ['read', 'admin']],
   ["DO $$ DECLARE x text := pg_read_file('/etc/passwd'); BEGIN END $$", ['read', 'admin']],
   ["DO $$ DECLARE y int[]; BEGIN y[pg_read_file('x')::int] := 1; END $$", ['read', 'admin']],
-  ['CREATE VIEW v AS SELECT pg_read_file(\'x\')', ['read', 'ddl', 'admin'], ['v']],
+  ["CREATE VIEW v AS SELECT pg_read_file('x')", ['read', 'ddl', 'admin'], ['v']],
   ['ALTER FUNCTION pg_read_file(text) RENAME TO harmless', ['ddl', 'admin']],
   ['CREATE EVENT TRIGGER e ON ddl_command_start EXECUTE FUNCTION f()', ['admin']],
 ];
@@ -342,7 +346,7 @@ const unknown: Row[] = [
   ['DO LANGUAGE plperl $$ 1 $$', ['read', 'unknown']],
   ['DO LANGUAGE plpython3u $$ import os $$', ['read', 'admin', 'unknown']],
   ['DO $$ BEGIN undeclared := 1; END $$', ['read', 'unknown']], // would not compile upstream either
-  ["CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ import os $$", ['ddl', 'admin', 'unknown']],
+  ['CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ import os $$', ['ddl', 'admin', 'unknown']],
   ["CREATE FUNCTION sys(text) RETURNS int AS 'libc.so.6', 'system' LANGUAGE c", ['ddl', 'admin', 'unknown']],
   ['CREATE FUNCTION f() RETURNS int LANGUAGE plv8 AS $$ return 1 $$', ['ddl', 'unknown']],
   ["SELECT query_to_xml(q, true, false, '') FROM queries", ['read', 'unknown'], ['queries']],
@@ -414,7 +418,7 @@ describe('classifyPostgres: one statement', () => {
   });
 
   it('reports kinds least to most severe, so the last one is what rules see', () => {
-    const st = classifyPostgres('WITH d AS (DELETE FROM t RETURNING *) SELECT pg_read_file(\'x\') FROM d').statements[0]!;
+    const st = classifyPostgres("WITH d AS (DELETE FROM t RETURNING *) SELECT pg_read_file('x') FROM d").statements[0]!;
     expect(st.kinds).toEqual(['read', 'destructive', 'admin']);
     expect(mostSevere(st.kinds)).toBe('admin');
   });
@@ -556,12 +560,60 @@ describe('literal-normalised cache', () => {
     const ints = ['0', '1', '42', '007', '99999999999'];
     const floats = ['3.5', '1e5', '2E-3', '10.25e+2', '0.0'];
     const strings = ["''", "'a'", "'it''s'", "'--'", "'/*'", "';'", `'"'`, "' x '", "'$1'"];
-    const tricky = ["'\\'", '"A"', '"a b"', '.', '..', '::', ':', '[', ']', ';', '--', '/*', '*/', '$', '$1', '$$', '&', '@', '#', '^', '~', '|', '`', '?', '{', '}', "E'", "'", 'e', 'E', 'U', 'b', 'x', '=', '-', '+', '*', '/'];
+    const tricky = [
+      "'\\'",
+      '"A"',
+      '"a b"',
+      '.',
+      '..',
+      '::',
+      ':',
+      '[',
+      ']',
+      ';',
+      '--',
+      '/*',
+      '*/',
+      '$',
+      '$1',
+      '$$',
+      '&',
+      '@',
+      '#',
+      '^',
+      '~',
+      '|',
+      '`',
+      '?',
+      '{',
+      '}',
+      "E'",
+      "'",
+      'e',
+      'E',
+      'U',
+      'b',
+      'x',
+      '=',
+      '-',
+      '+',
+      '*',
+      '/',
+    ];
     const w = (...xs: string[]): Frag[] => xs.map((x) => ({ w: x }));
     const { expr, cond } = fc.letrec<{ expr: Frag[]; cond: Frag[] }>((tie) => ({
       expr: fc.oneof(
         { depthSize: 'small', withCrossShrink: true },
-        fc.constantFrom(w('a'), w('T', '.', 'b'), w('"Col"'), [{ int: true } as Frag], [{ float: true } as Frag], [{ str: true } as Frag], w('true'), w('null')),
+        fc.constantFrom(
+          w('a'),
+          w('T', '.', 'b'),
+          w('"Col"'),
+          [{ int: true } as Frag],
+          [{ float: true } as Frag],
+          [{ str: true } as Frag],
+          w('true'),
+          w('null'),
+        ),
         fc.tuple(tie('expr'), fc.constantFrom('+', '-', '*', '/', '%', '||'), tie('expr')).map(([l, op, r]) => [...l, ...w(op), ...r]),
         tie('expr').map((e) => [...w('('), ...e, ...w(')')]),
         fc.tuple(fc.constantFrom('lower', 'abs', 'count'), tie('expr')).map(([f, e]) => [...w(f, '('), ...e, ...w(')')]),
@@ -574,11 +626,19 @@ describe('literal-normalised cache', () => {
         fc.tuple(tie('cond'), fc.constantFrom('and', 'OR'), tie('cond')).map(([l, op, r]) => [...l, ...w(op), ...r]),
         tie('cond').map((c) => [...w('NOT', '('), ...c, ...w(')')]),
         tie('expr').map((e) => [...e, ...w('IS', 'NOT', 'NULL')]),
-        fc.tuple(tie('expr'), fc.array(tie('expr'), { minLength: 1, maxLength: 3 })).map(([l, xs]) => [...l, ...w('IN', '('), ...xs.flatMap((x, i) => (i ? [...w(','), ...x] : x)), ...w(')')]),
+        fc
+          .tuple(tie('expr'), fc.array(tie('expr'), { minLength: 1, maxLength: 3 }))
+          .map(([l, xs]) => [...l, ...w('IN', '('), ...xs.flatMap((x, i) => (i ? [...w(','), ...x] : x)), ...w(')')]),
       ),
     }));
     const statement = fc
-      .tuple(fc.array(expr, { minLength: 1, maxLength: 3 }), fc.option(cond), fc.boolean(), fc.boolean(), fc.option(fc.tuple(fc.nat(40), fc.constantFrom(...tricky)), { freq: 2 }))
+      .tuple(
+        fc.array(expr, { minLength: 1, maxLength: 3 }),
+        fc.option(cond),
+        fc.boolean(),
+        fc.boolean(),
+        fc.option(fc.tuple(fc.nat(40), fc.constantFrom(...tricky)), { freq: 2 }),
+      )
       .map(([cols, where, limit, semi, inject]) => {
         const frags: Frag[] = [...w('SELECT'), ...cols.flatMap((c, i) => (i ? [...w(','), ...c] : c)), ...w('FROM', 't')];
         if (where) frags.push(...w('WHERE'), ...where);
@@ -685,13 +745,31 @@ describe('literal-normalised cache', () => {
     (s) => `INSERT INTO t SELECT set_config(${s}, 'x', false)`,
     (s) => `INSERT INTO t VALUES (query_to_xml(${s}, true, false, ''))`,
   ];
-  const strings = ['a', 'role', 'search_path', 'session_authorization', 'secrets', 'public.secrets', 'SELECT 1', 'DELETE FROM t RETURNING 1', 'DROP TABLE t', 'on', 'off', 'true', 'false', "it's"];
+  const strings = [
+    'a',
+    'role',
+    'search_path',
+    'session_authorization',
+    'secrets',
+    'public.secrets',
+    'SELECT 1',
+    'DELETE FROM t RETURNING 1',
+    'DROP TABLE t',
+    'on',
+    'off',
+    'true',
+    'false',
+    "it's",
+  ];
   const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
   it('never answers differently from a fresh parse (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.nat(templates.length - 1), fc.oneof(fc.constantFrom(...strings), fc.string({ maxLength: 8 })), fc.integer({ min: -3, max: 200000 })), { minLength: 1, maxLength: 30 }),
+        fc.array(
+          fc.tuple(fc.nat(templates.length - 1), fc.oneof(fc.constantFrom(...strings), fc.string({ maxLength: 8 })), fc.integer({ min: -3, max: 200000 })),
+          { minLength: 1, maxLength: 30 },
+        ),
         (calls) => {
           for (const [t, s, i] of calls) {
             const sql = templates[t]!(lit(s), i);
@@ -749,7 +827,16 @@ describe('no disguise makes a dangerous statement less severe (property)', () =>
     'SET standard_conforming_strings = off',
     'selec 1',
   ];
-  const harmless = ['SELECT 1', 'SHOW search_path', 'BEGIN', 'COMMIT', "SELECT 'x; DROP TABLE y'", 'SELECT * FROM users WHERE id = 1', '/* just a comment */ SELECT 2', 'SET search_path = app'];
+  const harmless = [
+    'SELECT 1',
+    'SHOW search_path',
+    'BEGIN',
+    'COMMIT',
+    "SELECT 'x; DROP TABLE y'",
+    'SELECT * FROM users WHERE id = 1',
+    '/* just a comment */ SELECT 2',
+    'SET search_path = app',
+  ];
   const separators = [' ', '  ', '\n', '\t', ' /* x */ ', ' /* a /* b */ c */ ', ' -- c\n', '\n-- DROP TABLE zzz\n', '/**/'];
 
   /** Apply the «…» markers: each becomes 0–2 pairs of parentheses, by `parens` in turn. */

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { run } from '../support/broker.js';
 
-const check = (...args: string[]) => run(process.execPath, ['bin/jit.js', '--config', 'test/fixtures/policy.yaml', 'policy', 'check', '--target', 'app', ...args]);
+const check = (...args: string[]) =>
+  run(process.execPath, ['bin/jit.js', '--config', 'test/fixtures/policy.yaml', 'policy', 'check', '--target', 'app', ...args]);
 const checkStdin = (sql: string, ...args: string[]) =>
   run(process.execPath, ['bin/jit.js', '--config', 'test/fixtures/policy.yaml', 'policy', 'check', '--target', 'app', ...args], {}, sql);
 

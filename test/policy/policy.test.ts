@@ -226,7 +226,9 @@ describe('decide', () => {
     // One statement decided by another rule (or refused): the whole text is masked.
     expect(d('SELECT 1; DELETE FROM t')).toMatchObject({ action: 'deny' });
     expect(d('SELECT 1; DELETE FROM t')).not.toHaveProperty('exemptMasking');
-    expect(decide(policy([rules[0]!, { id: 'w', kinds: ['write'], action: 'allow' }]), oncall, 'app', pg('SELECT 1; UPDATE t SET a = 1'))).not.toHaveProperty('exemptMasking');
+    expect(decide(policy([rules[0]!, { id: 'w', kinds: ['write'], action: 'allow' }]), oncall, 'app', pg('SELECT 1; UPDATE t SET a = 1'))).not.toHaveProperty(
+      'exemptMasking',
+    );
     // Text that does not parse, and no statement at all.
     expect(decide(policy(rules), oncall, 'app', { statements: [st(['read'])], error: 'syntax error' })).not.toHaveProperty('exemptMasking');
     expect(decide(policy(rules), oncall, 'app', { statements: [] })).not.toHaveProperty('exemptMasking');
@@ -368,7 +370,16 @@ describe('decide', () => {
       expect(winner([{ id: 'b', builds: ['*'], action: 'allow' }], c, identity({ build: null }))).toBeNull();
     });
     it('every field of a rule must match', () => {
-      const r: Rule = { id: 'all', targets: ['app'], kinds: ['write'], tables: ['t'], subjects: ['repo:*'], builds: ['acme/*'], claims: { repository_owner: 'acme' }, action: 'allow' };
+      const r: Rule = {
+        id: 'all',
+        targets: ['app'],
+        kinds: ['write'],
+        tables: ['t'],
+        subjects: ['repo:*'],
+        builds: ['acme/*'],
+        claims: { repository_owner: 'acme' },
+        action: 'allow',
+      };
       expect(winner([r], c)).toBe('all');
       expect(winner([r], c, identity(), 'other')).toBeNull();
       expect(winner([r], one(['read'], ['t']))).toBeNull();

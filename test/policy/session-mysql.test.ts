@@ -75,7 +75,10 @@ describe('the state a session keeps (MysqlSessionState)', () => {
     s.asking();
     s.settings({ sqlMode: 'REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,ANSI', charset: 'utf8mb4' });
     await settling;
-    expect(s.classify('SELECT 1').classification.statements[0]).toMatchObject({ kinds: ['unknown'], reason: expect.stringMatching(/^the session's sql_mode .*ANSI_QUOTES: "…" becomes a name.*reconnect/) });
+    expect(s.classify('SELECT 1').classification.statements[0]).toMatchObject({
+      kinds: ['unknown'],
+      reason: expect.stringMatching(/^the session's sql_mode .*ANSI_QUOTES: "…" becomes a name.*reconnect/),
+    });
   });
 
   it('COM_RESET_CONNECTION: variables and prepared statements are gone', () => {

@@ -25,7 +25,15 @@ function newSession(build: string | null): Promise<string> {
   return store.createSession({
     target: 'app',
     engine: 'postgres',
-    identity: { subject: 'ci', issuer: 'iss', build, claims: { email: 'dev@acme.com' }, actors: ['agent'], tokenId: null, expiresAt: new Date(2_000_000_000_000) },
+    identity: {
+      subject: 'ci',
+      issuer: 'iss',
+      build,
+      claims: { email: 'dev@acme.com' },
+      actors: ['agent'],
+      tokenId: null,
+      expiresAt: new Date(2_000_000_000_000),
+    },
     client: { address: '127.0.0.1', port: 1, application: null, user: null, tls: true },
     startedAt: new Date(),
   });
@@ -61,7 +69,14 @@ function request(over: Partial<ApprovalRequest> = {}): ApprovalRequest {
 describe('store: approvals', () => {
   it('creates (linking its statement), updates and reads back every field', async () => {
     const statementId = await store.recordStatement({
-      sessionId, sql: 'DROP TABLE t', protocol: 'simple', kinds: ['destructive'], decision: 'review', ruleId: 'hold', message: 'needs approval', startedAt: new Date(),
+      sessionId,
+      sql: 'DROP TABLE t',
+      protocol: 'simple',
+      kinds: ['destructive'],
+      decision: 'review',
+      ruleId: 'hold',
+      message: 'needs approval',
+      startedAt: new Date(),
     });
     const r = request({ statementId });
     await store.createApproval(r);
@@ -71,7 +86,10 @@ describe('store: approvals', () => {
     const decided: ApprovalRequest = {
       ...r,
       state: 'approved',
-      approvals: [{ by: 'U1', at: new Date(1_800_000_001_000) }, { by: 'U2', at: new Date(1_800_000_002_000) }],
+      approvals: [
+        { by: 'U1', at: new Date(1_800_000_001_000) },
+        { by: 'U2', at: new Date(1_800_000_002_000) },
+      ],
       decidedBy: 'U2',
       decidedAt: new Date(1_800_000_002_000),
       reason: 'ok',
@@ -115,7 +133,15 @@ describe('store: approvals', () => {
     const r = request();
     await store.createApproval(r);
     await store.recordStatement({
-      sessionId, sql: 'DROP TABLE t', protocol: 'simple', kinds: ['destructive'], decision: 'review', ruleId: 'hold', message: null, startedAt: new Date(), approvalId: r.id,
+      sessionId,
+      sql: 'DROP TABLE t',
+      protocol: 'simple',
+      kinds: ['destructive'],
+      decision: 'review',
+      ruleId: 'hold',
+      message: null,
+      startedAt: new Date(),
+      approvalId: r.id,
     });
     await store.close();
     store = await openStore(`sqlite:${join(dir, 'broker.db')}`);

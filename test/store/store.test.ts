@@ -5,14 +5,7 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  AmbiguousSessionIdError,
-  newSessionId,
-  openStore,
-  type NewSession,
-  type NewStatement,
-  type Store,
-} from '../../broker/store/index.js';
+import { AmbiguousSessionIdError, newSessionId, openStore, type NewSession, type NewStatement, type Store } from '../../broker/store/index.js';
 import { MAX_BATCH, openSqliteStore, SQLITE_MIGRATIONS, type SqliteStore } from '../../broker/store/sqlite.js';
 
 let dir: string;
@@ -205,9 +198,7 @@ describe('store: statements', () => {
     const [r1, r2] = await store.listStatements(s);
     expect(r1).toMatchObject({ durationMs: 1.25, tag: 'SELECT 3', rows: 3, error: null });
     expect(r2).toMatchObject({ durationMs: 0.5, tag: null, rows: null, error: 'relation "t" does not exist' });
-    await expect(store.completeStatement(999_999, { durationMs: 1, tag: null, rows: null, error: null })).rejects.toThrow(
-      /unknown statement/,
-    );
+    await expect(store.completeStatement(999_999, { durationMs: 1, tag: null, rows: null, error: null })).rejects.toThrow(/unknown statement/);
   });
 
   it('has committed the record when recordStatement resolves', async () => {
@@ -405,9 +396,7 @@ describe('store: group commit', () => {
     expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: 23 }, (_, i) => i + 1));
     expect(rows[0]).toMatchObject({ sql: 'q1', durationMs: 1.5, tag: 'SELECT 3', rows: 3, error: null });
     expect(rows[1]).toMatchObject({ sql: 'q3', durationMs: null });
-    expect(rows.slice(2, 22).map((r) => [r.sql, r.durationMs, r.tag])).toEqual(
-      Array.from({ length: 20 }, (_, i) => [`loop ${i}`, i, `SELECT ${i}`]),
-    );
+    expect(rows.slice(2, 22).map((r) => [r.sql, r.durationMs, r.tag])).toEqual(Array.from({ length: 20 }, (_, i) => [`loop ${i}`, i, `SELECT ${i}`]));
     expect(rows[22]).toMatchObject({ sql: 'last', durationMs: 2.5 });
     expect((await store.listStatements(t))[0]).toMatchObject({ sql: 'q2', error: 'relation "t" does not exist', durationMs: 0.5 });
     expect(store.commits - before).toBeLessThan(1 + 20 * 2 * 2); // the two clients shared commits

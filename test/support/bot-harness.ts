@@ -21,7 +21,7 @@ export function makeRequest(over: Partial<ApprovalRequest> = {}): ApprovalReques
     build: 'acme/shop/123/2',
     claims: { repository: 'acme/shop', run_id: '123', run_attempt: '2', workflow: 'deploy', email: 'dev@acme.test' },
     actors: ['agent-b', 'bot-a'],
-    sql: 'DELETE FROM orders WHERE created_at < now() - interval \'90 days\'',
+    sql: "DELETE FROM orders WHERE created_at < now() - interval '90 days'",
     kinds: ['write', 'destructive'],
     ruleId: 'prod-destructive-review',
     settings: { approvers: ['U01ALICE', 'dev@acme.test', '@dba-oncall'], timeoutSeconds: 300, minApprovals: 1, scope: 'statement' },

@@ -57,7 +57,10 @@ ${yaml}`;
   const broker = await startBroker(config, { logger: pino({ level: process.env.JIT_TEST_LOG ?? 'silent' }) });
   const [host, port] = broker.addresses.postgres!.split(':') as [string, string];
   // The CLI reads the same files: point its config at the listeners really bound.
-  writeFileSync(configFile, text.replace('postgres: 127.0.0.1:0', `postgres: 127.0.0.1:${port}`).replace('http: 127.0.0.1:0', `http: ${broker.addresses.http!.replace('http://', '')}`));
+  writeFileSync(
+    configFile,
+    text.replace('postgres: 127.0.0.1:0', `postgres: 127.0.0.1:${port}`).replace('http: 127.0.0.1:0', `http: ${broker.addresses.http!.replace('http://', '')}`),
+  );
   return {
     broker,
     dir,

@@ -221,11 +221,18 @@ export function blockAction(o: { user: string; actionId: string; value: string; 
     channel: { id: o.channel ?? 'C01APPROVALS', name: 'approvals' },
     message: { type: 'message', ts: '1700000001.000001', text: 'Review requested' },
     response_url: o.responseUrl,
-    actions: [{ type: 'button', action_id: o.actionId, block_id: 'decide', value: o.value, text: { type: 'plain_text', text: 'x' }, action_ts: '1700000002.000000' }],
+    actions: [
+      { type: 'button', action_id: o.actionId, block_id: 'decide', value: o.value, text: { type: 'plain_text', text: 'x' }, action_ts: '1700000002.000000' },
+    ],
   };
 }
 
-export function viewSubmission(o: { user: string; callbackId: string; privateMetadata: string; values: Record<string, Record<string, { type: string; value: string | null }>> }): object {
+export function viewSubmission(o: {
+  user: string;
+  callbackId: string;
+  privateMetadata: string;
+  values: Record<string, Record<string, { type: string; value: string | null }>>;
+}): object {
   return {
     type: 'view_submission',
     team: { id: 'T0001', domain: 'test' },

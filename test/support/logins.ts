@@ -57,7 +57,10 @@ ${extra}`;
   // The CLI reads the same files: point its config at the listeners really bound.
   writeFileSync(
     configFile,
-    text.replace('postgres: 127.0.0.1:0', `postgres: 127.0.0.1:${pgPort}`).replace('mysql: 127.0.0.1:0', `mysql: 127.0.0.1:${myPort}`).replace('http: 127.0.0.1:0', `http: ${http}`),
+    text
+      .replace('postgres: 127.0.0.1:0', `postgres: 127.0.0.1:${pgPort}`)
+      .replace('mysql: 127.0.0.1:0', `mysql: 127.0.0.1:${myPort}`)
+      .replace('http: 127.0.0.1:0', `http: ${http}`),
   );
   const dataDir = join(dir, '.jit');
   return {

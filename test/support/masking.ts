@@ -29,9 +29,20 @@ export const TEARDOWN = 'DROP VIEW IF EXISTS jit_contact_emails, jit_customer_co
 
 /** Every raw PII value of the fixture: none may reach a masked client, whatever the query. */
 export const PII = [
-  'alice.martin@example.com', 'alice@home.example.org', 'alice.m@work.example.com', 'bob.stone@example.net', 'carol@example.org',
-  '4111 1111 1111 1111', '5500-0000-0000-0004', '340000000000009', '4012888888881881',
-  '123-45-6789', '234-56-7890', '345-67-8901', '+1 415 555 0100', '+1 212 555 0199',
+  'alice.martin@example.com',
+  'alice@home.example.org',
+  'alice.m@work.example.com',
+  'bob.stone@example.net',
+  'carol@example.org',
+  '4111 1111 1111 1111',
+  '5500-0000-0000-0004',
+  '340000000000009',
+  '4012888888881881',
+  '123-45-6789',
+  '234-56-7890',
+  '345-67-8901',
+  '+1 415 555 0100',
+  '+1 212 555 0199',
 ];
 
 export const MASKED = {
@@ -67,7 +78,10 @@ export const teardown = () => direct((c) => c.query(TEARDOWN));
 /** psql -At through the broker: rows as arrays of fields. */
 export async function psqlRows(t: TestBroker, token: string, sql: string, extra: string[] = []): Promise<{ rows: string[][]; r: RunResult }> {
   const r = await run('psql', ['-X', '-A', '-t', '-F', '\t', '-v', 'ON_ERROR_STOP=1', ...extra, '-c', sql], psqlEnv(t, token));
-  const rows = r.stdout.split('\n').filter((l) => l !== '').map((l) => l.split('\t'));
+  const rows = r.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split('\t'));
   return { rows, r };
 }
 

@@ -63,7 +63,10 @@ ${yaml}`;
   // The CLI reads the same files: point its config at the listeners really bound.
   writeFileSync(
     configFile,
-    text.replace('postgres: 127.0.0.1:0', `postgres: 127.0.0.1:${pgPort}`).replace('mysql: 127.0.0.1:0', `mysql: 127.0.0.1:${port}`).replace('http: 127.0.0.1:0', `http: ${http}`),
+    text
+      .replace('postgres: 127.0.0.1:0', `postgres: 127.0.0.1:${pgPort}`)
+      .replace('mysql: 127.0.0.1:0', `mysql: 127.0.0.1:${port}`)
+      .replace('http: 127.0.0.1:0', `http: ${http}`),
   );
   const options = (token: string, extra: mysql.ConnectionOptions = {}): mysql.ConnectionOptions => ({
     host,
@@ -128,7 +131,20 @@ export async function rawLogin(port: number, token: string, database = 'app'): P
   const greeting = await io.read();
   if (greeting.payload[0] !== 10) throw new Error('no greeting');
   const caps = CAP.LONG_PASSWORD | CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | CAP.PLUGIN_AUTH_LENENC_CLIENT_DATA | CAP.CONNECT_WITH_DB;
-  socket.write(packet(1, handshakeResponsePayload({ capabilities: caps, collation: 45, user: 'ci', authData: Buffer.from(`${token}\0`), database, plugin: 'mysql_clear_password', attrs: {} })));
+  socket.write(
+    packet(
+      1,
+      handshakeResponsePayload({
+        capabilities: caps,
+        collation: 45,
+        user: 'ci',
+        authData: Buffer.from(`${token}\0`),
+        database,
+        plugin: 'mysql_clear_password',
+        attrs: {},
+      }),
+    ),
+  );
   const ok = await io.read();
   if (ok.payload[0] !== 0) throw new Error(`login refused: ${ok.payload.toString('utf8', 9)}`);
   return { socket, io, closed };

@@ -84,9 +84,7 @@ export async function startOidcIssuers(names: string[]): Promise<{ issuers: Reco
       async sign(claims, opts = {}) {
         const now = Math.floor(Date.now() / 1000);
         const payload = { jti: randomUUID(), iss: url, iat: now, nbf: now - 5, exp: now + (opts.ttlSeconds ?? 300), ...claims };
-        return new SignJWT(payload)
-          .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: opts.kid ?? s.current.kid })
-          .sign(opts.key ?? s.current.privateKey);
+        return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: opts.kid ?? s.current.kid }).sign(opts.key ?? s.current.privateKey);
       },
       close: () => Promise.resolve(),
     };
@@ -104,7 +102,13 @@ export async function startOidcIssuers(names: string[]): Promise<{ issuers: Reco
  * The claims of a GitHub Actions ID token, as GitHub documents them ("About security hardening with
  * OpenID Connect"), for a push to main of acme/app in the `prod` environment.
  */
-export function githubClaims(o: { runId: string; runAttempt?: string; repository?: string; environment?: string | null; aud?: string }): Record<string, unknown> {
+export function githubClaims(o: {
+  runId: string;
+  runAttempt?: string;
+  repository?: string;
+  environment?: string | null;
+  aud?: string;
+}): Record<string, unknown> {
   const repository = o.repository ?? 'acme/app';
   const [owner] = repository.split('/');
   const env = o.environment === undefined ? 'prod' : o.environment;

@@ -8,7 +8,11 @@ import { newApprovalId, type NewStatement, type Store } from '../../broker/store
 export const T0 = 1_800_000_000_000;
 
 export const SAMPLE: ResultSample = {
-  columns: [{ name: 'id', type: 'int4' }, { name: 'email', type: 'text' }, { name: 'note', type: 'text' }],
+  columns: [
+    { name: 'id', type: 'int4' },
+    { name: 'email', type: 'text' },
+    { name: 'note', type: 'text' },
+  ],
   rows: [
     ['1', 'a***@acme.com', 'first'],
     ['2', 'b***@acme.com', null],
@@ -67,7 +71,17 @@ export async function recordFixture(store: Store, over: { build?: string; subjec
     startedAt: new Date(T0),
   });
   const st = (at: number, sql: string, decision: NewStatement['decision'], ruleId: string | null, message: string | null, extra: Partial<NewStatement> = {}) =>
-    store.recordStatement({ sessionId, sql, protocol: 'simple', kinds: decision === 'allow' ? ['read'] : ['destructive'], decision, ruleId, message, startedAt: new Date(T0 + at), ...extra });
+    store.recordStatement({
+      sessionId,
+      sql,
+      protocol: 'simple',
+      kinds: decision === 'allow' ? ['read'] : ['destructive'],
+      decision,
+      ruleId,
+      message,
+      startedAt: new Date(T0 + at),
+      ...extra,
+    });
 
   const select = await st(100, 'SELECT id, email, note\nFROM customers ORDER BY id', 'allow', 'ci-reads', null);
   await store.completeStatement(select, { durationMs: 1.25, tag: 'SELECT 5', rows: 5, error: null }, SAMPLE);
@@ -75,7 +89,14 @@ export async function recordFixture(store: Store, over: { build?: string; subjec
   const drop = await st(1500, 'DROP TABLE old_orders', 'review', 'hold', "a destructive statement needs approval under rule 'hold'");
   const dropApproval = approval(sessionId, drop, { requestedAt: new Date(T0 + 1500), sql: 'DROP TABLE old_orders' });
   await store.createApproval(dropApproval);
-  const approved: ApprovalRequest = { ...dropApproval, state: 'approved', approvals: [{ by: 'api:alice', at: new Date(T0 + 4000) }], decidedBy: 'api:alice', decidedAt: new Date(T0 + 4000), reason: 'planned' };
+  const approved: ApprovalRequest = {
+    ...dropApproval,
+    state: 'approved',
+    approvals: [{ by: 'api:alice', at: new Date(T0 + 4000) }],
+    decidedBy: 'api:alice',
+    decidedAt: new Date(T0 + 4000),
+    reason: 'planned',
+  };
   await store.updateApproval(approved);
   await store.completeStatement(drop, { durationMs: 4.5, tag: 'DROP TABLE', rows: null, error: null });
 
@@ -84,22 +105,37 @@ export async function recordFixture(store: Store, over: { build?: string; subjec
   const held = await st(6000, 'DELETE FROM orders', 'review', 'hold', "a destructive statement needs approval under rule 'hold'");
   const heldApproval = approval(sessionId, held, { requestedAt: new Date(T0 + 6000), sql: 'DELETE FROM orders' });
   await store.createApproval(heldApproval);
-  const deniedApproval: ApprovalRequest = { ...heldApproval, state: 'denied', decidedBy: 'U123', decidedAt: new Date(T0 + 6500), reason: 'not during business hours' };
+  const deniedApproval: ApprovalRequest = {
+    ...heldApproval,
+    state: 'denied',
+    decidedBy: 'U123',
+    decidedAt: new Date(T0 + 6500),
+    reason: 'not during business hours',
+  };
   await store.updateApproval(deniedApproval);
 
   const fix = await st(7000, 'UPDATE orders SET state = 1 WHERE id = 7', 'review', 'fixes', null);
-  const sessionApproval = approval(sessionId, fix, { requestedAt: new Date(T0 + 7000), ruleId: 'fixes', settings: { approvers: [], timeoutSeconds: 300, minApprovals: 2, scope: 'session' } });
+  const sessionApproval = approval(sessionId, fix, {
+    requestedAt: new Date(T0 + 7000),
+    ruleId: 'fixes',
+    settings: { approvers: [], timeoutSeconds: 300, minApprovals: 2, scope: 'session' },
+  });
   await store.createApproval(sessionApproval);
   const twice: ApprovalRequest = {
     ...sessionApproval,
     state: 'approved',
-    approvals: [{ by: 'U1', at: new Date(T0 + 7100) }, { by: 'U2', at: new Date(T0 + 7200) }],
+    approvals: [
+      { by: 'U1', at: new Date(T0 + 7100) },
+      { by: 'U2', at: new Date(T0 + 7200) },
+    ],
     decidedBy: 'U2',
     decidedAt: new Date(T0 + 7200),
   };
   await store.updateApproval(twice);
   await store.completeStatement(fix, { durationMs: 0.8, tag: 'UPDATE 1', rows: 1, error: null });
-  const again = await st(7500, 'UPDATE orders SET state = 1 WHERE id = 7', 'review', 'fixes', `approved for this session (approval ${sessionApproval.id})`, { approvalId: sessionApproval.id });
+  const again = await st(7500, 'UPDATE orders SET state = 1 WHERE id = 7', 'review', 'fixes', `approved for this session (approval ${sessionApproval.id})`, {
+    approvalId: sessionApproval.id,
+  });
   await store.completeStatement(again, { durationMs: 0.7, tag: null, rows: null, error: 'deadlock detected' });
 
   const lost = await st(8000, 'SELECT pg_sleep(60)', 'allow', 'ci-reads', null);

@@ -8,7 +8,18 @@ import { isLoopback, type Login } from '../listener.js';
 import { PacketIO } from './framing.js';
 import { ADVERTISED, greeting, HandshakeRefusal, makeScramble, readHello, readPassword, type ConnectionPhase } from './handshake.js';
 import {
-  CAP, COM, command, ER, errPacket, latin1Collation, okPayload, packet, ProtocolError, safeCollation, UTF8MB4_GENERAL_CI, type ErrorCode,
+  CAP,
+  COM,
+  command,
+  ER,
+  errPacket,
+  latin1Collation,
+  okPayload,
+  packet,
+  ProtocolError,
+  safeCollation,
+  UTF8MB4_GENERAL_CI,
+  type ErrorCode,
 } from './protocol.js';
 import { Relay, type KillPlan } from './relay.js';
 import { mysqlResultSets } from './masking.js';
@@ -120,16 +131,26 @@ export class MysqlConnection implements EngineConnection {
       this.refuse(code, message);
     };
     if (!this.phase.secure && !(this.deps.plaintext === 'loopback' && isLoopback(address))) {
-      return refuseLogin('tls_required', ER.SECURE_TRANSPORT_REQUIRED, 'jit-broker requires TLS: connect with SSL (mariadb/mysql: the default, or --ssl; mysql2: the ssl option); the password is a token and is never sent in clear');
+      return refuseLogin(
+        'tls_required',
+        ER.SECURE_TRANSPORT_REQUIRED,
+        'jit-broker requires TLS: connect with SSL (mariadb/mysql: the default, or --ssl; mysql2: the ssl option); the password is a token and is never sent in clear',
+      );
     }
     let name = hello.database;
     if (!name) {
       const only = [...this.deps.targets.keys()];
-      if (only.length !== 1) return refuseLogin('unknown_target', ER.BAD_DB, `jit-broker: no database given: name one of the targets (${only.join(', ')}) as the database`);
+      if (only.length !== 1)
+        return refuseLogin('unknown_target', ER.BAD_DB, `jit-broker: no database given: name one of the targets (${only.join(', ')}) as the database`);
       name = only[0]!;
     }
     const target = this.deps.targets.get(name);
-    if (!target) return refuseLogin('unknown_target', ER.BAD_DB, `jit-broker: Unknown database '${name}': it is not a target of this broker; use one of: ${[...this.deps.targets.keys()].join(', ')}`);
+    if (!target)
+      return refuseLogin(
+        'unknown_target',
+        ER.BAD_DB,
+        `jit-broker: Unknown database '${name}': it is not a target of this broker; use one of: ${[...this.deps.targets.keys()].join(', ')}`,
+      );
     const password = await readPassword(this.phase, hello, scramble);
     let identity: Identity;
     try {
@@ -144,14 +165,23 @@ export class MysqlConnection implements EngineConnection {
     } catch (e) {
       if (e instanceof SessionRefusedError) return refuseLogin(e.reason, refusalCode(e.code), e.message, password);
       this.deps.log('session could not be recorded', { error: String(e) });
-      return refuseLogin('audit_unavailable', ER.UNKNOWN_ERROR, 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator', password);
+      return refuseLogin(
+        'audit_unavailable',
+        ER.UNKNOWN_ERROR,
+        'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator',
+        password,
+      );
     }
     try {
       this.upstream = await connectUpstream(target.upstream, {
         clientFlags: hello.capabilities,
         // The classifier reads text as the server does only for these charsets; any other is replaced.
         collation: safeCollation(hello.collation) ? hello.collation : UTF8MB4_GENERAL_CI,
-        attrs: { jit_session: this.session.id, jit_subject: identity.subject.slice(0, 200), ...(identity.build ? { jit_build: identity.build.slice(0, 200) } : {}) },
+        attrs: {
+          jit_session: this.session.id,
+          jit_subject: identity.subject.slice(0, 200),
+          ...(identity.build ? { jit_build: identity.build.slice(0, 200) } : {}),
+        },
       });
     } catch (e) {
       this.deps.log('upstream connect failed', { target: target.name, error: String(e) });

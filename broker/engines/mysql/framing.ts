@@ -83,7 +83,8 @@ export class PacketFramer {
       lastSeq = s;
       total += len;
       if (total > this.maxMessage) {
-        if (!this.skipOversized) throw new ProtocolError(`a message of more than ${this.maxMessage} bytes is larger than the broker accepts`, ER.NET_PACKET_TOO_LARGE);
+        if (!this.skipOversized)
+          throw new ProtocolError(`a message of more than ${this.maxMessage} bytes is larger than the broker accepts`, ER.NET_PACKET_TOO_LARGE);
         // Drop what came of it so far (its whole earlier packets, this packet's header), and read past the rest.
         this.skipping = { size: total, lastSeq: s, left: len, last: len < MAX_PACKET };
         sb.skip(p + 4);

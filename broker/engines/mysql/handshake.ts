@@ -7,8 +7,17 @@ import { randomBytes } from 'node:crypto';
 import type tls from 'node:tls';
 import { MessageTooLarge, type Message, type PacketIO } from './framing.js';
 import {
-  authMoreDataPayload, authSwitchPayload, CAP, ER, greetingPayload, packet, PacketReader, ProtocolError, STATUS,
-  UTF8MB4_GENERAL_CI, type ErrorCode,
+  authMoreDataPayload,
+  authSwitchPayload,
+  CAP,
+  ER,
+  greetingPayload,
+  packet,
+  PacketReader,
+  ProtocolError,
+  STATUS,
+  UTF8MB4_GENERAL_CI,
+  type ErrorCode,
 } from './protocol.js';
 
 /**
@@ -18,9 +27,21 @@ import {
  * broker looks like a MySQL server, so none are negotiated). SSL is added when TLS is configured, and
  * LOCAL_FILES when the policy has a rule that could let a LOAD DATA LOCAL INFILE (an `admin` statement) run.
  */
-export const ADVERTISED = CAP.LONG_PASSWORD | CAP.FOUND_ROWS | CAP.LONG_FLAG | CAP.CONNECT_WITH_DB | CAP.PROTOCOL_41 |
-  CAP.INTERACTIVE | CAP.TRANSACTIONS | CAP.SECURE_CONNECTION | CAP.MULTI_STATEMENTS | CAP.MULTI_RESULTS | CAP.PS_MULTI_RESULTS |
-  CAP.PLUGIN_AUTH | CAP.CONNECT_ATTRS | CAP.PLUGIN_AUTH_LENENC_CLIENT_DATA;
+export const ADVERTISED =
+  CAP.LONG_PASSWORD |
+  CAP.FOUND_ROWS |
+  CAP.LONG_FLAG |
+  CAP.CONNECT_WITH_DB |
+  CAP.PROTOCOL_41 |
+  CAP.INTERACTIVE |
+  CAP.TRANSACTIONS |
+  CAP.SECURE_CONNECTION |
+  CAP.MULTI_STATEMENTS |
+  CAP.MULTI_RESULTS |
+  CAP.PS_MULTI_RESULTS |
+  CAP.PLUGIN_AUTH |
+  CAP.CONNECT_ATTRS |
+  CAP.PLUGIN_AUTH_LENENC_CLIENT_DATA;
 
 export class HandshakeRefusal extends Error {
   constructor(
@@ -153,7 +174,10 @@ const NO_RSA =
 /** Get the token in clear, by whichever plugin the client can use on this transport. */
 export async function readPassword(phase: ConnectionPhase, hello: ClientHello, scramble: Buffer): Promise<string> {
   if (!(hello.capabilities & CAP.PLUGIN_AUTH)) {
-    throw new HandshakeRefusal(ER.ACCESS_DENIED, 'jit-broker needs a client with pluggable authentication (the password is a token sent with mysql_clear_password or caching_sha2_password)');
+    throw new HandshakeRefusal(
+      ER.ACCESS_DENIED,
+      'jit-broker needs a client with pluggable authentication (the password is a token sent with mysql_clear_password or caching_sha2_password)',
+    );
   }
   const scrambleData = Buffer.concat([scramble, Buffer.from([0])]);
   if (hello.plugin === 'mysql_clear_password') return cleartext(hello.authData);

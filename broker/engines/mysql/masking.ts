@@ -137,6 +137,10 @@ export function mysqlResultSets(rules: SessionMasking): ResultSetHook {
     if (!plans) return null;
     return ctx.format === 'text'
       ? textRewriter(plans, rules.detection)
-      : binaryRewriter(plans, ctx.columns.map((c) => c.type), rules.detection);
+      : binaryRewriter(
+          plans,
+          ctx.columns.map((c) => c.type),
+          rules.detection,
+        );
   };
 }

@@ -57,10 +57,26 @@ export const COM = {
 } as const;
 
 const COMMAND_NAMES: Record<number, string> = {
-  0x00: 'COM_SLEEP', 0x05: 'COM_CREATE_DB', 0x06: 'COM_DROP_DB', 0x07: 'COM_REFRESH', 0x08: 'COM_SHUTDOWN', 0x09: 'COM_STATISTICS',
-  0x0a: 'COM_PROCESS_INFO', 0x0b: 'COM_CONNECT', 0x0d: 'COM_DEBUG', 0x0f: 'COM_TIME', 0x10: 'COM_DELAYED_INSERT', 0x12: 'COM_BINLOG_DUMP',
-  0x13: 'COM_TABLE_DUMP', 0x14: 'COM_CONNECT_OUT', 0x15: 'COM_REGISTER_SLAVE', 0x1d: 'COM_DAEMON', 0x1e: 'COM_BINLOG_DUMP_GTID',
-  0x20: 'COM_CLONE', 0xfa: 'COM_STMT_BULK_EXECUTE', 0xfe: 'COM_MULTI',
+  0x00: 'COM_SLEEP',
+  0x05: 'COM_CREATE_DB',
+  0x06: 'COM_DROP_DB',
+  0x07: 'COM_REFRESH',
+  0x08: 'COM_SHUTDOWN',
+  0x09: 'COM_STATISTICS',
+  0x0a: 'COM_PROCESS_INFO',
+  0x0b: 'COM_CONNECT',
+  0x0d: 'COM_DEBUG',
+  0x0f: 'COM_TIME',
+  0x10: 'COM_DELAYED_INSERT',
+  0x12: 'COM_BINLOG_DUMP',
+  0x13: 'COM_TABLE_DUMP',
+  0x14: 'COM_CONNECT_OUT',
+  0x15: 'COM_REGISTER_SLAVE',
+  0x1d: 'COM_DAEMON',
+  0x1e: 'COM_BINLOG_DUMP_GTID',
+  0x20: 'COM_CLONE',
+  0xfa: 'COM_STMT_BULK_EXECUTE',
+  0xfe: 'COM_MULTI',
 };
 
 /** `COM_STATISTICS (0x09)`, for error messages. */
@@ -305,7 +321,15 @@ export const eofStatus = (payload: Buffer): number => (payload.length >= 5 ? pay
 export const isEof = (payload: Buffer): boolean => payload[0] === 0xfe && payload.length < 9;
 
 /** Protocol::HandshakeV10. `scramble` is 20 bytes. */
-export function greetingPayload(o: { version: string; connectionId: number; scramble: Buffer; capabilities: number; collation: number; status: number; plugin: string }): Buffer {
+export function greetingPayload(o: {
+  version: string;
+  connectionId: number;
+  scramble: Buffer;
+  capabilities: number;
+  collation: number;
+  status: number;
+  plugin: string;
+}): Buffer {
   const caps = o.capabilities >>> 0;
   return Buffer.concat([
     Buffer.from([10]),

@@ -31,7 +31,12 @@ export interface RelayOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
-const engineDecision = (action: 'allow' | 'deny', message: string, kinds: Kind[], ruleId: string | null = null): Decision => ({ action, ruleId, message, kinds });
+const engineDecision = (action: 'allow' | 'deny', message: string, kinds: Kind[], ruleId: string | null = null): Decision => ({
+  action,
+  ruleId,
+  message,
+  kinds,
+});
 const KILL_RULE = 'broker:kill-own-build';
 /** The rule id of the session's own containment refusals (session.ts). */
 const CONFINE_RULE = 'broker:confine';
@@ -337,7 +342,11 @@ export class Relay {
     if (o.record === null) return;
     const rows = o.resultSets > 0 ? o.rows : o.affected;
     const sample = o.sample?.done() ?? null;
-    this.session.complete(o.record, { durationMs: performance.now() - o.started, tag: o.parts.length ? o.parts.join('; ') : null, rows, error: o.error }, sample);
+    this.session.complete(
+      o.record,
+      { durationMs: performance.now() - o.started, tag: o.parts.length ? o.parts.join('; ') : null, rows, error: o.error },
+      sample,
+    );
     if (this.session.mysql?.wantsSettings) this.probe();
   }
 

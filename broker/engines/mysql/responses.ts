@@ -28,7 +28,16 @@ export interface Outcome {
   sample: MysqlResultTap | null;
 }
 
-export const outcome = (record: number | null): Outcome => ({ record, started: performance.now(), rows: 0, affected: 0, resultSets: 0, parts: [], error: null, sample: null });
+export const outcome = (record: number | null): Outcome => ({
+  record,
+  started: performance.now(),
+  rows: 0,
+  affected: 0,
+  resultSets: 0,
+  parts: [],
+  error: null,
+  sample: null,
+});
 
 export type Pending =
   /** COM_QUERY (text rows) or COM_STMT_EXECUTE (binary rows): OK, ERR, LOCAL INFILE request, or result sets. */
@@ -104,7 +113,15 @@ export class Responses {
 
   /** May a packet of this length be forwarded without looking into it? Only a long row nobody rewrites. */
   streamable(length: number): boolean {
-    return length >= STREAM_MIN && this.phase === 'rows' && !this.rewriter && !this.sample?.wants && this.shift === 0 && this.queue.length > 0 && this.queue[0]!.kind !== 'probe';
+    return (
+      length >= STREAM_MIN &&
+      this.phase === 'rows' &&
+      !this.rewriter &&
+      !this.sample?.wants &&
+      this.shift === 0 &&
+      this.queue.length > 0 &&
+      this.queue[0]!.kind !== 'probe'
+    );
   }
 
   /** A streamed packet started a new row. */

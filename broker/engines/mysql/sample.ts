@@ -55,11 +55,36 @@ export class MysqlResultTap {
 }
 
 const TYPE_NAMES: Record<number, string> = {
-  [T.DECIMAL]: 'decimal', [T.TINY]: 'tinyint', [T.SHORT]: 'smallint', [T.LONG]: 'int', [T.FLOAT]: 'float', [T.DOUBLE]: 'double',
-  [T.NULL]: 'null', [T.TIMESTAMP]: 'timestamp', [T.LONGLONG]: 'bigint', [T.INT24]: 'mediumint', [T.DATE]: 'date', [T.TIME]: 'time',
-  [T.DATETIME]: 'datetime', [T.YEAR]: 'year', [T.NEWDATE]: 'date', [T.VARCHAR]: 'varchar', [T.BIT]: 'bit', [T.TIMESTAMP2]: 'timestamp',
-  [T.DATETIME2]: 'datetime', [T.TIME2]: 'time', [T.JSON]: 'json', [T.NEWDECIMAL]: 'decimal', [T.ENUM]: 'enum', [T.SET]: 'set',
-  [T.TINY_BLOB]: 'text', [T.MEDIUM_BLOB]: 'text', [T.LONG_BLOB]: 'text', [T.BLOB]: 'text', [T.VAR_STRING]: 'varchar', [T.STRING]: 'char',
+  [T.DECIMAL]: 'decimal',
+  [T.TINY]: 'tinyint',
+  [T.SHORT]: 'smallint',
+  [T.LONG]: 'int',
+  [T.FLOAT]: 'float',
+  [T.DOUBLE]: 'double',
+  [T.NULL]: 'null',
+  [T.TIMESTAMP]: 'timestamp',
+  [T.LONGLONG]: 'bigint',
+  [T.INT24]: 'mediumint',
+  [T.DATE]: 'date',
+  [T.TIME]: 'time',
+  [T.DATETIME]: 'datetime',
+  [T.YEAR]: 'year',
+  [T.NEWDATE]: 'date',
+  [T.VARCHAR]: 'varchar',
+  [T.BIT]: 'bit',
+  [T.TIMESTAMP2]: 'timestamp',
+  [T.DATETIME2]: 'datetime',
+  [T.TIME2]: 'time',
+  [T.JSON]: 'json',
+  [T.NEWDECIMAL]: 'decimal',
+  [T.ENUM]: 'enum',
+  [T.SET]: 'set',
+  [T.TINY_BLOB]: 'text',
+  [T.MEDIUM_BLOB]: 'text',
+  [T.LONG_BLOB]: 'text',
+  [T.BLOB]: 'text',
+  [T.VAR_STRING]: 'varchar',
+  [T.STRING]: 'char',
   [T.GEOMETRY]: 'geometry',
 };
 
@@ -115,15 +140,24 @@ export function binaryRowValues(row: Buffer, columns: readonly ColumnDefinition[
 function number(c: ColumnDefinition, b: Buffer): string | null {
   const unsigned = (c.flags & UNSIGNED) !== 0;
   switch (c.type) {
-    case T.TINY: return String(unsigned ? b.readUInt8(0) : b.readInt8(0));
-    case T.SHORT: return String(unsigned ? b.readUInt16LE(0) : b.readInt16LE(0));
-    case T.YEAR: return String(b.readUInt16LE(0)).padStart(4, '0');
-    case T.LONG: case T.INT24: return String(unsigned ? b.readUInt32LE(0) : b.readInt32LE(0));
-    case T.LONGLONG: return String(unsigned ? b.readBigUInt64LE(0) : b.readBigInt64LE(0));
+    case T.TINY:
+      return String(unsigned ? b.readUInt8(0) : b.readInt8(0));
+    case T.SHORT:
+      return String(unsigned ? b.readUInt16LE(0) : b.readInt16LE(0));
+    case T.YEAR:
+      return String(b.readUInt16LE(0)).padStart(4, '0');
+    case T.LONG:
+    case T.INT24:
+      return String(unsigned ? b.readUInt32LE(0) : b.readInt32LE(0));
+    case T.LONGLONG:
+      return String(unsigned ? b.readBigUInt64LE(0) : b.readBigInt64LE(0));
     // FLOAT carries about 7 significant digits: shown as the server shows it, not as the nearest double.
-    case T.FLOAT: return real(Number(b.readFloatLE(0).toPrecision(6)));
-    case T.DOUBLE: return real(b.readDoubleLE(0));
-    default: return null; // MYSQL_TYPE_NULL
+    case T.FLOAT:
+      return real(Number(b.readFloatLE(0).toPrecision(6)));
+    case T.DOUBLE:
+      return real(b.readDoubleLE(0));
+    default:
+      return null; // MYSQL_TYPE_NULL
   }
 }
 

@@ -75,7 +75,8 @@ export function confineTo(target: string, database: string, mapped = false): Con
       const db = useDatabase(st.sql);
       if (db === undefined || db === database || (mapped && db === target)) continue;
       if (db === null) return `this USE statement's database cannot be read, and a connection to target '${target}' stays in database ${quoteIdent(database)}`;
-      if (db === target) return `USE ${quoteIdent(target)} is taken as the upstream database ${quoteIdent(database)} only as a statement of its own (send it alone, or write USE ${quoteIdent(database)})`;
+      if (db === target)
+        return `USE ${quoteIdent(target)} is taken as the upstream database ${quoteIdent(database)} only as a statement of its own (send it alone, or write USE ${quoteIdent(database)})`;
       return `USE ${quoteIdent(db)} would leave target '${target}': its connections stay in database ${quoteIdent(database)}`;
     }
     return null;

@@ -6,9 +6,7 @@ import { constants, createHash, publicEncrypt } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { PacketFramer, PacketIO } from './framing.js';
-import {
-  CAP, COM, command, handshakeResponsePayload, packet, PacketReader, readErr, readOk, sslRequestPayload, UTF8MB4_GENERAL_CI,
-} from './protocol.js';
+import { CAP, COM, command, handshakeResponsePayload, packet, PacketReader, readErr, readOk, sslRequestPayload, UTF8MB4_GENERAL_CI } from './protocol.js';
 import { connectTcp, UpstreamError } from '../upstream-net.js';
 
 export { UpstreamError };
@@ -40,7 +38,14 @@ export function parseMysqlUrl(url: string): MysqlTargetUrl {
     user: decodeURIComponent(u.username) || 'root',
     password: decodeURIComponent(u.password),
     database,
-    ssl: mode === 'disable' || mode === 'disabled' || mode === 'false' ? false : mode === 'prefer' || mode === 'preferred' ? 'prefer' : mode.startsWith('verify') ? 'verify' : 'require',
+    ssl:
+      mode === 'disable' || mode === 'disabled' || mode === 'false'
+        ? false
+        : mode === 'prefer' || mode === 'preferred'
+          ? 'prefer'
+          : mode.startsWith('verify')
+            ? 'verify'
+            : 'require',
   };
 }
 
@@ -58,8 +63,16 @@ export interface MysqlUpstream {
 }
 
 /** Flags the broker asks for upstream whatever the client does. */
-const BASE = CAP.LONG_PASSWORD | CAP.LONG_FLAG | CAP.PROTOCOL_41 | CAP.TRANSACTIONS | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH |
-  CAP.PLUGIN_AUTH_LENENC_CLIENT_DATA | CAP.CONNECT_WITH_DB | CAP.CONNECT_ATTRS;
+const BASE =
+  CAP.LONG_PASSWORD |
+  CAP.LONG_FLAG |
+  CAP.PROTOCOL_41 |
+  CAP.TRANSACTIONS |
+  CAP.SECURE_CONNECTION |
+  CAP.PLUGIN_AUTH |
+  CAP.PLUGIN_AUTH_LENENC_CLIENT_DATA |
+  CAP.CONNECT_WITH_DB |
+  CAP.CONNECT_ATTRS;
 /** Flags taken from what the client negotiated with the broker: they change semantics, never framing the relay does not follow. */
 export const CLIENT_RELAYED = CAP.FOUND_ROWS | CAP.LOCAL_FILES | CAP.INTERACTIVE | CAP.MULTI_STATEMENTS | CAP.MULTI_RESULTS | CAP.PS_MULTI_RESULTS;
 
@@ -80,7 +93,6 @@ export function cachingSha2Token(password: string, scramble: Buffer): Buffer {
 }
 
 const isLoopbackHost = (h: string) => h === 'localhost' || h === '::1' || h.startsWith('127.');
-
 
 function upstreamErr(payload: Buffer, what: string): UpstreamError {
   const e = readErr(payload);
@@ -114,7 +126,12 @@ export async function connectUpstream(
   }
 }
 
-async function handshake(io: PacketIO, t: MysqlTargetUrl, where: string, opts: { clientFlags?: number; collation?: number; attrs?: Record<string, string> }): Promise<MysqlUpstream> {
+async function handshake(
+  io: PacketIO,
+  t: MysqlTargetUrl,
+  where: string,
+  opts: { clientFlags?: number; collation?: number; attrs?: Record<string, string> },
+): Promise<MysqlUpstream> {
   const hello = await io.read();
   if (hello.payload[0] === 0xff) throw upstreamErr(hello.payload, `${where} refused the connection`);
   const r = new PacketReader(hello.payload);
@@ -170,15 +187,21 @@ async function handshake(io: PacketIO, t: MysqlTargetUrl, where: string, opts: {
       case 'sha256_password':
         return secure ? Buffer.from(`${t.password}\0`) : Buffer.from([1]);
       case 'mysql_clear_password':
-        if (!secure && !isLoopbackHost(t.host)) throw new UpstreamError(`${where} asks for the broker's password in clear, and the connection is not TLS: set sslmode=require in the target URL`);
+        if (!secure && !isLoopbackHost(t.host))
+          throw new UpstreamError(`${where} asks for the broker's password in clear, and the connection is not TLS: set sslmode=require in the target URL`);
         return Buffer.from(`${t.password}\0`);
       default:
-        throw new UpstreamError(`${where} asks for auth plugin ${name}, which the broker does not speak (use mysql_native_password or caching_sha2_password for its account)`);
+        throw new UpstreamError(
+          `${where} asks for auth plugin ${name}, which the broker does not speak (use mysql_native_password or caching_sha2_password for its account)`,
+        );
     }
   };
   const attrs = { _client_name: 'jit-broker', program_name: 'jit-broker', ...opts.attrs };
   io.socket.write(
-    packet(seq, handshakeResponsePayload({ capabilities: flags, collation, user: t.user, authData: authFor(plugin, scramble), database: t.database, plugin, attrs })),
+    packet(
+      seq,
+      handshakeResponsePayload({ capabilities: flags, collation, user: t.user, authData: authFor(plugin, scramble), database: t.database, plugin, attrs }),
+    ),
   );
   const rsa = (pem: Buffer) =>
     publicEncrypt({ key: pem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, xor(Buffer.from(`${t.password}\0`), scramble));

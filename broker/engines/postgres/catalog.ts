@@ -159,7 +159,10 @@ export class PgCatalog {
 
   /** Whether every table (with what it derives from) and user type of this description is known. */
   covers(desc: RowDescription): boolean {
-    return this.missing(desc.map((c) => c.tableOid), desc.map((c) => c.typeOid)).every((s) => s.size === 0);
+    return this.missing(
+      desc.map((c) => c.tableOid),
+      desc.map((c) => c.typeOid),
+    ).every((s) => s.size === 0);
   }
 
   private missing(tableOids: Iterable<number>, typeOids: Iterable<number>): [Set<number>, Set<number>] {
@@ -183,7 +186,10 @@ export class PgCatalog {
   /** Look up what `desc` needs and the cache lacks; rejects when the catalog cannot be asked. */
   resolve(desc: RowDescription): Promise<void> {
     return this.conn.exclusive(async () => {
-      let [tables, types] = this.missing(desc.map((c) => c.tableOid), desc.map((c) => c.typeOid));
+      let [tables, types] = this.missing(
+        desc.map((c) => c.tableOid),
+        desc.map((c) => c.typeOid),
+      );
       const tried = new Set<number>();
       const deferred = new Map<number, { dep: number; array: boolean }>(); // arrays of / domains over other types
       for (let round = 0; round < 8 && (tables.size || types.size); round++) {
@@ -203,7 +209,11 @@ export class PgCatalog {
     });
   }
 
-  private async fetch(tables: number[], types: number[], deferred: Map<number, { dep: number; array: boolean }>): Promise<{ tables: number[]; types: number[] }> {
+  private async fetch(
+    tables: number[],
+    types: number[],
+    deferred: Map<number, { dep: number; array: boolean }>,
+  ): Promise<{ tables: number[]; types: number[] }> {
     const parts: string[] = [];
     const t = tables.join(',');
     if (tables.length) {
@@ -226,7 +236,8 @@ export class PgCatalog {
     if (tables.length) {
       const [rels = [], atts = [], inh = [], rules = []] = sets;
       const byOid = new Map<number, TableInfo>();
-      for (const [oid, schema, name] of rels) byOid.set(Number(oid), { schema: schema!, name: name!, columns: new Map(), byName: new Map(), parents: [], view: null });
+      for (const [oid, schema, name] of rels)
+        byOid.set(Number(oid), { schema: schema!, name: name!, columns: new Map(), byName: new Map(), parents: [], view: null });
       for (const [rel, num, name] of atts) {
         const info = byOid.get(Number(rel));
         info?.columns.set(Number(num), name!);

@@ -6,9 +6,20 @@ import { refusalReason, type LoginRefusalReason } from '../../audit/logins.js';
 import { SessionRefusedError, type ClientInfo, type Identity, type Target } from '../../types.js';
 import { Framer, type Frame } from './framing.js';
 import {
-  authenticationCleartextPassword, authenticationOk, backendKeyData, BodyReader, CANCEL_REQUEST, errorResponse,
-  GSSENC_REQUEST, negotiateProtocolVersion, parameterStatus, PROTOCOL_3_0, ProtocolError, readStartupParams,
-  readyForQuery, SSL_REQUEST,
+  authenticationCleartextPassword,
+  authenticationOk,
+  backendKeyData,
+  BodyReader,
+  CANCEL_REQUEST,
+  errorResponse,
+  GSSENC_REQUEST,
+  negotiateProtocolVersion,
+  parameterStatus,
+  PROTOCOL_3_0,
+  ProtocolError,
+  readStartupParams,
+  readyForQuery,
+  SSL_REQUEST,
 } from './messages.js';
 import type { PgCatalog } from './catalog.js';
 import { PgMasking } from './masking.js';
@@ -220,10 +231,18 @@ export class PostgresConnection implements EngineConnection {
     } catch (e) {
       if (e instanceof SessionRefusedError) return refuseLogin(e.reason, e.code, e.message, password);
       this.deps.log('session could not be recorded', { error: String(e) });
-      return refuseLogin('audit_unavailable', '58030', 'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator', password);
+      return refuseLogin(
+        'audit_unavailable',
+        '58030',
+        'jit-broker could not record the session in its audit log, so the login is refused; tell the broker operator',
+        password,
+      );
     }
     try {
-      this.upstream = await connectUpstream(target.upstream, settings.map((s): [string, string] => [s.name, s.value]));
+      this.upstream = await connectUpstream(
+        target.upstream,
+        settings.map((s): [string, string] => [s.name, s.value]),
+      );
     } catch (e) {
       this.deps.log('upstream connect failed', { target: target.name, error: String(e) });
       if (e instanceof UpstreamRefusal && settings.length && settingRejected(e)) {
@@ -247,8 +266,12 @@ export class PostgresConnection implements EngineConnection {
     up.on('close', () => void this.close('upstream closed the connection'));
     const rules = this.deps.masking?.forSession(identity, target.name) ?? null;
     const masking = rules ? new PgMasking(rules, this.hooks.catalog(target), this.deps.log) : null;
-    this.relay = new Relay(this.socket, up, this.session, { maxMessageBytes: this.deps.maxMessageBytes, log: this.deps.log, masking }, (reason) =>
-      void this.close(reason),
+    this.relay = new Relay(
+      this.socket,
+      up,
+      this.session,
+      { maxMessageBytes: this.deps.maxMessageBytes, log: this.deps.log, masking },
+      (reason) => void this.close(reason),
     );
     this.relay.start(this.leftover);
   }

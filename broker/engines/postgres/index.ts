@@ -41,9 +41,7 @@ export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { ho
       const target = c?.target;
       if (!c || !up || !target) return; // unknown keys are ignored, as a server does
       if (c.cancelHeld()) return; // it was waiting for approval, not running upstream
-      cancelUpstream(target.upstream, up.processId, up.secretKey).catch((e: unknown) =>
-        deps.log('cancel request could not be relayed', { error: String(e) }),
-      );
+      cancelUpstream(target.upstream, up.processId, up.secretKey).catch((e: unknown) => deps.log('cancel request could not be relayed', { error: String(e) }));
     },
   };
 

@@ -17,11 +17,28 @@ export type ValueKind = 'text' | 'json' | 'jsonb' | 'bytea' | 'array' | 'record'
 export const FIRST_NORMAL_OID = 16384;
 
 const BUILTIN = new Map<number, ValueKind>([
-  [25, 'text'], [1043, 'text'], [1042, 'text'], [19, 'text'], [18, 'text'], [705, 'text'], [142, 'text'],
-  [114, 'json'], [3802, 'jsonb'], [17, 'bytea'], [2249, 'record'],
+  [25, 'text'],
+  [1043, 'text'],
+  [1042, 'text'],
+  [19, 'text'],
+  [18, 'text'],
+  [705, 'text'],
+  [142, 'text'],
+  [114, 'json'],
+  [3802, 'jsonb'],
+  [17, 'bytea'],
+  [2249, 'record'],
   // arrays of the above: _text _varchar _bpchar _name _char _xml _json _jsonb _bytea _record
-  [1009, 'array'], [1015, 'array'], [1014, 'array'], [1003, 'array'], [1002, 'array'], [143, 'array'], [199, 'array'],
-  [3807, 'array'], [1001, 'array'], [2287, 'array'],
+  [1009, 'array'],
+  [1015, 'array'],
+  [1014, 'array'],
+  [1003, 'array'],
+  [1002, 'array'],
+  [143, 'array'],
+  [199, 'array'],
+  [3807, 'array'],
+  [1001, 'array'],
+  [2287, 'array'],
 ]);
 
 /** The kind of a built-in type; undefined for a user-defined one (ask the catalog). */

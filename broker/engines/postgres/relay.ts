@@ -206,7 +206,10 @@ export class Relay implements ScanTarget {
             this.send({ kind: 'query', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt, result: null }, f.raw);
           } else {
             const refusal = this.refusal(a.message, a.reason);
-            this.send({ kind: 'query', record: null, started: 0, rows: 0, tags: [], error: null, exempt: true, result: null, refusal }, serialize.query(refusal.tag));
+            this.send(
+              { kind: 'query', record: null, started: 0, rows: 0, tags: [], error: null, exempt: true, result: null, refusal },
+              serialize.query(refusal.tag),
+            );
           }
         });
       }
@@ -323,7 +326,10 @@ export class Relay implements ScanTarget {
         if (this.results.needsDescribe(portal, this.tapRows, fresh)) {
           this.send({ kind: 'describe', of: portal, swallow: true, marked: false, refresh: fresh }, serialize.describe({ type: 'P', name }));
         }
-        this.send({ kind: 'execute', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt: prepared.exempt, portal, result: null }, f.raw);
+        this.send(
+          { kind: 'execute', record: a.statementId, started: performance.now(), rows: 0, tags: [], error: null, exempt: prepared.exempt, portal, result: null },
+          f.raw,
+        );
       } else {
         // Not recorded ⇒ not run: make the server fail here, as a refused Parse would.
         this.poison(this.refusal(a.message, a.reason));

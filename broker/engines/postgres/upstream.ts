@@ -70,7 +70,6 @@ export function parseUpstreamUrl(url: string): Target {
   };
 }
 
-
 async function negotiateTls(s: net.Socket, t: Target): Promise<net.Socket> {
   if (!t.ssl) return s;
   s.write(serialize.requestSsl());
@@ -134,9 +133,17 @@ export async function connectUpstream(url: string, settings: [string, string][] 
           socket.write(serialize.password(password()));
           return;
         case 'authenticationMD5Password': {
-          const inner = createHash('md5').update(password() + t.user).digest('hex');
+          const inner = createHash('md5')
+            .update(password() + t.user)
+            .digest('hex');
           const salt = (m as unknown as { salt: Buffer }).salt;
-          socket.write(serialize.password(`md5${createHash('md5').update(Buffer.concat([Buffer.from(inner), salt])).digest('hex')}`));
+          socket.write(
+            serialize.password(
+              `md5${createHash('md5')
+                .update(Buffer.concat([Buffer.from(inner), salt]))
+                .digest('hex')}`,
+            ),
+          );
           return;
         }
         case 'authenticationSASL':

@@ -44,7 +44,13 @@ function requested(sql: string): Promise<ApprovalRequest> {
 }
 
 function track<T>(p: Promise<T>) {
-  const s = { settled: false, result: p.then((v) => ({ ok: true as const, v }), (e: Error & { errno?: number }) => ({ ok: false as const, e })) };
+  const s = {
+    settled: false,
+    result: p.then(
+      (v) => ({ ok: true as const, v }),
+      (e: Error & { errno?: number }) => ({ ok: false as const, e }),
+    ),
+  };
   void s.result.finally(() => (s.settled = true));
   return s;
 }
@@ -75,7 +81,10 @@ describe('held for review', () => {
       const request = await requested('DROP TABLE jit_my_ap_keep');
       await t.broker.approvals.decide(request.id, { approve: false, by: 'U123', reason: 'not during business hours' });
       const r = await q.result;
-      expect(!r.ok && r.e).toMatchObject({ errno: 1227, message: expect.stringContaining("denied by U123 (reason: not during business hours); approval request") });
+      expect(!r.ok && r.e).toMatchObject({
+        errno: 1227,
+        message: expect.stringContaining('denied by U123 (reason: not during business hours); approval request'),
+      });
       expect(await exists('jit_my_ap_keep')).toBe(true);
       expect((await c.query('SELECT 41 + 1 AS n'))[0]).toEqual([{ n: 42 }]);
     } finally {
@@ -134,7 +143,9 @@ describe('KILL', () => {
       expect((await a.query('SELECT 1 AS n'))[0]).toEqual([{ n: 1 }]); // KILL QUERY leaves the connection
       const sessions = await t.broker.store.listSessions({ build: 'build-kill' });
       const kills = (await Promise.all(sessions.map((s) => t.broker.store.listStatements(s.id)))).flat().filter((s) => s.sql.startsWith('KILL'));
-      expect(kills).toEqual([expect.objectContaining({ sql: `KILL QUERY ${a.threadId}`, decision: 'allow', ruleId: 'broker:kill-own-build', kinds: ['admin'] })]);
+      expect(kills).toEqual([
+        expect.objectContaining({ sql: `KILL QUERY ${a.threadId}`, decision: 'allow', ruleId: 'broker:kill-own-build', kinds: ['admin'] }),
+      ]);
     } finally {
       await a.end();
       await b.end();
@@ -143,7 +154,9 @@ describe('KILL', () => {
 
   it('the mariadb CLI: Ctrl-C kills the running query through the broker', async () => {
     const token = await t.token({ build: 'build-kill-cli' });
-    const cli = spawn('mariadb', ['-h', t.host, '-P', String(t.port), '-u', 'ci', `-p${token}`, 'app', '-e', 'SELECT SLEEP(10)'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = spawn('mariadb', ['-h', t.host, '-P', String(t.port), '-u', 'ci', `-p${token}`, 'app', '-e', 'SELECT SLEEP(10)'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let err = '';
     cli.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number>((resolve) => cli.on('exit', (code) => resolve(code ?? -1)));
@@ -162,7 +175,10 @@ describe('KILL', () => {
     const other = await connect('build-other');
     a.on('error', () => {});
     try {
-      await expect(other.query(`KILL QUERY ${a.threadId}`)).rejects.toMatchObject({ errno: 1094, message: expect.stringContaining(`Unknown thread id: ${a.threadId}`) });
+      await expect(other.query(`KILL QUERY ${a.threadId}`)).rejects.toMatchObject({
+        errno: 1094,
+        message: expect.stringContaining(`Unknown thread id: ${a.threadId}`),
+      });
       await expect(other.query('KILL 999999')).rejects.toMatchObject({ errno: 1094 });
       await b.query(`KILL ${a.threadId}`);
       await expect(a.query('SELECT 1')).rejects.toThrow();
@@ -191,4 +207,3 @@ describe('KILL', () => {
     }
   });
 });
-

@@ -38,7 +38,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
   await directMy((c) =>
-    c.query('DROP VIEW IF EXISTS jit_my_cf_v, jit_my_cf_plain, jit_my_cf_vsecret; DROP FUNCTION IF EXISTS jit_my_cf_fw; DROP FUNCTION IF EXISTS jit_my_cf_sneaky; DROP FUNCTION IF EXISTS jit_my_cf_twice; DROP TABLE IF EXISTS jit_my_cf_t, jit_my_cf_secret'),
+    c.query(
+      'DROP VIEW IF EXISTS jit_my_cf_v, jit_my_cf_plain, jit_my_cf_vsecret; DROP FUNCTION IF EXISTS jit_my_cf_fw; DROP FUNCTION IF EXISTS jit_my_cf_sneaky; DROP FUNCTION IF EXISTS jit_my_cf_twice; DROP TABLE IF EXISTS jit_my_cf_t, jit_my_cf_secret',
+    ),
   );
 });
 
@@ -53,7 +55,10 @@ describe('a read-only rule does not let functions and views write', () => {
     const before = await count();
     const c = await t.connect(await t.token());
     try {
-      const err = await c.query(sql).then(() => null, (e: Error & { errno?: number; sqlState?: string }) => e);
+      const err = await c.query(sql).then(
+        () => null,
+        (e: Error & { errno?: number; sqlState?: string }) => e,
+      );
       expect(err).toMatchObject({ errno: 1227, sqlState: '42000' });
       expect(err!.message).toMatch(/^jit-broker: a write statement is denied by the default policy \(no rule matched\): it (calls|reads) /);
       expect(err!.message).toMatch(why);
@@ -68,7 +73,9 @@ describe('a read-only rule does not let functions and views write', () => {
   it('the mariadb CLI sees the refusal with its reason, and the table is unchanged', async () => {
     const before = await count();
     const r = await t.cli(await t.token(), ['-N', 'app', '-e', 'SELECT jit_my_cf_fw()']);
-    expect(r.stderr).toMatch(/ERROR 1227 \(42000\) at line 1: jit-broker: a write statement is denied by the default policy \(no rule matched\): it calls test\.jit_my_cf_fw\(\)/);
+    expect(r.stderr).toMatch(
+      /ERROR 1227 \(42000\) at line 1: jit-broker: a write statement is denied by the default policy \(no rule matched\): it calls test\.jit_my_cf_fw\(\)/,
+    );
     expect(await count()).toBe(before);
   });
 
@@ -76,7 +83,10 @@ describe('a read-only rule does not let functions and views write', () => {
     const c = await t.connect(await t.token());
     try {
       expect((await c.query('SELECT jit_my_cf_twice(21) AS x'))[0]).toEqual([{ x: 42 }]);
-      expect((await c.query('SELECT id, v FROM jit_my_cf_plain ORDER BY id'))[0]).toEqual([{ id: 1, v: 'a' }, { id: 2, v: 'b' }]);
+      expect((await c.query('SELECT id, v FROM jit_my_cf_plain ORDER BY id'))[0]).toEqual([
+        { id: 1, v: 'a' },
+        { id: 2, v: 'b' },
+      ]);
       expect((await c.execute('SELECT jit_my_cf_twice(?) AS x', [5]))[0]).toEqual([{ x: 10 }]);
     } finally {
       await c.end();
@@ -87,7 +97,10 @@ describe('a read-only rule does not let functions and views write', () => {
     const c = await t.connect(await t.token());
     try {
       for (const sql of ['SELECT * FROM jit_my_cf_secret', 'SELECT * FROM jit_my_cf_vsecret', 'SELECT card FROM test.jit_my_cf_vsecret']) {
-        const err = await c.query(sql).then(() => null, (e: Error & { errno?: number }) => e);
+        const err = await c.query(sql).then(
+          () => null,
+          (e: Error & { errno?: number }) => e,
+        );
         expect(err, sql).toMatchObject({ errno: 1227 });
         expect(err!.message, sql).toMatch(/rule 'no-secret'/);
       }

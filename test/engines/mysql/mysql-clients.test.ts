@@ -12,7 +12,11 @@ const TABLES = ['jit_my_cli', 'jit_my_tx', 'jit_my_ps', 'jit_my_multi', 'jit_my_
 beforeAll(async () => {
   t = await startMysqlBroker();
   await directMy((c) =>
-    c.query(TABLES.map((n) => `DROP TABLE IF EXISTS ${n}; CREATE TABLE ${n} (id INT PRIMARY KEY, v VARCHAR(40)); INSERT INTO ${n} VALUES (1, 'one'), (2, 'two');`).join('\n')),
+    c.query(
+      TABLES.map(
+        (n) => `DROP TABLE IF EXISTS ${n}; CREATE TABLE ${n} (id INT PRIMARY KEY, v VARCHAR(40)); INSERT INTO ${n} VALUES (1, 'one'), (2, 'two');`,
+      ).join('\n'),
+    ),
   );
 });
 afterAll(async () => {
@@ -36,7 +40,9 @@ describe('the mariadb CLI', () => {
     // No rule here could allow LOAD DATA LOCAL INFILE (admin): CLIENT_LOCAL_FILES is not even offered.
     const caps = await greetingCapabilities(t.port);
     expect(caps & CAP.LOCAL_FILES).toBe(0);
-    expect(caps & (CAP.SSL | CAP.PROTOCOL_41 | CAP.PLUGIN_AUTH | CAP.MULTI_STATEMENTS)).toBe(CAP.SSL | CAP.PROTOCOL_41 | CAP.PLUGIN_AUTH | CAP.MULTI_STATEMENTS);
+    expect(caps & (CAP.SSL | CAP.PROTOCOL_41 | CAP.PLUGIN_AUTH | CAP.MULTI_STATEMENTS)).toBe(
+      CAP.SSL | CAP.PROTOCOL_41 | CAP.PLUGIN_AUTH | CAP.MULTI_STATEMENTS,
+    );
     expect(caps & CAP.DEPRECATE_EOF).toBe(0);
     const [s] = await sessionsOf('build-my-cli');
     expect(s).toMatchObject({ engine: 'mysql', target: 'app', tls: true, dbUser: 'ci', subject: 'ci:test' });
@@ -46,7 +52,7 @@ describe('the mariadb CLI', () => {
   it('a piped script: statements run in order, refusals say which rule, `use app` stays on the target', async () => {
     const token = await t.token({ build: 'build-my-script' });
     const script = [
-      'INSERT INTO jit_my_cli VALUES (3, \'three\');',
+      "INSERT INTO jit_my_cli VALUES (3, 'three');",
       'use app',
       'SELECT v FROM jit_my_cli ORDER BY id;',
       'SELECT @@version_comment LIMIT 1;',
@@ -78,7 +84,10 @@ describe('the mariadb CLI', () => {
     try {
       for (const sql of ['SELECT 1; USE mysql; SELECT DATABASE()', 'SELECT 1 /*!; USE `mysql` */', 'use/**/mysql']) {
         const err = await c.query(sql).catch((e: Error & { errno: number }) => e);
-        expect(err).toMatchObject({ errno: 1227, message: expect.stringContaining("jit-broker: USE `mysql` would leave target 'app': its connections stay in database `test`") });
+        expect(err).toMatchObject({
+          errno: 1227,
+          message: expect.stringContaining("jit-broker: USE `mysql` would leave target 'app': its connections stay in database `test`"),
+        });
       }
       expect((await c.query('USE test; SELECT DATABASE() AS db'))[0]).toEqual([expect.anything(), [{ db: 'test' }]]);
     } finally {
@@ -125,7 +134,10 @@ describe('mysql2', () => {
     } finally {
       await c.end();
     }
-    expect(await rowsOf('SELECT id, v FROM jit_my_tx ORDER BY id')).toEqual([{ id: 1, v: 'uno' }, { id: 2, v: 'two' }]);
+    expect(await rowsOf('SELECT id, v FROM jit_my_tx ORDER BY id')).toEqual([
+      { id: 1, v: 'uno' },
+      { id: 2, v: 'two' },
+    ]);
   });
 
   it('multiple statements in one query: several result sets; one refused statement and none runs', async () => {
@@ -134,7 +146,11 @@ describe('mysql2', () => {
       const [sets] = await c.query("SELECT 1 AS a; INSERT INTO jit_my_multi VALUES (5, 'five'); SELECT v FROM jit_my_multi WHERE id = 5");
       expect(sets).toEqual([[{ a: 1 }], expect.objectContaining({ affectedRows: 1 }), [{ v: 'five' }]]);
       const err = await c.query("INSERT INTO jit_my_multi VALUES (6, 'six'); DROP DATABASE mysql").catch((e: Error & { errno: number; sqlState: string }) => e);
-      expect(err).toMatchObject({ errno: 1227, sqlState: '42000', message: expect.stringContaining('jit-broker: a destructive statement is denied by the default policy') });
+      expect(err).toMatchObject({
+        errno: 1227,
+        sqlState: '42000',
+        message: expect.stringContaining('jit-broker: a destructive statement is denied by the default policy'),
+      });
       expect((await c.query('SELECT 7 AS n'))[0]).toEqual([{ n: 7 }]); // the connection goes on
     } finally {
       await c.end();
@@ -149,8 +165,18 @@ describe('mysqlslap', () => {
   it('runs its load through the broker, every statement recorded', async () => {
     const token = await t.token({ build: 'build-my-slap' });
     const r = await run('mysqlslap', [
-      '-h', t.host, '-P', String(t.port), '-u', 'ci', `-p${token}`, '--create-schema=app', '--concurrency=4', '--iterations=1',
-      '--number-of-queries=200', '--query=SELECT v FROM jit_my_slap WHERE id = 1',
+      '-h',
+      t.host,
+      '-P',
+      String(t.port),
+      '-u',
+      'ci',
+      `-p${token}`,
+      '--create-schema=app',
+      '--concurrency=4',
+      '--iterations=1',
+      '--number-of-queries=200',
+      '--query=SELECT v FROM jit_my_slap WHERE id = 1',
     ]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/Number of clients running queries: 4/);
@@ -168,7 +194,14 @@ describe('recorded sessions', () => {
     const token = await t.token({ build: 'build-123' });
     const my = await t.cli(token, ['app', '-e', 'SELECT 1']);
     expect(my.stderr).toBe('');
-    const pgr = await run('psql', ['-X', '-c', 'SELECT 1'], { PGPASSWORD: token, PGSSLMODE: 'require', PGHOST: t.host, PGPORT: String(t.pgPort), PGUSER: 'ci', PGDATABASE: 'pg' });
+    const pgr = await run('psql', ['-X', '-c', 'SELECT 1'], {
+      PGPASSWORD: token,
+      PGSSLMODE: 'require',
+      PGHOST: t.host,
+      PGPORT: String(t.pgPort),
+      PGUSER: 'ci',
+      PGDATABASE: 'pg',
+    });
     expect(pgr.stderr).toBe('');
     await eventually(async () => (await sessionsOf('build-123')).every((s) => s.endedAt));
     const table = await run(process.execPath, ['bin/jit.js', '--config', t.configFile, 'sessions', '--build', 'build-123']);

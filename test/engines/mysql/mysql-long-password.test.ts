@@ -94,7 +94,11 @@ describe('raw packets (plaintext loopback)', () => {
     await c.read();
     c.socket.write(hello('caching_sha2_password', Buffer.alloc(32, 1)));
     const sw = await c.read();
-    expect({ seq: sw.seq, first: sw.payload[0], plugin: sw.payload.toString('latin1', 1, 21) }).toEqual({ seq: 2, first: 0xfe, plugin: 'mysql_clear_password' });
+    expect({ seq: sw.seq, first: sw.payload[0], plugin: sw.payload.toString('latin1', 1, 21) }).toEqual({
+      seq: 2,
+      first: 0xfe,
+      plugin: 'mysql_clear_password',
+    });
     c.socket.write(packet(3, password(100 * 1024)));
     expectRefusal(await c.read(), 4);
     expect(await c.ended()).toBe(true);
@@ -115,7 +119,11 @@ describe('raw packets (plaintext loopback)', () => {
 
 describe('mysql2 over TLS (caching_sha2_password full authentication)', () => {
   type MyError = Error & { errno?: number; sqlState?: string; code?: string; fatal?: boolean };
-  const loginError = (b: MysqlTestBroker, token: string) => b.connect(token).then(async (c) => (await c.end(), null), (e: MyError) => e);
+  const loginError = (b: MysqlTestBroker, token: string) =>
+    b.connect(token).then(
+      async (c) => (await c.end(), null),
+      (e: MyError) => e,
+    );
 
   it('reports the broker refusal, not a packet-order error', async () => {
     const err = await loginError(t, 'x'.repeat(70 * 1024));

@@ -67,7 +67,10 @@ describe('mysql2', () => {
       const [alias] = await c.execute('SELECT email AS e, CONCAT(email, ?) AS x FROM jit_m_customers WHERE id = ?', ['', 1]);
       expect(alias).toEqual([{ e: 'a***@e***.com', x: '****' }]);
       // Fixed-size and date values before the masked ones are stepped over, not misread.
-      const [mixed] = await c.execute("SELECT CAST('2024-01-02 03:04:05' AS DATETIME) AS d, 1.5e0 AS f, CAST(7 AS SIGNED) AS n, email, card FROM jit_m_customers WHERE id = ?", [1]);
+      const [mixed] = await c.execute(
+        "SELECT CAST('2024-01-02 03:04:05' AS DATETIME) AS d, 1.5e0 AS f, CAST(7 AS SIGNED) AS n, email, card FROM jit_m_customers WHERE id = ?",
+        [1],
+      );
       const m = (mixed as Record<string, unknown>[])[0]!;
       expect(m.d).toBeInstanceOf(Date);
       expect({ f: m.f, n: m.n, email: m.email, card: m.card }).toEqual({ f: 1.5, n: 7, email: 'a***@e***.com', card: '****' });

@@ -90,24 +90,43 @@ describe('pipelined commands while admission is slow', () => {
   }
 
   it('queries, refusals interleaved', async () => {
-    const batch = [query('SELECT 1'), query('DELETE FROM jit_mp_pipe'), query('SELECT 2'), query('TRUNCATE jit_mp_pipe'), query('DELETE FROM jit_mp_pipe'), query('SELECT 3')];
-    await repeatedly(batch, batch.map(() => 'text'), ['ROWS:1', DENIED, 'ROWS:2', DENIED, DENIED, 'ROWS:3']);
+    const batch = [
+      query('SELECT 1'),
+      query('DELETE FROM jit_mp_pipe'),
+      query('SELECT 2'),
+      query('TRUNCATE jit_mp_pipe'),
+      query('DELETE FROM jit_mp_pipe'),
+      query('SELECT 3'),
+    ];
+    await repeatedly(
+      batch,
+      batch.map(() => 'text'),
+      ['ROWS:1', DENIED, 'ROWS:2', DENIED, DENIED, 'ROWS:3'],
+    );
   });
 
   it('inside a transaction: a refusal leaves the transaction going, as an error on the server would', async () => {
     const batch = [
-      query('BEGIN'), query('INSERT INTO jit_mp_pipe VALUES (3)'), query('DELETE FROM jit_mp_pipe'),
-      query('SELECT COUNT(*) FROM jit_mp_pipe'), query('DELETE FROM jit_mp_pipe'), query('ROLLBACK'),
+      query('BEGIN'),
+      query('INSERT INTO jit_mp_pipe VALUES (3)'),
+      query('DELETE FROM jit_mp_pipe'),
+      query('SELECT COUNT(*) FROM jit_mp_pipe'),
+      query('DELETE FROM jit_mp_pipe'),
+      query('ROLLBACK'),
     ];
-    await repeatedly(batch, batch.map(() => 'text'), ['OK', 'OK', DENIED, 'ROWS:3', DENIED, 'OK']);
+    await repeatedly(
+      batch,
+      batch.map(() => 'text'),
+      ['OK', 'OK', DENIED, 'ROWS:3', DENIED, 'OK'],
+    );
   });
 
   it('prepared statements: a refused PREPARE is not executed as "the statement prepared last"', async () => {
     const batch = [prepare('SELECT 7'), executeLast(), prepare('DELETE FROM jit_mp_pipe'), executeLast(), query('SELECT 8')];
-    await repeatedly(batch, ['prepare', 'binary', 'prepare', 'binary', 'text'], [
-      'PREPARED', 'ROWS:7', DENIED,
-      'ERR:1243:Unknown prepared statement handler (4294967295) given to mysqld_stmt_execute',
-      'ROWS:8',
-    ]);
+    await repeatedly(
+      batch,
+      ['prepare', 'binary', 'prepare', 'binary', 'text'],
+      ['PREPARED', 'ROWS:7', DENIED, 'ERR:1243:Unknown prepared statement handler (4294967295) given to mysqld_stmt_execute', 'ROWS:8'],
+    );
   });
 });

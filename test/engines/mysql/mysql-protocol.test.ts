@@ -93,7 +93,10 @@ describe('the upstream scanner', () => {
       h.scan(input.subarray(0, a));
       h.scan(input.subarray(a));
       expect(h.output().equals(expected)).toBe(true);
-      expect(h.seen[0]!.columns.map((c) => [c.schema, c.orgTable, c.orgName, c.type])).toEqual([['test', 't', 'a', 0xfd], ['test', 't', 'b', 0xfd]]);
+      expect(h.seen[0]!.columns.map((c) => [c.schema, c.orgTable, c.orgName, c.type])).toEqual([
+        ['test', 't', 'a', 0xfd],
+        ['test', 't', 'b', 0xfd],
+      ]);
     }
   });
 
@@ -119,7 +122,10 @@ describe('the upstream scanner', () => {
       for (let i = 0; i < input3.length; i += 4096) h.scan(input3.subarray(i, i + 4096));
       expect(h.finished[0]).toMatchObject({ rows: 4 });
       expect(h.finished[0]!.sample!.done()).toEqual({
-        columns: [{ name: 'a', type: 'varchar' }, { name: 'b', type: 'varchar' }],
+        columns: [
+          { name: 'a', type: 'varchar' },
+          { name: 'b', type: 'varchar' },
+        ],
         rows: [[`${'a'.repeat(100)}…`, '…']],
         truncated: true,
         bytes: 100,
@@ -136,11 +142,23 @@ describe('the upstream scanner', () => {
 describe('masking and result samples, live', () => {
   let store: Store;
   let engine: MysqlEngine;
-  const identity: Identity = { subject: 'ci:mask', issuer: 'test', build: 'b', claims: {}, actors: [], tokenId: null, expiresAt: new Date(Date.now() + 60_000) };
+  const identity: Identity = {
+    subject: 'ci:mask',
+    issuer: 'test',
+    build: 'b',
+    claims: {},
+    actors: [],
+    tokenId: null,
+    expiresAt: new Date(Date.now() + 60_000),
+  };
   let sessionId = '';
 
   beforeAll(async () => {
-    await directMy((c) => c.query("DROP TABLE IF EXISTS jit_my_mask; CREATE TABLE jit_my_mask (id INT, email VARCHAR(40)); INSERT INTO jit_my_mask VALUES (1, 'ann@example.com'), (2, NULL)"));
+    await directMy((c) =>
+      c.query(
+        "DROP TABLE IF EXISTS jit_my_mask; CREATE TABLE jit_my_mask (id INT, email VARCHAR(40)); INSERT INTO jit_my_mask VALUES (1, 'ann@example.com'), (2, NULL)",
+      ),
+    );
     store = await openStore('sqlite::memory:');
     engine = await startMysqlEngine(
       {
@@ -171,9 +189,19 @@ describe('masking and result samples, live', () => {
   });
 
   it('rewrites text rows (COM_QUERY) and binary rows (COM_STMT_EXECUTE) of the masked column only, and samples them as sent', async () => {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port: engine.address.port, user: 'ci', password: 'let-me-in', database: 'app', enableCleartextPlugin: true });
+    const c = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: engine.address.port,
+      user: 'ci',
+      password: 'let-me-in',
+      database: 'app',
+      enableCleartextPlugin: true,
+    });
     try {
-      expect((await c.query('SELECT id, email FROM jit_my_mask ORDER BY id'))[0]).toEqual([{ id: 1, email: '****' }, { id: 2, email: null }]);
+      expect((await c.query('SELECT id, email FROM jit_my_mask ORDER BY id'))[0]).toEqual([
+        { id: 1, email: '****' },
+        { id: 2, email: null },
+      ]);
       expect((await c.execute('SELECT id, email AS e FROM jit_my_mask WHERE id = ?', [1]))[0]).toEqual([{ id: 1, e: '****' }]);
       expect((await c.query('SELECT 1 AS one'))[0]).toEqual([{ one: 1 }]);
     } finally {
@@ -185,8 +213,27 @@ describe('masking and result samples, live', () => {
     });
     const samples = await Promise.all(statements.map((x) => store.getSample(x.id)));
     expect(samples).toEqual([
-      { columns: [{ name: 'id', type: 'int' }, { name: 'email', type: 'varchar' }], rows: [['1', '****'], ['2', null]], truncated: false, bytes: 6 },
-      { columns: [{ name: 'id', type: 'int' }, { name: 'e', type: 'varchar' }], rows: [['1', '****']], truncated: false, bytes: 5 },
+      {
+        columns: [
+          { name: 'id', type: 'int' },
+          { name: 'email', type: 'varchar' },
+        ],
+        rows: [
+          ['1', '****'],
+          ['2', null],
+        ],
+        truncated: false,
+        bytes: 6,
+      },
+      {
+        columns: [
+          { name: 'id', type: 'int' },
+          { name: 'e', type: 'varchar' },
+        ],
+        rows: [['1', '****']],
+        truncated: false,
+        bytes: 5,
+      },
       expect.objectContaining({ columns: [expect.objectContaining({ name: 'one' })], rows: [['1']] }),
     ]);
   });

@@ -59,7 +59,15 @@ describe('mariadb-dump, then a restore with the mariadb CLI', () => {
     // No LOCK TABLES (a write to the classifier): a consistent snapshot instead; no DROP TABLE (destructive).
     const file = join(t.dir, 'dump.sql');
     const login = ['-h', t.host, '-P', String(t.port), '-u', 'ci'];
-    const dump = await run('mariadb-dump', [...login, `-p${dumpToken}`, '--single-transaction', '--skip-add-drop-table', `--result-file=${file}`, 'app', DUMPED]);
+    const dump = await run('mariadb-dump', [
+      ...login,
+      `-p${dumpToken}`,
+      '--single-transaction',
+      '--skip-add-drop-table',
+      `--result-file=${file}`,
+      'app',
+      DUMPED,
+    ]);
     expect(dump.stderr).toBe('');
     expect(dump.code).toBe(0);
     const text = readFileSync(file, 'latin1');
@@ -80,7 +88,9 @@ describe('mariadb-dump, then a restore with the mariadb CLI', () => {
     expect(st.filter((s) => s.decision !== 'allow')).toEqual([]);
     // The settings it restores from user variables were set after writes (a trigger could have changed them):
     // the broker asked the server what they became, and the session went on.
-    expect(st.map((s) => s.sql)).toEqual(expect.arrayContaining(['/*!40101 SET SQL_MODE=@OLD_SQL_MODE */', '/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */']));
+    expect(st.map((s) => s.sql)).toEqual(
+      expect.arrayContaining(['/*!40101 SET SQL_MODE=@OLD_SQL_MODE */', '/*!40101 SET CHARACTER_SET_CLIENT=@OLD_CHARACTER_SET_CLIENT */']),
+    );
   });
 });
 
@@ -91,7 +101,9 @@ describe('connect-time statements of real drivers (sent by mysql2, as the driver
       await c.query("set autocommit=1, sql_mode = concat(@@sql_mode, ',STRICT_TRANS_TABLES')");
       await c.query("SET NAMES utf8mb4,  @@SESSION.sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES'),  @@SESSION.wait_timeout = 2147483");
       // Rails with strict: false
-      await c.query("SET NAMES utf8mb4,  @@SESSION.sql_mode = CONCAT(REPLACE(REPLACE(REPLACE(@@sql_mode, 'STRICT_TRANS_TABLES', ''), 'STRICT_ALL_TABLES', ''), 'TRADITIONAL', ''), ',NO_AUTO_VALUE_ON_ZERO'),  @@SESSION.wait_timeout = 2147483");
+      await c.query(
+        "SET NAMES utf8mb4,  @@SESSION.sql_mode = CONCAT(REPLACE(REPLACE(REPLACE(@@sql_mode, 'STRICT_TRANS_TABLES', ''), 'STRICT_ALL_TABLES', ''), 'TRADITIONAL', ''), ',NO_AUTO_VALUE_ON_ZERO'),  @@SESSION.wait_timeout = 2147483",
+      );
       const [rows] = await c.query('SELECT @@sql_mode AS m, @@character_set_client AS cs');
       expect(rows).toEqual([{ m: expect.stringContaining('NO_AUTO_VALUE_ON_ZERO'), cs: 'utf8mb4' }]);
       expect((rows as { m: string }[])[0]!.m).not.toContain('STRICT_ALL_TABLES');
@@ -106,7 +118,10 @@ describe('connect-time statements of real drivers (sent by mysql2, as the driver
     const c = await t.connect(await t.token({ build: 'ansi' }), { multipleStatements: true });
     try {
       const before = ((await c.query('SELECT @@sql_mode AS m')) as unknown as [{ m: string }[]])[0][0]!.m;
-      await expect(c.query("SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')")).rejects.toMatchObject({ errno: 1227, message: expect.stringMatching(/unknown statement .*ANSI_QUOTES: "…" becomes a name/) });
+      await expect(c.query("SET sql_mode = CONCAT(@@sql_mode, ',ANSI_QUOTES')")).rejects.toMatchObject({
+        errno: 1227,
+        message: expect.stringMatching(/unknown statement .*ANSI_QUOTES: "…" becomes a name/),
+      });
       await expect(c.query("SET @m = 'ANSI'; SET sql_mode = @m")).rejects.toMatchObject({
         message: expect.stringMatching(/ANSI: it includes ANSI_QUOTES.* — statement 2 of 2: SET sql_mode = @m/),
       });
@@ -122,7 +137,10 @@ describe('connect-time statements of real drivers (sent by mysql2, as the driver
       await c.query("SET @m = 'ANSI_QUOTES'");
       await c.query(`UPDATE ${PS} SET v = v WHERE id = 1`); // a write: a trigger could set @m, so its value is no longer known
       await c.query('SET sql_mode = @m'); // runs; the broker then asks the server what sql_mode became
-      await expect(c.query('SELECT 1')).rejects.toMatchObject({ errno: 1227, message: expect.stringMatching(/the session's sql_mode 'ANSI_QUOTES' makes the server read statements differently.*reconnect/) });
+      await expect(c.query('SELECT 1')).rejects.toMatchObject({
+        errno: 1227,
+        message: expect.stringMatching(/the session's sql_mode 'ANSI_QUOTES' makes the server read statements differently.*reconnect/),
+      });
     } finally {
       await c.end();
     }
@@ -142,7 +160,11 @@ describe('connect-time statements of real drivers (sent by mysql2, as the driver
 describe('SQL-level PREPARE / EXECUTE with the mariadb CLI', () => {
   it('EXECUTE runs what was PREPAREd in the same session, with the kinds recorded at PREPARE', async () => {
     const token = await t.token({ build: 'ro-prepare' });
-    const r = await t.cli(token, ['-N', '-B', 'app'], `PREPARE s FROM 'SELECT ? + 1';\nSET @i = 1;\nEXECUTE s USING @i;\nSET @q = 'SELECT v FROM ${PS} WHERE id = ?';\nPREPARE q FROM @q;\nEXECUTE q USING @i;\nDEALLOCATE PREPARE q;\n`);
+    const r = await t.cli(
+      token,
+      ['-N', '-B', 'app'],
+      `PREPARE s FROM 'SELECT ? + 1';\nSET @i = 1;\nEXECUTE s USING @i;\nSET @q = 'SELECT v FROM ${PS} WHERE id = ?';\nPREPARE q FROM @q;\nEXECUTE q USING @i;\nDEALLOCATE PREPARE q;\n`,
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('2\none\n');
   });
@@ -160,7 +182,9 @@ describe('SQL-level PREPARE / EXECUTE with the mariadb CLI', () => {
     const r = await t.cli(token, ['-N', '-B', '--force', 'app'], script);
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('ERROR'));
     expect(errors[0]).toMatch(/ERROR 1227 \(42000\) at line 1: jit-broker: a destructive statement is denied by rule 'only-reads'/);
-    expect(errors[1]).toMatch(/at line 2: jit-broker: an unknown statement is denied by rule 'only-reads': dynamic SQL: EXECUTE of d, a statement this session has not PREPAREd through the broker/);
+    expect(errors[1]).toMatch(
+      /at line 2: jit-broker: an unknown statement is denied by rule 'only-reads': dynamic SQL: EXECUTE of d, a statement this session has not PREPAREd through the broker/,
+    );
     expect(errors[2]).toMatch(/at line 4: jit-broker: a write statement is denied by rule 'only-reads'/);
     expect(errors[3]).toMatch(/at line 5: .*dynamic SQL: EXECUTE of d2/);
     expect(errors[4]).toMatch(/at line 6: .*dynamic SQL: EXECUTE of s/);
@@ -176,7 +200,10 @@ describe('the target name inside SQL', () => {
       await c.query('USE app');
       expect((await c.query('SELECT DATABASE() AS db'))[0]).toEqual([{ db: 'test' }]);
       await c.query('use `app` ;');
-      await expect(c.query('SELECT 1; USE app')).rejects.toMatchObject({ errno: 1227, message: expect.stringContaining('USE `app` is taken as the upstream database `test` only as a statement of its own') });
+      await expect(c.query('SELECT 1; USE app')).rejects.toMatchObject({
+        errno: 1227,
+        message: expect.stringContaining('USE `app` is taken as the upstream database `test` only as a statement of its own'),
+      });
       await expect(c.query('USE app /*!; SELECT 1 */')).rejects.toMatchObject({ errno: 1227 });
     } finally {
       await c.end();
@@ -196,7 +223,9 @@ describe('the target name inside SQL', () => {
     const broker = await startBroker(parseConfig(text, { file: join(dir, 'jit.yaml'), baseDir: dir }), { logger });
     try {
       const named = logs.filter((l) => /its upstream database is named/.test(l.msg));
-      expect(named).toEqual([expect.objectContaining({ level: 40, target: 'shop', msg: expect.stringContaining('target shop: its upstream database is named "test"; inside SQL') })]);
+      expect(named).toEqual([
+        expect.objectContaining({ level: 40, target: 'shop', msg: expect.stringContaining('target shop: its upstream database is named "test"; inside SQL') }),
+      ]);
     } finally {
       await broker.close();
       rmSync(dir, { recursive: true, force: true });

@@ -23,7 +23,11 @@ beforeAll(async () => {
   t = await startMysqlBroker(RULES);
   lo = await startMysqlBroker(RULES, { plaintext: true });
   await directMy((c) =>
-    c.query(['jit_my_load', 'jit_my_other', 'jit_mx_tx'].map((n) => `DROP TABLE IF EXISTS ${n}; CREATE TABLE ${n} (id INT, v VARCHAR(20)); INSERT INTO ${n} VALUES (1, 'a'), (2, 'b');`).join('\n')),
+    c.query(
+      ['jit_my_load', 'jit_my_other', 'jit_mx_tx']
+        .map((n) => `DROP TABLE IF EXISTS ${n}; CREATE TABLE ${n} (id INT, v VARCHAR(20)); INSERT INTO ${n} VALUES (1, 'a'), (2, 'b');`)
+        .join('\n'),
+    ),
   );
 });
 afterAll(async () => {
@@ -150,7 +154,10 @@ describe('commands', () => {
     const c = await t.connect(await t.token());
     c.on('error', () => {});
     try {
-      await expect(c.changeUser({ user: 'root', password: '' })).rejects.toMatchObject({ errno: 1227, message: expect.stringContaining('COM_CHANGE_USER is not supported') });
+      await expect(c.changeUser({ user: 'root', password: '' })).rejects.toMatchObject({
+        errno: 1227,
+        message: expect.stringContaining('COM_CHANGE_USER is not supported'),
+      });
     } finally {
       c.destroy();
     }

@@ -21,7 +21,14 @@ masking:
 `;
 
 /** Values that must never reach the store: the masked columns' raw contents. */
-const RAW = ['rawsecret-ann@example.com', 'rawsecret-bob@example.net', 'rawsecret-cy@example.org', 'rawsecret-token-1', 'rawsecret-token-2', 'rawsecret-token-3'];
+const RAW = [
+  'rawsecret-ann@example.com',
+  'rawsecret-bob@example.net',
+  'rawsecret-cy@example.org',
+  'rawsecret-token-1',
+  'rawsecret-token-2',
+  'rawsecret-token-3',
+];
 
 let t: MysqlTestBroker;
 beforeAll(async () => {
@@ -58,7 +65,12 @@ const MASKED_ROWS = [
   ['1', 'r***@e***.com', '****', 'héllo'],
   ['2', 'r***@e***.net', '****', null],
 ];
-const COLUMNS = [{ name: 'id', type: 'int' }, { name: 'email', type: 'varchar' }, { name: 'secret', type: 'varchar' }, { name: 'note', type: 'varchar' }];
+const COLUMNS = [
+  { name: 'id', type: 'int' },
+  { name: 'email', type: 'varchar' },
+  { name: 'secret', type: 'varchar' },
+  { name: 'note', type: 'varchar' },
+];
 
 describe('MySQL result samples', () => {
   it('mysql2, text and prepared statements: the rows the client saw, masked and bounded, in jit replay', async () => {
@@ -66,7 +78,11 @@ describe('MySQL result samples', () => {
     const [text] = await c.query(SELECT.replace('?', '1'));
     const [binary] = await c.execute(SELECT, [1]);
     await c.end();
-    const seen = [{ id: 1, email: 'r***@e***.com', secret: '****', note: 'héllo' }, { id: 2, email: 'r***@e***.net', secret: '****', note: null }, { id: 3, email: 'r***@e***.org', secret: '****', note: 'x' }];
+    const seen = [
+      { id: 1, email: 'r***@e***.com', secret: '****', note: 'héllo' },
+      { id: 2, email: 'r***@e***.net', secret: '****', note: null },
+      { id: 3, email: 'r***@e***.org', secret: '****', note: 'x' },
+    ];
     expect(text).toEqual(seen);
     expect(binary).toEqual(seen);
     const { sessionId, samples } = await samplesOf('build-my-replay', 2);
@@ -75,9 +91,15 @@ describe('MySQL result samples', () => {
 
     const r = await run(process.execPath, ['bin/jit.js', '--config', t.configFile, 'replay', sessionId, '--json']);
     expect(r.stderr).toBe('');
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as ReplayEvent);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as ReplayEvent);
     const results = events.filter((e): e is Extract<ReplayEvent, { type: 'result' }> => e.type === 'result');
-    expect(results.map((e) => [e.rows, e.sample])).toEqual([[3, sample], [3, sample]]);
+    expect(results.map((e) => [e.rows, e.sample])).toEqual([
+      [3, sample],
+      [3, sample],
+    ]);
     const plain = await run(process.execPath, ['bin/jit.js', '--config', t.configFile, 'replay', sessionId]);
     expect(plain.stdout).toContain('r***@e***.com');
     expect(plain.stdout).toContain('… 1 more row');
@@ -99,7 +121,19 @@ describe('MySQL result samples', () => {
       ['2', '-3.00', '2.5e100', '-0.5', '2024-12-31 23:59:59.000', '1999-12-31', '00:00:01', '0', '127', '1999', '\\x'],
     ]);
     expect(samples[1]!.rows).toEqual([['3', '0.00', '0', '0', '2000-01-01 00:00:00.001', '2000-01-01', '838:59:59', '42', '0', '2000', null]]);
-    expect(samples[0]!.columns.map((x) => x.type)).toEqual(['int', 'decimal', 'double', 'float', 'datetime', 'date', 'time', 'bigint', 'tinyint', 'year', 'varbinary']);
+    expect(samples[0]!.columns.map((x) => x.type)).toEqual([
+      'int',
+      'decimal',
+      'double',
+      'float',
+      'datetime',
+      'date',
+      'time',
+      'bigint',
+      'tinyint',
+      'year',
+      'varbinary',
+    ]);
   });
 
   it('the mariadb CLI: the sample is what it printed, masked', async () => {

@@ -40,7 +40,10 @@ async function heldRequestId(table: string): Promise<string> {
 describe('MySQL statements held for Slack approval', () => {
   it('a DROP TABLE from mysql2 waits, and runs once approved by a signed click', async () => {
     const c = await t.connect(await t.token({ build: 'build-mys-a' }));
-    const dropping = c.query('DROP TABLE jit_mys_a').then(() => 'ran', (e: Error) => e.message);
+    const dropping = c.query('DROP TABLE jit_mys_a').then(
+      () => 'ran',
+      (e: Error) => e.message,
+    );
     const id = await heldRequestId('jit_mys_a');
     expect(await exists('jit_mys_a')).toBe(true);
     const click = interactionBody(blockAction({ user: APPROVER, actionId: ACTION_APPROVE, value: id, responseUrl: slack.responseUrl('mya') }));

@@ -11,7 +11,11 @@ import { directMy } from '../../support/mysql.js';
 
 describe('mysql_native_password against the real MariaDB', () => {
   beforeAll(async () => {
-    await directMy((c) => c.query("DROP USER IF EXISTS 'jit_up'@'127.0.0.1'; CREATE USER 'jit_up'@'127.0.0.1' IDENTIFIED BY 's3cret/!'; GRANT SELECT ON test.* TO 'jit_up'@'127.0.0.1'"));
+    await directMy((c) =>
+      c.query(
+        "DROP USER IF EXISTS 'jit_up'@'127.0.0.1'; CREATE USER 'jit_up'@'127.0.0.1' IDENTIFIED BY 's3cret/!'; GRANT SELECT ON test.* TO 'jit_up'@'127.0.0.1'",
+      ),
+    );
   });
   afterAll(async () => {
     await directMy((c) => c.query("DROP USER IF EXISTS 'jit_up'@'127.0.0.1'"));
@@ -27,7 +31,14 @@ describe('mysql_native_password against the real MariaDB', () => {
   });
 
   it('target URLs: the database is required, sslmode is read', () => {
-    expect(parseMysqlUrl('mysql://u:p%40ss@db.internal/shop?sslmode=verify-full')).toEqual({ host: 'db.internal', port: 3306, user: 'u', password: 'p@ss', database: 'shop', ssl: 'verify' });
+    expect(parseMysqlUrl('mysql://u:p%40ss@db.internal/shop?sslmode=verify-full')).toEqual({
+      host: 'db.internal',
+      port: 3306,
+      user: 'u',
+      password: 'p@ss',
+      database: 'shop',
+      ssl: 'verify',
+    });
     expect(parseMysqlUrl('mysql://u@h:3307/d').ssl).toBe('prefer');
     expect(() => parseMysqlUrl('mysql://u@h:3306')).toThrow(/names no database/);
     expect(() => parseMysqlUrl('postgres://u@h/d')).toThrow(/mysql:\/\//);
@@ -47,8 +58,28 @@ describe('caching_sha2_password against a fake MySQL 8', () => {
     server = net.createServer((s) => {
       void (async () => {
         const io = new PacketIO(s, 'broker', 1 << 20);
-        const caps = CAP.LONG_PASSWORD | CAP.PROTOCOL_41 | CAP.SECURE_CONNECTION | CAP.PLUGIN_AUTH | CAP.PLUGIN_AUTH_LENENC_CLIENT_DATA | CAP.CONNECT_WITH_DB | CAP.TRANSACTIONS;
-        s.write(packet(0, greetingPayload({ version: '8.0.36-fake', connectionId: 77, scramble, capabilities: caps, collation: 255, status: 2, plugin: 'caching_sha2_password' })));
+        const caps =
+          CAP.LONG_PASSWORD |
+          CAP.PROTOCOL_41 |
+          CAP.SECURE_CONNECTION |
+          CAP.PLUGIN_AUTH |
+          CAP.PLUGIN_AUTH_LENENC_CLIENT_DATA |
+          CAP.CONNECT_WITH_DB |
+          CAP.TRANSACTIONS;
+        s.write(
+          packet(
+            0,
+            greetingPayload({
+              version: '8.0.36-fake',
+              connectionId: 77,
+              scramble,
+              capabilities: caps,
+              collation: 255,
+              status: 2,
+              plugin: 'caching_sha2_password',
+            }),
+          ),
+        );
         const hello = await io.read();
         const r = new PacketReader(hello.payload);
         r.bytes(32);

@@ -20,7 +20,11 @@ afterAll(async () => {
 describe('psql', () => {
   it('runs -c through TLS with a token as the password, and the session is recorded with its statements', async () => {
     const token = await t.token({ build: 'build-psql-c' });
-    const r = await run('psql', ['-X', '-A', '-t', '-c', 'SELECT 40 + 2 AS answer', '-c', "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"], psqlEnv(t, token));
+    const r = await run(
+      'psql',
+      ['-X', '-A', '-t', '-c', 'SELECT 40 + 2 AS answer', '-c', 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()'],
+      psqlEnv(t, token),
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout.split('\n')[0]).toBe('42');
     const [s] = await eventually(async () => {
@@ -147,9 +151,7 @@ describe('node-postgres', () => {
       return rows[0]?.endedAt ? rows : null;
     });
     expect(s!.endReason).toMatch(/client/);
-    await eventually(async () =>
-      direct(async (d) => (await d.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'")).rowCount === 0),
-    );
+    await eventually(async () => direct(async (d) => (await d.query("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'")).rowCount === 0));
     await sleep(10);
   });
 });

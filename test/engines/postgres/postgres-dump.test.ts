@@ -34,7 +34,7 @@ const ROWS = [
   [1, 'alice', 'first'],
   [2, 'bob', 'tab\there, newline\nthere'],
   [3, 'čarli ✓', null],
-  [4, 'back\\slash', "quote ' and \" both"],
+  [4, 'back\\slash', 'quote \' and " both'],
 ];
 
 let t: TestBroker;
@@ -67,7 +67,8 @@ beforeAll(async () => {
     await c.query(`CREATE TABLE ${SCHEMA}.items (id serial PRIMARY KEY, name text NOT NULL, note text)`);
     await c.query(`COMMENT ON TABLE ${SCHEMA}.items IS 'dumped through the broker'`);
     await c.query(`CREATE VIEW ${SCHEMA}.names AS SELECT id, upper(name) AS name FROM ${SCHEMA}.items`);
-    for (const [id, name, note] of ROWS) await c.query(`INSERT INTO ${SCHEMA}.items (name, note) VALUES ($1, $2) RETURNING id`, [name, note]).then((r) => expect(r.rows[0].id).toBe(id));
+    for (const [id, name, note] of ROWS)
+      await c.query(`INSERT INTO ${SCHEMA}.items (name, note) VALUES ($1, $2) RETURNING id`, [name, note]).then((r) => expect(r.rows[0].id).toBe(id));
     await c.query(`GRANT USAGE ON SCHEMA ${SCHEMA} TO ${ROLE}`);
     await c.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${SCHEMA} TO ${ROLE}`);
     await c.query(`GRANT SELECT ON ALL SEQUENCES IN SCHEMA ${SCHEMA} TO ${ROLE}`);
@@ -153,7 +154,10 @@ describe('pg_dump under a read-only rule, restored through the broker under a dd
   it('custom format (-Fc): --schema-only and --data-only -t, restored with pg_restore; the rows match', async () => {
     const schema = join(dir, 'schema.dump');
     const data = join(dir, 'data.dump');
-    for (const [args, file] of [[['--schema-only', '-n', SCHEMA], schema], [['--data-only', '-t', `${SCHEMA}.items`], data]] as const) {
+    for (const [args, file] of [
+      [['--schema-only', '-n', SCHEMA], schema],
+      [['--data-only', '-t', `${SCHEMA}.items`], data],
+    ] as const) {
       const r = await client('pg_dump', ['-Fc', ...args, '-f', file], 'src', 'dump-custom');
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -182,7 +186,9 @@ describe('pg_dump under a read-only rule, restored through the broker under a dd
   it('a superuser login makes pg_dump read pg_subscription.subconninfo: admin, refused saying why; --no-subscriptions dumps', async () => {
     const refused = await client('pg_dump', ['--schema-only', '-n', SCHEMA], 'app', 'dump-superuser');
     expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain('jit-broker: an admin statement is denied by the default policy (no rule matched): it may read pg_subscription.subconninfo');
+    expect(refused.stderr).toContain(
+      'jit-broker: an admin statement is denied by the default policy (no rule matched): it may read pg_subscription.subconninfo',
+    );
     expect(refused.stderr).toContain('--no-subscriptions leaves it out');
     const ok = await client('pg_dump', ['--schema-only', '--no-subscriptions', '-n', SCHEMA], 'app', 'dump-superuser');
     expect(ok.stderr).toBe('');
@@ -196,7 +202,12 @@ describe('psql: SQL-level prepared statements and session resets under a read-on
     const one = await client('psql', ['-X', '-A', '-t', '-c', 'PREPARE q(int) AS SELECT $1 + 40; EXECUTE q(2);'], 'app', 'psql-prepare');
     expect(one.stderr).toBe('');
     expect(one.stdout.trim().split('\n')).toEqual(['PREPARE', '42']);
-    const apart = await client('psql', ['-X', '-A', '-t', '-c', 'PREPARE q(int) AS SELECT $1 * 2', '-c', 'EXECUTE q(21)', '-c', 'EXECUTE q(4)'], 'app', 'psql-prepare');
+    const apart = await client(
+      'psql',
+      ['-X', '-A', '-t', '-c', 'PREPARE q(int) AS SELECT $1 * 2', '-c', 'EXECUTE q(21)', '-c', 'EXECUTE q(4)'],
+      'app',
+      'psql-prepare',
+    );
     expect(apart.stderr).toBe('');
     expect(apart.stdout.trim().split('\n')).toEqual(['PREPARE', '42', '8']);
     const st = await recorded('psql-prepare');
@@ -212,7 +223,9 @@ describe('psql: SQL-level prepared statements and session resets under a read-on
     expect(r.stderr).toMatch(/jit-broker: a destructive statement is denied by the default policy \(no rule matched\)/);
     const apart = await client('psql', ['-X', '-c', `PREPARE d AS DELETE FROM ${SCHEMA}.items`, '-c', 'EXECUTE d'], 'app', 'psql-delete');
     expect(apart.stderr).toMatch(/jit-broker: a destructive statement is denied/);
-    expect(apart.stderr).toMatch(/jit-broker: an unknown statement is denied by the default policy \(no rule matched\): EXECUTE d: no statement d was prepared in this session through the broker/);
+    expect(apart.stderr).toMatch(
+      /jit-broker: an unknown statement is denied by the default policy \(no rule matched\): EXECUTE d: no statement d was prepared in this session through the broker/,
+    );
     expect(await rowsIn(null)).toEqual(ROWS);
   });
 
@@ -231,7 +244,12 @@ describe('psql: SQL-level prepared statements and session resets under a read-on
   });
 
   it('DISCARD ALL is allowed, and an EXECUTE after it is refused, since nothing is prepared any more', async () => {
-    const r = await client('psql', ['-X', '-A', '-t', '-c', 'PREPARE q AS SELECT 1', '-c', 'DISCARD ALL', '-c', 'SELECT current_user', '-c', 'EXECUTE q'], 'app', 'psql-discard');
+    const r = await client(
+      'psql',
+      ['-X', '-A', '-t', '-c', 'PREPARE q AS SELECT 1', '-c', 'DISCARD ALL', '-c', 'SELECT current_user', '-c', 'EXECUTE q'],
+      'app',
+      'psql-discard',
+    );
     expect(r.stdout.trim().split('\n')).toEqual(['PREPARE', 'DISCARD ALL', 'postgres']);
     expect(r.stderr).toMatch(/EXECUTE q: no statement q was prepared in this session through the broker/);
     const st = await recorded('psql-discard');

@@ -145,7 +145,9 @@ describe('max_logins and max_clients', () => {
     const b = await loginWhenFree();
     open.push(await probe(t.port));
     const fifth = await probe(t.port, STARTUP);
-    expect(pgMessages(await fifth.closed)).toEqual([{ type: 'E', code: '53300', message: 'jit-broker: too many clients connected to the broker; try again later' }]);
+    expect(pgMessages(await fifth.closed)).toEqual([
+      { type: 'E', code: '53300', message: 'jit-broker: too many clients connected to the broker; try again later' },
+    ]);
     const psql = await run('psql', ['-X', '-c', 'SELECT 1'], { ...psqlEnv(t, await t.token()), PGSSLMODE: 'disable' });
     expect(psql.stderr).toContain('too many clients connected to the broker');
     // Those already in are served as before; once some leave, logins are taken again.

@@ -60,12 +60,22 @@ describe('simple protocol, several queries in one write', () => {
       6,
     );
     expect(out).toEqual([
-      DENIED, 'Z:I',
-      'rowDescription', 'D:2', 'C:SELECT 1', 'Z:I',
-      DENIED, 'Z:I',
-      DENIED, 'Z:I',
-      'rowDescription', 'D:3', 'C:SELECT 1', 'Z:I',
-      DENIED, 'Z:I',
+      DENIED,
+      'Z:I',
+      'rowDescription',
+      'D:2',
+      'C:SELECT 1',
+      'Z:I',
+      DENIED,
+      'Z:I',
+      DENIED,
+      'Z:I',
+      'rowDescription',
+      'D:3',
+      'C:SELECT 1',
+      'Z:I',
+      DENIED,
+      'Z:I',
     ]);
     expect(await ids()).toEqual([1, 2]);
   });
@@ -73,16 +83,22 @@ describe('simple protocol, several queries in one write', () => {
   it('inside a transaction block: refused, then the block is aborted on both sides and COMMIT rolls back', async () => {
     const out = await pipeline(
       await t.token(),
-      [q('BEGIN'), q("INSERT INTO jit_pipe VALUES (3)"), q('DELETE FROM jit_pipe'), q('SELECT 1'), q('DELETE FROM jit_pipe'), q('COMMIT')],
+      [q('BEGIN'), q('INSERT INTO jit_pipe VALUES (3)'), q('DELETE FROM jit_pipe'), q('SELECT 1'), q('DELETE FROM jit_pipe'), q('COMMIT')],
       6,
     );
     expect(out).toEqual([
-      'C:BEGIN', 'Z:T',
-      'C:INSERT 0 1', 'Z:T',
-      DENIED, 'Z:E',
-      'E:25P02:current transaction is aborted, commands ignored until end of transaction block', 'Z:E',
-      DENIED, 'Z:E',
-      'C:ROLLBACK', 'Z:I',
+      'C:BEGIN',
+      'Z:T',
+      'C:INSERT 0 1',
+      'Z:T',
+      DENIED,
+      'Z:E',
+      'E:25P02:current transaction is aborted, commands ignored until end of transaction block',
+      'Z:E',
+      DENIED,
+      'Z:E',
+      'C:ROLLBACK',
+      'Z:I',
     ]);
     expect(await ids()).toEqual([1, 2]);
   });
@@ -105,20 +121,37 @@ describe('extended protocol, several Syncs in one write', () => {
     const out = await pipeline(
       await t.token(),
       [
-        ...pbe('DELETE FROM jit_pipe'), sync,
-        ...pbe('SELECT 2'), ...pbe('TRUNCATE jit_pipe'), ...pbe('SELECT 3'), sync,
+        ...pbe('DELETE FROM jit_pipe'),
         sync,
-        ...pbe('SELECT 4'), sync,
-        ...pbe('DROP TABLE jit_pipe'), sync,
+        ...pbe('SELECT 2'),
+        ...pbe('TRUNCATE jit_pipe'),
+        ...pbe('SELECT 3'),
+        sync,
+        sync,
+        ...pbe('SELECT 4'),
+        sync,
+        ...pbe('DROP TABLE jit_pipe'),
+        sync,
       ],
       5,
     );
     expect(out).toEqual([
-      DENIED, 'Z:I',
-      'parseComplete', 'bindComplete', 'D:2', 'C:SELECT 1', DENIED, 'Z:I',
+      DENIED,
       'Z:I',
-      'parseComplete', 'bindComplete', 'D:4', 'C:SELECT 1', 'Z:I',
-      DENIED, 'Z:I',
+      'parseComplete',
+      'bindComplete',
+      'D:2',
+      'C:SELECT 1',
+      DENIED,
+      'Z:I',
+      'Z:I',
+      'parseComplete',
+      'bindComplete',
+      'D:4',
+      'C:SELECT 1',
+      'Z:I',
+      DENIED,
+      'Z:I',
     ]);
     expect(await ids()).toEqual([1, 2]);
   });
@@ -129,13 +162,7 @@ describe('extended protocol, several Syncs in one write', () => {
       [q('BEGIN'), ...pbe('INSERT INTO jit_pipe VALUES (4)'), sync, ...pbe('DELETE FROM jit_pipe'), sync, q('DELETE FROM jit_pipe'), q('COMMIT')],
       5,
     );
-    expect(out).toEqual([
-      'C:BEGIN', 'Z:T',
-      'parseComplete', 'bindComplete', 'C:INSERT 0 1', 'Z:T',
-      DENIED, 'Z:E',
-      DENIED, 'Z:E',
-      'C:ROLLBACK', 'Z:I',
-    ]);
+    expect(out).toEqual(['C:BEGIN', 'Z:T', 'parseComplete', 'bindComplete', 'C:INSERT 0 1', 'Z:T', DENIED, 'Z:E', DENIED, 'Z:E', 'C:ROLLBACK', 'Z:I']);
     expect(await ids()).toEqual([1, 2]);
   });
 });
@@ -175,19 +202,36 @@ describe('pipelines while admission is slow', () => {
   it('several Sync groups: what follows a refusal in its group is skipped, the next groups run', async () => {
     await repeatedly(
       [
-        ...pbe('DELETE FROM jit_pipe'), sync,
-        ...pbe('SELECT 2'), ...pbe('TRUNCATE jit_pipe'), ...pbe('SELECT 3'), sync,
+        ...pbe('DELETE FROM jit_pipe'),
         sync,
-        ...pbe('SELECT 4'), sync,
-        ...pbe('DROP TABLE jit_pipe'), sync,
+        ...pbe('SELECT 2'),
+        ...pbe('TRUNCATE jit_pipe'),
+        ...pbe('SELECT 3'),
+        sync,
+        sync,
+        ...pbe('SELECT 4'),
+        sync,
+        ...pbe('DROP TABLE jit_pipe'),
+        sync,
       ],
       5,
       [
-        DENIED, 'Z:I',
-        'parseComplete', 'bindComplete', 'D:2', 'C:SELECT 1', DENIED, 'Z:I',
+        DENIED,
         'Z:I',
-        'parseComplete', 'bindComplete', 'D:4', 'C:SELECT 1', 'Z:I',
-        DENIED, 'Z:I',
+        'parseComplete',
+        'bindComplete',
+        'D:2',
+        'C:SELECT 1',
+        DENIED,
+        'Z:I',
+        'Z:I',
+        'parseComplete',
+        'bindComplete',
+        'D:4',
+        'C:SELECT 1',
+        'Z:I',
+        DENIED,
+        'Z:I',
       ],
       'build-pipe-slow-groups',
     );
@@ -216,24 +260,43 @@ describe('pipelines while admission is slow', () => {
         serialize.describe({ type: 'P' }),
         serialize.execute(),
         sync,
-        serialize.bind({ statement: 'ok' }), serialize.execute(), sync,
-        ...pbe('SELECT 11'), sync,
-        serialize.close({ type: 'S', name: 'ok' }), sync,
+        serialize.bind({ statement: 'ok' }),
+        serialize.execute(),
+        sync,
+        ...pbe('SELECT 11'),
+        sync,
+        serialize.close({ type: 'S', name: 'ok' }),
+        sync,
       ],
       4,
       [
-        'parseComplete', DENIED, 'Z:I',
-        'bindComplete', 'D:10', 'C:SELECT 1', 'Z:I',
-        'parseComplete', 'bindComplete', 'D:11', 'C:SELECT 1', 'Z:I',
-        'closeComplete', 'Z:I',
+        'parseComplete',
+        DENIED,
+        'Z:I',
+        'bindComplete',
+        'D:10',
+        'C:SELECT 1',
+        'Z:I',
+        'parseComplete',
+        'bindComplete',
+        'D:11',
+        'C:SELECT 1',
+        'Z:I',
+        'closeComplete',
+        'Z:I',
       ],
     );
   });
 
   it('a simple query sent before the Sync of a refused group is skipped with the rest of it', async () => {
     await repeatedly([...pbe('DELETE FROM jit_pipe'), q('SELECT 9'), sync, ...pbe('SELECT 12'), sync], 2, [
-      DENIED, 'Z:I',
-      'parseComplete', 'bindComplete', 'D:12', 'C:SELECT 1', 'Z:I',
+      DENIED,
+      'Z:I',
+      'parseComplete',
+      'bindComplete',
+      'D:12',
+      'C:SELECT 1',
+      'Z:I',
     ]);
   });
 });
@@ -241,8 +304,20 @@ describe('pipelines while admission is slow', () => {
 describe('pgbench pipeline mode', () => {
   it('the refused statement of a \\startpipeline … \\endpipeline script fails with the 42501 refusal', async () => {
     const script = join(dir, 'pipeline.sql');
-    const lines = ['BEGIN;', '\\startpipeline', 'SELECT 1;', 'INSERT INTO jit_pipe VALUES (5);', '\\endpipeline',
-      '\\startpipeline', 'SELECT 2;', 'DELETE FROM jit_pipe;', 'SELECT 3;', 'DELETE FROM jit_pipe;', '\\endpipeline', 'END;'];
+    const lines = [
+      'BEGIN;',
+      '\\startpipeline',
+      'SELECT 1;',
+      'INSERT INTO jit_pipe VALUES (5);',
+      '\\endpipeline',
+      '\\startpipeline',
+      'SELECT 2;',
+      'DELETE FROM jit_pipe;',
+      'SELECT 3;',
+      'DELETE FROM jit_pipe;',
+      '\\endpipeline',
+      'END;',
+    ];
     writeFileSync(script, `${lines.join('\n')}\n`);
     const r = await run('pgbench', ['-n', '-M', 'extended', '-t', '1', '-f', script], psqlEnv(t, await t.token({ build: 'build-pgbench-pipe' })));
     const output = r.stdout + r.stderr;
@@ -255,6 +330,9 @@ describe('pgbench pipeline mode', () => {
     const [s] = await t.broker.store.listSessions({ build: 'build-pgbench-pipe' });
     const denied = (await t.broker.store.listStatements(s!.id)).filter((x) => x.decision === 'deny');
     // Both DELETEs reached the broker (the server then skipped the second, after the first one's error).
-    expect(denied.map((x) => [x.sql, x.ruleId])).toEqual([['DELETE FROM jit_pipe;', 'no-wipe'], ['DELETE FROM jit_pipe;', 'no-wipe']]);
+    expect(denied.map((x) => [x.sql, x.ruleId])).toEqual([
+      ['DELETE FROM jit_pipe;', 'no-wipe'],
+      ['DELETE FROM jit_pipe;', 'no-wipe'],
+    ]);
   });
 });

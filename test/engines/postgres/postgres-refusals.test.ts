@@ -197,7 +197,10 @@ describe('policy on the wire', () => {
   afterAll(async () => c?.end());
 
   it('denies by default with SQLSTATE 42501 naming the reason; the session goes on', async () => {
-    await expect(c.query('DROP TABLE jit_keep')).rejects.toMatchObject({ code: '42501', message: expect.stringMatching(/destructive statement is denied by the default policy/) });
+    await expect(c.query('DROP TABLE jit_keep')).rejects.toMatchObject({
+      code: '42501',
+      message: expect.stringMatching(/destructive statement is denied by the default policy/),
+    });
     expect((await c.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
     expect(await direct(async (d) => (await d.query("SELECT to_regclass('jit_keep') AS t")).rows[0].t)).toBe('jit_keep');
   });

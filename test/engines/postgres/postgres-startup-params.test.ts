@@ -171,11 +171,14 @@ describe('forbidden settings are refused at connect, named', () => {
   it('a malformed options string', async () => {
     expect(await loginError({ options: '-c search_path' })).toMatchObject({ code: '42601', message: expect.stringMatching(/-c search_path has no value/) });
     expect(await loginError({ options: '-c statement_timeout=1 -c' })).toMatchObject({ code: '42601', message: expect.stringMatching(/-c at the end/) });
-    expect(await loginError({ options: 'search_path=public' })).toMatchObject({ code: '42601', message: expect.stringMatching(/"search_path=public" is not a switch/) });
+    expect(await loginError({ options: 'search_path=public' })).toMatchObject({
+      code: '42601',
+      message: expect.stringMatching(/"search_path=public" is not a switch/),
+    });
     expect(await loginError({ options: '-c =x' })).toMatchObject({ code: '42601', message: expect.stringMatching(/-c =x names no setting/) });
   });
 
-  it('a setting the server itself rejects reaches the client with the server\'s words', async () => {
+  it("a setting the server itself rejects reaches the client with the server's words", async () => {
     expect(await loginError({ options: '-c statement_timeout=soon' })).toMatchObject({
       code: '22023',
       message: expect.stringMatching(/refused a setting this connection asks for: invalid value for parameter "statement_timeout": "soon"/),

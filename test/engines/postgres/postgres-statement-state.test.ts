@@ -21,7 +21,11 @@ const DENIED = "E:42501:jit-broker: wiping tables is not allowed through the bro
 let t: TestBroker;
 beforeAll(async () => {
   t = await startTestBroker(RULES);
-  await direct((c) => c.query('DROP TABLE IF EXISTS jit_st_held, jit_st_t; CREATE TABLE jit_st_held (id int); CREATE TABLE jit_st_t (id int); INSERT INTO jit_st_held VALUES (1), (2)'));
+  await direct((c) =>
+    c.query(
+      'DROP TABLE IF EXISTS jit_st_held, jit_st_t; CREATE TABLE jit_st_held (id int); CREATE TABLE jit_st_t (id int); INSERT INTO jit_st_held VALUES (1), (2)',
+    ),
+  );
 });
 afterAll(async () => {
   await t?.stop();
@@ -77,7 +81,10 @@ describe('a Parse that does not take effect upstream', () => {
     expect(await c.send([parse('n', 'DELETE FROM jit_st_t'), sync], 1)).toEqual([DENIED, 'Z:I']);
     expect(await c.send([...bindExecute('n'), sync], 1)).toEqual(['bindComplete', 'D:1', 'C:SELECT 1', 'Z:I']);
     c.close();
-    expect(await recorded('build-st-refused')).toEqual([['DELETE FROM jit_st_t', 'parse', 'deny'], ['SELECT 1', 'execute', 'allow']]);
+    expect(await recorded('build-st-refused')).toEqual([
+      ['DELETE FROM jit_st_t', 'parse', 'deny'],
+      ['SELECT 1', 'execute', 'allow'],
+    ]);
   });
 });
 
@@ -103,41 +110,42 @@ describe('messages the server skips after an error, up to Sync', () => {
   }
 
   it('a skipped Parse of the unnamed statement: the next group binds the one before it, recorded as such', async () => {
-    await repeatedly('build-st-unnamed', [...pbe('SELECT 1'), sync, parse('bad', 'DELETE FROM jit_st_t'), parse('', 'SELECT 2'), sync, ...bindExecute(''), sync], 3, [
-      'parseComplete', 'bindComplete', 'D:1', 'C:SELECT 1', 'Z:I',
-      DENIED, 'Z:I',
-      'bindComplete', 'D:1', 'C:SELECT 1', 'Z:I',
-    ]);
+    await repeatedly(
+      'build-st-unnamed',
+      [...pbe('SELECT 1'), sync, parse('bad', 'DELETE FROM jit_st_t'), parse('', 'SELECT 2'), sync, ...bindExecute(''), sync],
+      3,
+      ['parseComplete', 'bindComplete', 'D:1', 'C:SELECT 1', 'Z:I', DENIED, 'Z:I', 'bindComplete', 'D:1', 'C:SELECT 1', 'Z:I'],
+    );
     expect(await executions('build-st-unnamed')).toEqual(Array(100).fill('SELECT 1'));
   });
 
   it('a skipped Close of a statement: it is still there, and its executions are recorded', async () => {
-    await repeatedly('build-st-close', [
-      parse('n', 'SELECT 1'), sync,
-      ...pbe('DELETE FROM jit_st_t'), serialize.close({ type: 'S', name: 'n' }), sync,
-      ...bindExecute('n'), sync,
-      serialize.close({ type: 'S', name: 'n' }), sync,
-    ], 4, [
-      'parseComplete', 'Z:I',
-      DENIED, 'Z:I',
-      'bindComplete', 'D:1', 'C:SELECT 1', 'Z:I',
-      'closeComplete', 'Z:I',
-    ]);
+    await repeatedly(
+      'build-st-close',
+      [
+        parse('n', 'SELECT 1'),
+        sync,
+        ...pbe('DELETE FROM jit_st_t'),
+        serialize.close({ type: 'S', name: 'n' }),
+        sync,
+        ...bindExecute('n'),
+        sync,
+        serialize.close({ type: 'S', name: 'n' }),
+        sync,
+      ],
+      4,
+      ['parseComplete', 'Z:I', DENIED, 'Z:I', 'bindComplete', 'D:1', 'C:SELECT 1', 'Z:I', 'closeComplete', 'Z:I'],
+    );
     expect(await executions('build-st-close')).toEqual(Array(50).fill('SELECT 1'));
   });
 
   it('a duplicate Parse and the Bind of its name in the next Sync group, in one write', async () => {
-    await repeatedly('build-st-pipelined', [
-      parse('n', 'SELECT 1'), sync,
-      parse('n', 'SELECT 2'), sync,
-      ...bindExecute('n'), sync,
-      serialize.close({ type: 'S', name: 'n' }), sync,
-    ], 4, [
-      'parseComplete', 'Z:I',
-      EXISTS, 'Z:I',
-      'bindComplete', 'D:1', 'C:SELECT 1', 'Z:I',
-      'closeComplete', 'Z:I',
-    ]);
+    await repeatedly(
+      'build-st-pipelined',
+      [parse('n', 'SELECT 1'), sync, parse('n', 'SELECT 2'), sync, ...bindExecute('n'), sync, serialize.close({ type: 'S', name: 'n' }), sync],
+      4,
+      ['parseComplete', 'Z:I', EXISTS, 'Z:I', 'bindComplete', 'D:1', 'C:SELECT 1', 'Z:I', 'closeComplete', 'Z:I'],
+    );
     expect(await executions('build-st-pipelined')).toEqual(Array(50).fill('SELECT 1'));
   });
 

@@ -92,7 +92,10 @@ describe('a statement made with SQL PREPARE, run with protocol Bind/Execute', ()
     expect(binary).toEqual(['bindComplete', ALICE, BOB, 'C:SELECT 2', 'Z:I']);
     // With parameters, into a named portal, and run in two steps.
     expect(await c.send([q('PREPARE p(int) AS SELECT email, ssn FROM jit_ub_people WHERE id >= $1 ORDER BY id')], 1)).toEqual(['C:PREPARE', 'Z:I']);
-    const steps = await c.send([q('BEGIN'), bind('p', 'cur', ['1']), serialize.execute({ portal: 'cur', rows: 1 }), sync, execute('cur'), sync, q('COMMIT')], 4);
+    const steps = await c.send(
+      [q('BEGIN'), bind('p', 'cur', ['1']), serialize.execute({ portal: 'cur', rows: 1 }), sync, execute('cur'), sync, q('COMMIT')],
+      4,
+    );
     expect(steps).toEqual(['C:BEGIN', 'Z:T', 'bindComplete', ALICE, 'portalSuspended', 'Z:T', BOB, 'C:SELECT 1', 'Z:T', 'C:COMMIT', 'Z:I']);
     c.close();
     expect(await recorded('build-ub-prepare')).toEqual([
@@ -155,7 +158,7 @@ describe('a statement made with SQL PREPARE, run with protocol Bind/Execute', ()
     expect(await heldCount()).toBe(2);
   });
 
-  it('a name never prepared through the broker is refused at the Bind, and the client\'s unnamed statement is left alone', async () => {
+  it("a name never prepared through the broker is refused at the Bind, and the client's unnamed statement is left alone", async () => {
     const c = await session('build-ub-never');
     expect(await c.send([parse('', 'SELECT 1'), sync], 1)).toEqual(['parseComplete', 'Z:I']);
     const [refused, ...rest] = await c.send([bind('nope'), execute(), sync], 1);
@@ -173,7 +176,10 @@ describe('a statement made with SQL PREPARE, run with protocol Bind/Execute', ()
     const c = await session('build-ub-close');
     expect(await c.send([q('PREPARE s2 AS SELECT email FROM jit_ub_people')], 1)).toEqual(['C:PREPARE', 'Z:I']);
     expect(await c.send([serialize.describe({ type: 'S', name: 's2' }), serialize.close({ type: 'S', name: 's2' }), sync], 1)).toEqual([
-      'parameterDescription', 'rowDescription', 'closeComplete', 'Z:I',
+      'parameterDescription',
+      'rowDescription',
+      'closeComplete',
+      'Z:I',
     ]);
     expect(await c.send([bind('s2'), execute(), sync], 1)).toEqual(['E:26000:prepared statement "s2" does not exist', 'Z:I']);
     c.close();
@@ -184,16 +190,32 @@ describe('a name SQL changed under the broker', () => {
   it('a Parse name deallocated and prepared again by SQL is bound as what SQL prepared: recorded as such, masked', async () => {
     const c = await session('build-ub-again');
     const plain = "SELECT 'plain'::text AS email, 'plain'::text AS ssn";
-    expect(await c.send([parse('n', plain), serialize.describe({ type: 'S', name: 'n' }), sync], 1)).toEqual(['parseComplete', 'parameterDescription', 'rowDescription', 'Z:I']);
+    expect(await c.send([parse('n', plain), serialize.describe({ type: 'S', name: 'n' }), sync], 1)).toEqual([
+      'parseComplete',
+      'parameterDescription',
+      'rowDescription',
+      'Z:I',
+    ]);
     expect(await c.send([bind('n'), execute(), sync], 1)).toEqual(['bindComplete', 'D:plain,plain', 'C:SELECT 1', 'Z:I']);
     // In one write: the Bind is handled before the answers of the DEALLOCATE/PREPARE come back.
     const out = await c.send([q('DEALLOCATE n; PREPARE n AS SELECT email, ssn FROM jit_ub_people ORDER BY id'), bind('n'), execute(), sync], 2);
     expect(out).toEqual(['C:DEALLOCATE', 'C:PREPARE', 'Z:I', 'bindComplete', ALICE, BOB, 'C:SELECT 2', 'Z:I']);
     expect(await c.send([q('DISCARD ALL'), q('PREPARE n AS SELECT ssn, email FROM jit_ub_people WHERE id = 2'), bind('n'), execute(), sync], 3)).toEqual([
-      'C:DISCARD ALL', 'Z:I', 'C:PREPARE', 'Z:I', 'bindComplete', 'D:****,b***@e***.net', 'C:SELECT 1', 'Z:I',
+      'C:DISCARD ALL',
+      'Z:I',
+      'C:PREPARE',
+      'Z:I',
+      'bindComplete',
+      'D:****,b***@e***.net',
+      'C:SELECT 1',
+      'Z:I',
     ]);
     c.close();
-    expect((await recorded('build-ub-again')).filter(([, protocol]) => protocol === 'execute').map(([sql]) => sql)).toEqual([plain, 'EXECUTE "n"', 'EXECUTE "n"']);
+    expect((await recorded('build-ub-again')).filter(([, protocol]) => protocol === 'execute').map(([sql]) => sql)).toEqual([
+      plain,
+      'EXECUTE "n"',
+      'EXECUTE "n"',
+    ]);
   });
 
   it('node-postgres: a named query whose name SQL prepared again runs masked, and is recorded as what runs', async () => {
@@ -209,7 +231,10 @@ describe('a name SQL changed under the broker', () => {
     } finally {
       await c.end();
     }
-    expect((await recorded(build)).filter(([, protocol]) => protocol === 'execute').map(([sql]) => sql)).toEqual(["SELECT 'plain'::text AS email", 'EXECUTE "n"']);
+    expect((await recorded(build)).filter(([, protocol]) => protocol === 'execute').map(([sql]) => sql)).toEqual([
+      "SELECT 'plain'::text AS email",
+      'EXECUTE "n"',
+    ]);
   });
 
   it('the other way round: SQL EXECUTE of a statement made by a Parse is judged and masked as what the Parse prepared', async () => {
@@ -239,17 +264,27 @@ describe('a portal the broker did not bind', () => {
 
   it('a cursor made with DECLARE: protocol Execute and Describe of it are refused, FETCH is masked', async () => {
     const c = await session('build-ub-declare');
-    expect(await c.send([q('BEGIN; DECLARE cur CURSOR FOR SELECT email, ssn FROM jit_ub_people ORDER BY id')], 1)).toEqual(['C:BEGIN', 'C:DECLARE CURSOR', 'Z:T']);
+    expect(await c.send([q('BEGIN; DECLARE cur CURSOR FOR SELECT email, ssn FROM jit_ub_people ORDER BY id')], 1)).toEqual([
+      'C:BEGIN',
+      'C:DECLARE CURSOR',
+      'Z:T',
+    ]);
     const [refused, ...rest] = await c.send([execute('cur'), sync], 1);
     expect(refused).toMatch(REFUSED);
     expect(rest).toEqual(['Z:E']); // the server's transaction is aborted too
     expect(await c.send([q('ROLLBACK; BEGIN; DECLARE cur CURSOR FOR SELECT email, ssn FROM jit_ub_people ORDER BY id')], 1)).toEqual([
-      'C:ROLLBACK', 'C:BEGIN', 'C:DECLARE CURSOR', 'Z:T',
+      'C:ROLLBACK',
+      'C:BEGIN',
+      'C:DECLARE CURSOR',
+      'Z:T',
     ]);
     const [undescribed, ...after] = await c.send([describeP('cur'), sync], 1);
     expect(undescribed).toMatch(/^E:42501:jit-broker: .*did not bind/);
     expect(after).toEqual(['Z:E']);
-    const fetched = await c.send([q('ROLLBACK; BEGIN; DECLARE cur CURSOR FOR SELECT email, ssn FROM jit_ub_people ORDER BY id; FETCH ALL FROM cur; COMMIT')], 1);
+    const fetched = await c.send(
+      [q('ROLLBACK; BEGIN; DECLARE cur CURSOR FOR SELECT email, ssn FROM jit_ub_people ORDER BY id; FETCH ALL FROM cur; COMMIT')],
+      1,
+    );
     expect(fetched).toEqual(['C:ROLLBACK', 'C:BEGIN', 'C:DECLARE CURSOR', 'rowDescription', ALICE, BOB, 'C:FETCH 2', 'C:COMMIT', 'Z:I']);
     c.close();
     // What ran is recorded; the refused Execute and Describe ran nothing.
@@ -267,7 +302,17 @@ describe('a portal the broker did not bind', () => {
     expect(out[0]).toMatch(REFUSED);
     expect(noRaw(out)).toEqual([]);
     expect(await c.send([q("ROLLBACK; BEGIN; SELECT jit_ub_open('rc'); FETCH ALL FROM rc; COMMIT")], 1)).toEqual([
-      'C:ROLLBACK', 'C:BEGIN', 'rowDescription', 'D:rc', 'C:SELECT 1', 'rowDescription', ALICE, BOB, 'C:FETCH 2', 'C:COMMIT', 'Z:I',
+      'C:ROLLBACK',
+      'C:BEGIN',
+      'rowDescription',
+      'D:rc',
+      'C:SELECT 1',
+      'rowDescription',
+      ALICE,
+      BOB,
+      'C:FETCH 2',
+      'C:COMMIT',
+      'Z:I',
     ]);
     c.close();
   });
@@ -276,12 +321,19 @@ describe('a portal the broker did not bind', () => {
     const c = await session('build-ub-gone');
     const plain = "SELECT 'plain'::text AS email, 'plain'::text AS ssn";
     // All in one write: the Execute is handled before the Sync that ended the portal's transaction is answered.
-    const out = await c.send([
-      parse('x', plain), bind('x', 'p'), execute('p'), sync,
-      q('DECLARE p CURSOR WITH HOLD FOR SELECT email, ssn FROM jit_ub_people ORDER BY id'),
-      execute('p'), sync,
-      q('CLOSE p'),
-    ], 4);
+    const out = await c.send(
+      [
+        parse('x', plain),
+        bind('x', 'p'),
+        execute('p'),
+        sync,
+        q('DECLARE p CURSOR WITH HOLD FOR SELECT email, ssn FROM jit_ub_people ORDER BY id'),
+        execute('p'),
+        sync,
+        q('CLOSE p'),
+      ],
+      4,
+    );
     expect(out.slice(0, 8)).toEqual(['parseComplete', 'bindComplete', 'D:plain,plain', 'C:SELECT 1', 'Z:I', 'C:DECLARE CURSOR', 'Z:I', out[7]]);
     expect(out[7]).toMatch(REFUSED);
     expect(out.slice(8)).toEqual(['Z:I', 'C:CLOSE CURSOR', 'Z:I']);
@@ -292,12 +344,22 @@ describe('a portal the broker did not bind', () => {
     const c = await session('build-ub-replaced');
     const plain = "SELECT 'plain'::text AS email, 'plain'::text AS ssn";
     expect(await c.send([q('BEGIN')], 1)).toEqual(['C:BEGIN', 'Z:T']);
-    const out = await c.send([
-      parse('x', plain), bind('x', 'p'), serialize.describe({ type: 'P', name: 'p' }),
-      parse('', 'CLOSE p'), bind(''), execute(),
-      parse('', 'DECLARE p CURSOR FOR SELECT email, ssn FROM jit_ub_people ORDER BY id'), bind(''), execute(),
-      execute('p'), sync,
-    ], 1);
+    const out = await c.send(
+      [
+        parse('x', plain),
+        bind('x', 'p'),
+        serialize.describe({ type: 'P', name: 'p' }),
+        parse('', 'CLOSE p'),
+        bind(''),
+        execute(),
+        parse('', 'DECLARE p CURSOR FOR SELECT email, ssn FROM jit_ub_people ORDER BY id'),
+        bind(''),
+        execute(),
+        execute('p'),
+        sync,
+      ],
+      1,
+    );
     expect(noRaw(out)).toEqual([]);
     expect(out.filter((m) => m.startsWith('D:'))).toEqual([ALICE, BOB]);
     expect(await c.send([q('COMMIT')], 1)).toEqual(['C:COMMIT', 'Z:I']);
@@ -311,8 +373,13 @@ describe('pipelined, while admission is slow', () => {
     const waits = [() => sleep(3), () => new Promise<void>((r) => setImmediate(r))];
     let n = 0;
     const batch = [
-      q('PREPARE s AS SELECT email, ssn FROM jit_ub_people ORDER BY id'), bind('s'), execute(), sync,
-      q('BEGIN; DECLARE cur CURSOR FOR SELECT email FROM jit_ub_people'), execute('cur'), sync,
+      q('PREPARE s AS SELECT email, ssn FROM jit_ub_people ORDER BY id'),
+      bind('s'),
+      execute(),
+      sync,
+      q('BEGIN; DECLARE cur CURSOR FOR SELECT email FROM jit_ub_people'),
+      execute('cur'),
+      sync,
       q('ROLLBACK; DEALLOCATE s'),
     ];
     try {
@@ -322,7 +389,23 @@ describe('pipelined, while admission is slow', () => {
           const out = await c.send(batch, 5);
           expect({ i, out: out.map((m) => (m.startsWith('E:42501') ? 'refused' : m)) }).toEqual({
             i,
-            out: ['C:PREPARE', 'Z:I', 'bindComplete', ALICE, BOB, 'C:SELECT 2', 'Z:I', 'C:BEGIN', 'C:DECLARE CURSOR', 'Z:T', 'refused', 'Z:E', 'C:ROLLBACK', 'C:DEALLOCATE', 'Z:I'],
+            out: [
+              'C:PREPARE',
+              'Z:I',
+              'bindComplete',
+              ALICE,
+              BOB,
+              'C:SELECT 2',
+              'Z:I',
+              'C:BEGIN',
+              'C:DECLARE CURSOR',
+              'Z:T',
+              'refused',
+              'Z:E',
+              'C:ROLLBACK',
+              'C:DEALLOCATE',
+              'Z:I',
+            ],
           });
         } finally {
           restore?.();
