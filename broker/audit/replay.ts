@@ -3,8 +3,7 @@
 // `jit replay --json` prints them one per line and GET /api/sessions/:id/events serves them as an array:
 // their shapes are a stable interface (documented in the README), extended only by adding fields.
 import type { ApprovalRequest } from '../approvals/types.js';
-import type { SessionSummary, StatementRecord, Store } from '../store/index.js';
-import type { Action, Kind, StatementRequest } from '../types.js';
+import type { NewStatement, SessionSummary, StatementRecord, Store } from '../store/index.js';
 import type { ResultSample } from './types.js';
 
 /** Who connected, from where, how. */
@@ -19,8 +18,8 @@ export interface SessionStartEvent {
   client: { address: string; port: number; application: string | null; user: string | null; tls: boolean };
 }
 
-/** A statement as recorded before it ran (or was refused). */
-export interface StatementEvent {
+/** A statement as recorded before it ran (or was refused); `message`: why it was refused or held (null when allowed). */
+export interface StatementEvent extends Pick<NewStatement, 'sql' | 'protocol' | 'kinds' | 'decision' | 'ruleId' | 'message'> {
   type: 'statement';
   session: string;
   seq: number;
@@ -28,13 +27,6 @@ export interface StatementEvent {
   at: string;
   /** Milliseconds from the session's start. */
   offsetMs: number;
-  sql: string;
-  protocol: StatementRequest['protocol'];
-  kinds: Kind[];
-  decision: Action;
-  ruleId: string | null;
-  /** Why it was refused or held (null for an allowed statement). */
-  message: string | null;
 }
 
 /** The approval request that held the statement, or the session-scope approval it ran under (`reused`). */
