@@ -1,12 +1,9 @@
-// Policy decisions as clients see them on the wire: psql, node-postgres, and a raw pipelined batch.
-import net from 'node:net';
-import tls from 'node:tls';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
-import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { direct, psqlEnv, run, startTestBroker, type TestBroker } from '../support/broker.js';
+import { pipelineMessages } from '../support/pg-pipeline.js';
 
 const RULES = `
 rules:
@@ -74,34 +71,8 @@ describe('psql', () => {
 });
 
 /** Send one pipelined batch of frontend messages over TLS and collect the answers up to ReadyForQuery. */
-async function pipeline(token: string, batch: Buffer[]): Promise<BackendMessage[]> {
-  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-    const raw = new net.Socket();
-    raw.connect(t.port, t.host, () => raw.write(serialize.requestSsl()));
-    raw.once('data', (d: Buffer) => {
-      if (d.toString() !== 'S') return reject(new Error('no TLS'));
-      const s = tls.connect({ socket: raw, rejectUnauthorized: false }, () => resolve(s));
-    });
-    raw.once('error', reject);
-  });
-  const parser = new Parser();
-  const messages: BackendMessage[] = [];
-  let readyCount = 0;
-  const done = new Promise<void>((resolve) => {
-    socket.on('data', (d: Buffer) =>
-      parser.parse(d, (m) => {
-        messages.push(m);
-        if (m.name === 'authenticationCleartextPassword') socket.write(serialize.password(token));
-        if (m.name === 'readyForQuery' && ++readyCount === 1) socket.write(Buffer.concat(batch)); // all in one write
-        if (m.name === 'readyForQuery' && readyCount === 2) resolve();
-      }),
-    );
-  });
-  socket.write(serialize.startup({ user: 'ci', database: 'app' }));
-  await done;
-  socket.end(serialize.end());
-  const start = messages.findIndex((m) => m.name === 'readyForQuery') + 1;
-  return messages.slice(start);
+function pipeline(token: string, batch: Buffer[]): Promise<BackendMessage[]> {
+  return pipelineMessages(t, token, batch);
 }
 
 describe('extended protocol', () => {

@@ -1,11 +1,6 @@
-// Fixtures of the masking tests: a customers table with real-looking fake PII, views and a partitioned
-// table over it, the masking config of the spec, and a raw pipelined client for the extended protocol.
-import net from 'node:net';
-import tls from 'node:tls';
-import { serialize } from 'pg-protocol';
-import { Parser } from 'pg-protocol/dist/parser.js';
 import type { BackendMessage } from 'pg-protocol/dist/messages.js';
 import { direct, psqlEnv, run, type RunResult, type TestBroker } from './broker.js';
+import { pipelineMessages } from './pg-pipeline.js';
 
 export const SETUP = `
 DROP VIEW IF EXISTS jit_contact_emails, jit_customer_contacts;
@@ -86,33 +81,8 @@ export async function psqlRows(t: TestBroker, token: string, sql: string, extra:
 }
 
 /** Send one pipelined batch of frontend messages over TLS and collect the answers up to its ReadyForQuery. */
-export async function pipeline(t: TestBroker, token: string, batch: Buffer[]): Promise<BackendMessage[]> {
-  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-    const raw = new net.Socket();
-    raw.connect(t.port, t.host, () => raw.write(serialize.requestSsl()));
-    raw.once('data', (d: Buffer) => {
-      if (d.toString() !== 'S') return reject(new Error('no TLS'));
-      const s = tls.connect({ socket: raw, rejectUnauthorized: false }, () => resolve(s));
-    });
-    raw.once('error', reject);
-  });
-  const parser = new Parser();
-  const messages: BackendMessage[] = [];
-  let ready = 0;
-  const done = new Promise<void>((resolve) => {
-    socket.on('data', (d: Buffer) =>
-      parser.parse(d, (m) => {
-        messages.push(m);
-        if (m.name === 'authenticationCleartextPassword') socket.write(serialize.password(token));
-        if (m.name === 'readyForQuery' && ++ready === 1) socket.write(Buffer.concat(batch));
-        if (m.name === 'readyForQuery' && ready === 2) resolve();
-      }),
-    );
-  });
-  socket.write(serialize.startup({ user: 'ci', database: 'app' }));
-  await done;
-  socket.end(serialize.end());
-  return messages.slice(messages.findIndex((m) => m.name === 'readyForQuery') + 1);
+export function pipeline(t: TestBroker, token: string, batch: Buffer[]): Promise<BackendMessage[]> {
+  return pipelineMessages(t, token, batch);
 }
 
 /** Text fields of the DataRows among backend messages. */

@@ -10,6 +10,8 @@ import type { TestBroker } from './broker.js';
 export interface PipelineConnection {
   /** Send `batch` in one write; the answers up to the `readies`-th ReadyForQuery after it. */
   send(batch: Buffer[], readies: number): Promise<string[]>;
+  /** The same, as the parsed messages themselves. */
+  messages(batch: Buffer[], readies: number): Promise<BackendMessage[]>;
   close(): void;
 }
 
@@ -25,15 +27,15 @@ export async function openPipeline(t: TestBroker, token: string): Promise<Pipeli
     raw.once('error', reject);
   });
   const parser = new Parser();
-  let messages: string[] = [];
+  let messages: BackendMessage[] = [];
   let wanted = 1;
-  let settle: { resolve: (m: string[]) => void; reject: (e: Error) => void } | null = null;
-  const answered = () => new Promise<string[]>((resolve, reject) => (settle = { resolve, reject }));
-  socket.on('close', () => settle?.reject(new Error(`connection closed after ${messages.join(', ')}`)));
+  let settle: { resolve: (m: BackendMessage[]) => void; reject: (e: Error) => void } | null = null;
+  const answered = () => new Promise<BackendMessage[]>((resolve, reject) => (settle = { resolve, reject }));
+  socket.on('close', () => settle?.reject(new Error(`connection closed after ${messages.map(show).join(', ')}`)));
   socket.on('data', (d: Buffer) =>
     parser.parse(d, (m) => {
       if (m.name === 'authenticationCleartextPassword') return socket.write(serialize.password(token));
-      messages.push(show(m));
+      messages.push(m);
       if (m.name === 'readyForQuery' && --wanted === 0) {
         const out = messages;
         messages = [];
@@ -44,13 +46,17 @@ export async function openPipeline(t: TestBroker, token: string): Promise<Pipeli
   const login = answered();
   socket.write(serialize.startup({ user: 'ci', database: 'app' }));
   await login;
+  const messagesOf = (batch: Buffer[], readies: number) => {
+    wanted = readies;
+    const out = answered();
+    socket.write(Buffer.concat(batch)); // all in one write
+    return out;
+  };
   return {
-    send(batch, readies) {
-      wanted = readies;
-      const out = answered();
-      socket.write(Buffer.concat(batch)); // all in one write
-      return out;
+    async send(batch, readies) {
+      return (await messagesOf(batch, readies)).map(show);
     },
+    messages: messagesOf,
     close() {
       socket.end(serialize.end());
     },
@@ -59,9 +65,14 @@ export async function openPipeline(t: TestBroker, token: string): Promise<Pipeli
 
 /** Log in, send one batch, collect its answers, and leave. */
 export async function pipeline(t: TestBroker, token: string, batch: Buffer[], readies: number): Promise<string[]> {
+  return (await pipelineMessages(t, token, batch, readies)).map(show);
+}
+
+/** The same, as the parsed messages up to the batch's `readies`-th ReadyForQuery (one by default). */
+export async function pipelineMessages(t: TestBroker, token: string, batch: Buffer[], readies = 1): Promise<BackendMessage[]> {
   const c = await openPipeline(t, token);
   try {
-    return await c.send(batch, readies);
+    return await c.messages(batch, readies);
   } finally {
     c.close();
   }
