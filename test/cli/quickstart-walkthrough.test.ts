@@ -2,15 +2,15 @@
 // session whose SELECT comes back masked and whose DROP waits for `jit approve` from another shell (no
 // flags, no variables: the admin token the broker generated under .jit/), a TRUNCATE denied with
 // `jit deny`, then `jit replay` of that session.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_CUSTOMERS } from '../../broker/demo/seed.js';
 import { eventually, run, type RunResult } from '../support/broker.js';
+import { startQuickstart, type Quickstart } from '../support/quickstart.js';
 
-const BIN = resolve('bin/jit.js');
 const PG_PORT = 46532;
 const HTTP_PORT = 48180;
 // Ports of their own (the other quickstart test may run at the same time); no admin token from outside.
@@ -23,20 +23,11 @@ const env = {
 };
 const PSQL = { PGHOST: '127.0.0.1', PGPORT: String(PG_PORT), PGDATABASE: 'app', PGUSER: 'ci', PGSSLMODE: 'require' };
 const me = `cli:${userInfo().username}`;
+let q: Quickstart;
 let dir: string;
-let broker: ChildProcess;
-let log = '';
 
 /** `npx jit …` in the quick start's folder. */
-const jit = (...args: string[]) =>
-  new Promise<RunResult>((done) => {
-    const c = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('exit', (code) => done({ code: code ?? 1, stdout, stderr }));
-  });
+const jit = (...args: string[]) => q.jit(...args);
 
 /** psql reading what a user types, line by line, until `end()`. */
 function psqlSession(password: string) {
@@ -66,26 +57,18 @@ async function pendingFor(sql: string): Promise<{ id: string; line: string }> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'jit-walkthrough-'));
-  broker = spawn(process.execPath, [BIN, 'start'], { cwd: dir, env: { ...process.env, ...env } });
-  broker.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  await eventually(async () => log.includes('jit-broker ready'), 60_000);
+  q = await startQuickstart(env, 'jit-walkthrough-');
+  dir = q.dir;
 }, 90_000);
 
-afterAll(async () => {
-  if (broker && broker.exitCode === null) {
-    broker.kill('SIGTERM');
-    await new Promise((r) => broker.once('exit', r));
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => q?.stop());
 
 describe('the README quick start on the embedded default', () => {
   let sessionId = '';
   let psqlOut: RunResult;
 
   it('tells the user how to decide held statements when it starts', () => {
-    expect(log).toContain('npx jit approvals, then npx jit approve ID or npx jit deny ID --reason');
+    expect(q.log()).toContain('npx jit approvals, then npx jit approve ID or npx jit deny ID --reason');
   });
 
   it('keeps a generated admin token under .jit/, readable by its owner only', () => {

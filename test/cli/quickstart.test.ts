@@ -1,12 +1,11 @@
 // The README's first command, as a user runs it: `jit start` in an empty folder, no config, no database.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, run } from '../support/broker.js';
+import { run } from '../support/broker.js';
+import { startQuickstart, type Quickstart } from '../support/quickstart.js';
 
-const BIN = resolve('bin/jit.js');
 const PG_PORT = 46432;
 const HTTP_PORT = 48080;
 const env = {
@@ -15,34 +14,17 @@ const env = {
   JIT_LISTEN_MYSQL: '127.0.0.1:46033',
   JIT_DEMO_UPSTREAM: '',
 };
+let q: Quickstart;
 let dir: string;
 let broker: ChildProcess;
-let log = '';
-
-const jit = (...args: string[]) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-    const c = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('exit', (code) => done({ code: code ?? 1, stdout, stderr }));
-  });
+const jit = (...args: string[]) => q.jit(...args);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'jit-quickstart-'));
-  broker = spawn(process.execPath, [BIN, 'start'], { cwd: dir, env: { ...process.env, ...env } });
-  broker.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  await eventually(async () => log.includes('jit-broker ready'), 60_000);
+  q = await startQuickstart(env, 'jit-quickstart-');
+  ({ dir, broker } = q);
 }, 90_000);
 
-afterAll(async () => {
-  if (broker && broker.exitCode === null) {
-    broker.kill('SIGTERM');
-    await new Promise((r) => broker.once('exit', r));
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => q?.stop());
 
 describe('jit start with no config', () => {
   it('creates its store, dev issuer key and TLS certificate under .jit/', () => {
