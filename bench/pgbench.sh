@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throughput of the broker's PostgreSQL relay, measured with pgbench -S (read-only, one statement per
 # transaction) directly against PostgreSQL, through the broker (TLS and plaintext, recording on) and
-# through pgbouncer (plaintext and TLS) when it is installed. Prints figures; asserts nothing about speed.
+# through pgbouncer (plaintext and TLS) when it is installed, with each proxy's CPU (user+sys from /proc/PID/stat
+# over the run) per transaction. Prints figures; asserts nothing about speed.
 #
 # usage: bash bench/pgbench.sh            (from the repo root; `npm run bench` does the same)
 #
@@ -194,13 +195,19 @@ if ! PGSSLMODE=disable PGPASSWORD= pgbench -i -q -s "$SCALE" -h "$UPSTREAM_HOST"
 fi
 
 # ---- the runs ----
-declare -A TPS=() TXNS=()
+declare -A TPS=() TXNS=() CPU=()
+CLK_TCK=$(getconf CLK_TCK)
+# cpu_ticks PID → user+sys clock ticks the process has used (fields 14 and 15 of /proc/PID/stat), or empty
+cpu_ticks() {
+  if [[ -n $1 && -r /proc/$1/stat ]]; then awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; fi
+}
 FAILED=0
 PATHS=()
 
-# run_one MODE PATH SSLMODE HOST PORT USER DB PASSWORD
+# run_one MODE PATH SSLMODE HOST PORT USER DB PASSWORD [PROXY_PID]: the proxy's CPU over the run is recorded too
 run_one() {
-  local mode=$1 path=$2 ssl=$3 host=$4 port=$5 user=$6 db=$7 pass=$8 out ok=0
+  local mode=$1 path=$2 ssl=$3 host=$4 port=$5 user=$6 db=$7 pass=$8 proxy=${9:-} out ok=0 before after
+  before=$(cpu_ticks "$proxy")
   echo "bench: -M $mode via $path: pgbench -S -c $CLIENTS -j $JOBS -T $DURATION" >&2
   # In the background and waited for, so a signal to this script runs the cleanup at once.
   PGSSLMODE=$ssl PGPASSWORD=$pass PGAPPNAME="bench-$mode" pgbench -n -S -M "$mode" -c "$CLIENTS" -j "$JOBS" -T "$DURATION" \
@@ -208,10 +215,15 @@ run_one() {
   RUN_PID=$!
   wait "$RUN_PID" && ok=1
   RUN_PID=
+  after=$(cpu_ticks "$proxy")
   out=$(<"$TMP/pgbench.out")
   if ((ok)); then
     TPS[$mode/$path]=$(awk '/^tps = / { print $3; exit }' <<<"$out")
     TXNS[$mode/$path]=$(awk -F': ' '/^number of transactions actually processed/ { split($2, a, "/"); print a[1]; exit }' <<<"$out")
+    # The proxy's CPU (user+sys) per transaction, in µs: steadier than TPS on a shared machine.
+    if [[ -n $before && -n $after && ${TXNS[$mode/$path]:-0} -gt 0 ]]; then
+      CPU[$mode/$path]=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="${TXNS[$mode/$path]}" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
+    fi
   else
     FAILED=1
     TPS[$mode/$path]=FAIL
@@ -228,11 +240,11 @@ for mode in $MODE; do
   pgb_db=bench_session
   [[ $PGBOUNCER_POOL_MODE == auto && $mode != prepared ]] && pgb_db=bench_tx
   run_one "$mode" direct disable "$UPSTREAM_HOST" "$UPSTREAM_PORT" "$UPSTREAM_USER" "$UPSTREAM_DB" ""
-  run_one "$mode" broker-tls require 127.0.0.1 "$BROKER_PORT" bench app "$TOKEN"
-  run_one "$mode" broker-plain disable 127.0.0.1 "$BROKER_PORT" bench app "$TOKEN"
+  run_one "$mode" broker-tls require 127.0.0.1 "$BROKER_PORT" bench app "$TOKEN" "$BROKER_PID"
+  run_one "$mode" broker-plain disable 127.0.0.1 "$BROKER_PORT" bench app "$TOKEN" "$BROKER_PID"
   if [[ -n $PGBOUNCER ]]; then
-    run_one "$mode" pgbouncer-plain disable 127.0.0.1 "$PGBOUNCER_PORT" "$UPSTREAM_USER" "$pgb_db" ""
-    run_one "$mode" pgbouncer-tls require 127.0.0.1 "$PGBOUNCER_PORT" "$UPSTREAM_USER" "$pgb_db" ""
+    run_one "$mode" pgbouncer-plain disable 127.0.0.1 "$PGBOUNCER_PORT" "$UPSTREAM_USER" "$pgb_db" "" "$PGB_PID"
+    run_one "$mode" pgbouncer-tls require 127.0.0.1 "$PGBOUNCER_PORT" "$UPSTREAM_USER" "$pgb_db" "" "$PGB_PID"
   fi
 done
 
@@ -258,14 +270,14 @@ if [[ -n $PGBOUNCER ]]; then
 fi
 echo "vs pgbouncer compares like with like: TLS rows with pgbouncer-tls, plaintext rows with pgbouncer-plain"
 echo
-printf '%-9s %-16s %10s %10s %14s\n' MODE PATH TPS "vs direct" "vs pgbouncer"
-printf '%-9s %-16s %10s %10s %14s\n' --------- ---------------- ---------- ---------- --------------
+printf '%-9s %-16s %10s %10s %14s %14s\n' MODE PATH TPS "vs direct" "vs pgbouncer" "proxy µs/tx"
+printf '%-9s %-16s %10s %10s %14s %14s\n' --------- ---------------- ---------- ---------- -------------- --------------
 for mode in $MODE; do
   direct=${TPS[$mode/direct]}
   for path in "${PATHS[@]}"; do
     t=${TPS[$mode/$path]:-}
     case $path in *tls) ref=${TPS[$mode/pgbouncer-tls]:-} ;; *) ref=${TPS[$mode/pgbouncer-plain]:-} ;; esac
-    printf '%-9s %-16s %10s %10s %14s\n' "$mode" "$path" "$(fmt_tps "$t")" "$(ratio "$t" "$direct")" "$(ratio "$t" "$ref")"
+    printf '%-9s %-16s %10s %10s %14s %14s\n' "$mode" "$path" "$(fmt_tps "$t")" "$(ratio "$t" "$direct")" "$(ratio "$t" "$ref")" "${CPU[$mode/$path]:--}"
   done
 done
 
