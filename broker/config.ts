@@ -1,7 +1,7 @@
 // The broker's configuration: one zod schema for the YAML file, `${ENV}` interpolation,
 // relative paths resolved against the config file's folder, errors that name the key at fault.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { GENERATE } from './admin-token.js';
@@ -254,6 +254,21 @@ const schema = z
           .default(65536),
         /** Refused logins are kept this long (pruned at start and hourly). Default 30 days. */
         login_retention: duration.refine((s) => s > 0, 'login_retention must be longer than 0s').default(30 * 86400),
+        /** The write-ahead journal every statement is recorded in before it runs (broker/audit/journal). */
+        journal: z
+          .strictObject({
+            /** Its folder. Default: `journal` under data_dir. */
+            dir: z.string().optional(),
+            /** `os`: a record is in the kernel before its statement runs (survives kill -9). `fsync`: on disk (survives power loss). */
+            durability: z.enum(['os', 'fsync']).default('os'),
+            /** A segment file this large is closed and the next begun; segments are removed once indexed. Default 16 MiB. */
+            segment_bytes: z
+              .number()
+              .int()
+              .min(64 * 1024)
+              .default(16 * 1024 * 1024),
+          })
+          .prefault({}),
       })
       .prefault({}),
     /**
@@ -316,10 +331,11 @@ const schema = z
 
 type Parsed = z.infer<typeof schema>;
 
-export interface Config extends Omit<Parsed, 'tls' | 'identity'> {
+export interface Config extends Omit<Parsed, 'tls' | 'identity' | 'audit'> {
   /** The config file, or null for the embedded default. */
   file: string | null;
   tls: { cert: string | null; key: string | null; plaintext: 'never' | 'loopback' };
+  audit: Parsed['audit'] & { journal: Parsed['audit']['journal'] & { dir: string } };
   identity: Parsed['identity'] & { local_issuer_url: string };
 }
 
@@ -404,6 +420,7 @@ export function parseConfig(text: string, opts: { file: string | null; baseDir: 
     data_dir: abs(c.data_dir),
     store: /^sqlite:(?!:memory:)./.test(c.store) ? `sqlite:${abs(c.store.slice(7))}` : c.store,
     tls: { cert: c.tls.cert ? abs(c.tls.cert) : null, key: c.tls.key ? abs(c.tls.key) : null, plaintext: c.tls.plaintext },
+    audit: { ...c.audit, journal: { ...c.audit.journal, dir: c.audit.journal.dir ? abs(c.audit.journal.dir) : join(abs(c.data_dir), 'journal') } },
     identity: {
       ...c.identity,
       local_issuer_url:

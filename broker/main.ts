@@ -18,6 +18,7 @@ import { MaskingPolicy } from './masking/index.js';
 import { Catalogs } from './catalog/index.js';
 import { BrokerSession } from './session.js';
 import { openStore, type Store } from './store/index.js';
+import { openJournal } from './audit/journal/index.js';
 import { loadTls } from './tls.js';
 import type { Target } from './types.js';
 
@@ -59,8 +60,24 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     mkdirSync(config.data_dir, { recursive: true });
     await loadPostgresParser();
 
-    const store = await openStore(config.store);
-    closers.push(() => store.close());
+    const backing = await openStore(config.store);
+    // Sessions and statements are recorded through the write-ahead journal; the indexer moves them into the store.
+    const j = config.audit.journal;
+    const store = await openJournal({
+      dir: j.dir,
+      durability: j.durability,
+      segmentBytes: j.segment_bytes,
+      store: backing,
+      storeUrl: config.store.startsWith('sqlite::memory:') ? null : config.store,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+    }).catch(async (e: unknown) => {
+      await backing.close();
+      throw e;
+    });
+    closers.push(async () => {
+      await store.close();
+      log.info({ ...store.writer.stats }, 'audit journal closed');
+    });
     const stale = await store.endOpenSessions('the broker stopped while the session was open');
     if (stale) log.warn({ sessions: stale }, 'closed sessions left open by an earlier broker process');
 

@@ -184,3 +184,26 @@ export const refusedLogins = sqliteTable(
   (t) => [index('refused_logins_at_idx').on(t.at)],
 );
 export type RefusedLoginRow = typeof refusedLogins.$inferSelect;
+
+/**
+ * How far the audit journal (broker/audit/journal) has been indexed into this store: one row. Written in
+ * the same transaction as the events it covers, so an indexer that restarts resumes exactly there.
+ */
+export const journalState = sqliteTable('journal_state', {
+  /** Always 1. */
+  id: integer('id').primaryKey(),
+  /** Every segment below this number, and this one up to `offset`, is in the store. */
+  segment: integer('segment').notNull(),
+  offset: integer('offset').notNull(),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull(),
+});
+
+/**
+ * Counters handed out in blocks (`statement_id`: statement ids, so a broker writing through its journal
+ * numbers statements before they reach the store; each block is its own, across processes).
+ */
+export const counters = sqliteTable('counters', {
+  name: text('name').primaryKey(),
+  /** The next value not yet handed out. */
+  next: integer('next').notNull(),
+});

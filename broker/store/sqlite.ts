@@ -13,6 +13,8 @@ import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
 import type { ResultSample, StatementOutcome } from '../types.js';
 import { AmbiguousSessionIdError, newSessionId, normalizeSessionIdPrefix } from './ids.js';
 import type {
+  JournalEvent,
+  JournalPosition,
   NewSession,
   NewRefusedLogin,
   NewRevocation,
@@ -30,6 +32,7 @@ import { SqliteApprovals } from './sqlite-approvals.js';
 import { SqliteLogins } from './sqlite-logins.js';
 import { SqliteRevocations } from './sqlite-revocations.js';
 import { SqliteSamples, type EncodedSample } from './sqlite-samples.js';
+import { SqliteJournal } from './sqlite-journal.js';
 
 /** Resolved against this file, not the cwd: works wherever the broker is started from. */
 export const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../migrations/sqlite', import.meta.url));
@@ -148,6 +151,7 @@ export class SqliteStore implements Store {
   private readonly revocations: SqliteRevocations;
   private readonly samples: SqliteSamples;
   private readonly logins: SqliteLogins;
+  private readonly journal: SqliteJournal;
 
   constructor(
     /** The underlying connection, for diagnostics and tests; the broker itself never needs it. */
@@ -158,6 +162,7 @@ export class SqliteStore implements Store {
     this.revocations = new SqliteRevocations(db);
     this.logins = new SqliteLogins(db);
     const samples = (this.samples = new SqliteSamples(client, db, () => this.flush()));
+    this.journal = new SqliteJournal(client, samples);
     const hot = prepareHotPath(client);
     this.batchTx = client.transaction((records: PendingRecord[], completes: PendingComplete[]): BatchResult => {
       const ids: (number | Error)[] = new Array<number | Error>(records.length);
@@ -386,6 +391,12 @@ export class SqliteStore implements Store {
   recordRefusedLogin = (r: NewRefusedLogin) => this.logins.record(r);
   listRefusedLogins = (f?: RefusedLoginFilter) => this.logins.list(f);
   pruneRefusedLogins = (before: Date) => this.logins.prune(before);
+
+  // The audit journal's indexer: see sqlite-journal.ts. A store is written either through a journal (the
+  // broker) or by recordStatement directly (embedded uses, tests), not both: the two number statements apart.
+  ingest = (events: readonly JournalEvent[], position: JournalPosition) => this.journal.ingest(events, position);
+  journalPosition = () => this.journal.journalPosition();
+  reserveStatementIds = (count: number) => this.journal.reserveStatementIds(count);
 
   async ping(): Promise<void> {
     this.client.prepare('SELECT 1').get();

@@ -200,7 +200,41 @@ export interface Store {
   listRefusedLogins(filter?: RefusedLoginFilter): Promise<RefusedLogin[]>;
   /** Deletes refused logins recorded before `before` (audit.login_retention); returns how many. */
   pruneRefusedLogins(before: Date): Promise<number>;
+  /**
+   * The audit journal's indexer (broker/audit/journal): applies a batch of journal events and records
+   * `position` (where the journal has been read up to) in ONE transaction, so a restart resumes exactly
+   * after the last batch applied. Applying an event twice changes nothing. An event the store cannot
+   * apply (a statement of a session it never saw) is skipped, not fatal: returns how many were.
+   */
+  ingest(events: readonly JournalEvent[], position: JournalPosition): Promise<number>;
+  /** Where the journal has been indexed up to; null before the first batch. */
+  journalPosition(): Promise<JournalPosition | null>;
+  /**
+   * Reserves `count` statement ids no other caller gets (a block, for records numbered before they reach
+   * the store) and returns the first. Ids of a block come after every statement id already stored.
+   */
+  reserveStatementIds(count: number): Promise<number>;
   /** Resolves when the store can serve queries (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** A place in the audit journal: every segment below `segment`, and that one up to byte `offset`. */
+export interface JournalPosition {
+  segment: number;
+  offset: number;
+}
+
+/**
+ * What the audit journal records (broker/audit/journal), in the order it happened; times are epoch ms.
+ * `open` and `end` bracket a session; `stmt` is a statement's write-ahead record (numbered by the broker:
+ * `id` from reserveStatementIds, `seq` its place in the session); `done` its outcome and result sample.
+ */
+export type JournalEvent =
+  | ({ t: 'open'; id: string; startedAt: number } & Omit<
+      SessionSummary,
+      'id' | 'startedAt' | 'endedAt' | 'endReason' | 'statementCount' | 'allowed' | 'denied' | 'reviewed'
+    >)
+  | ({ t: 'stmt'; id: number; seq: number; startedAt: number; approvalId: string | null } & Omit<NewStatement, 'startedAt' | 'approvalId'>)
+  | ({ t: 'done'; id: number; sample: ResultSample | null } & StatementOutcome)
+  | { t: 'end'; id: string; reason: string; at: number };

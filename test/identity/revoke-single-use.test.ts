@@ -2,6 +2,7 @@
 // "token already used"), whatever the client. Exchanging a token does not use it up.
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JournaledStore } from '../../broker/audit/journal/index.js';
 import type { SqliteStore } from '../../broker/store/sqlite.js';
 import { psqlEnv, run, startTestBroker, type TestBroker } from '../support/broker.js';
 
@@ -29,7 +30,9 @@ describe('identity.single_use', () => {
     expect(again.stderr).toContain('token already used');
     // The use is linked to the session it opened.
     const [session] = await t.broker.store.listSessions({ build: 'single/1' });
-    const row = (t.broker.store as SqliteStore).client.prepare('SELECT session_id, issuer FROM token_uses WHERE jti = ?').get(jtiOf(token));
+    const row = ((t.broker.store as JournaledStore).inner as SqliteStore).client
+      .prepare('SELECT session_id, issuer FROM token_uses WHERE jti = ?')
+      .get(jtiOf(token));
     expect(row).toEqual({ session_id: session!.id, issuer: t.broker.issuer!.issuer });
     expect(await t.broker.store.listSessions({ build: 'single/1' })).toHaveLength(1);
   });

@@ -1,0 +1,11 @@
+CREATE TABLE `counters` (
+	`name` text PRIMARY KEY NOT NULL,
+	`next` integer NOT NULL
+);
+--> statement-breakpoint
+CREATE TABLE `journal_state` (
+	`id` integer PRIMARY KEY NOT NULL,
+	`segment` integer NOT NULL,
+	`offset` integer NOT NULL,
+	`updated_at` integer NOT NULL
+);
