@@ -1,6 +1,9 @@
 // How both relays handle a client's messages: strictly in order, a statement awaiting its decision
-// holding the ones after it, with writes batched (corked) while answers come within the same turn.
+// holding the ones after it. What goes upstream is held (writer.ts) until the messages at hand are all handled:
+// a pipelined batch leaves in one write, even when its statements wait a turn each for their audit records.
+// What goes to the client leaves at the end of each turn: nothing of it waits behind a statement's decision.
 import type net from 'node:net';
+import type { Wire } from './writer.js';
 
 /**
  * While a statement waits for a slow answer (held for review), the client is still read, so that a
@@ -11,6 +14,8 @@ export const HOLD_BACKLOG = 1024 * 1024;
 export interface InOrderHost<M> {
   readonly client: net.Socket;
   readonly upstream: net.Socket;
+  /** The relay's outboxes to the client and to the upstream. */
+  readonly wire: Wire;
   /** The next whole client message, or null. */
   next(): M | null;
   ended(): boolean;
@@ -20,8 +25,6 @@ export interface InOrderHost<M> {
   handle(m: M): Promise<void> | null;
   /** What handle() threw: the connection ends. */
   fail(e: Error): void;
-  /** Also flush the client while holding (an engine that answers the client itself). */
-  flushClientWhileHolding: boolean;
 }
 
 export class InOrder<M> {
@@ -45,19 +48,27 @@ export class InOrder<M> {
     const h = this.h;
     if (this.busy || h.ended()) return;
     this.busy = true;
-    h.client.cork();
-    h.upstream.cork();
+    const { client, upstream } = h.wire;
+    upstream.hold();
+    client.hold();
     try {
       for (let m = h.next(); m && !h.ended(); m = h.next()) {
         const wait = h.handle(m);
-        if (wait) await this.hold(wait);
+        if (wait) {
+          client.release(); // the turn ends here: what answers earlier messages goes now
+          try {
+            await this.hold(wait);
+          } finally {
+            client.hold();
+          }
+        }
       }
     } catch (e) {
       h.fail(e as Error);
     } finally {
       this.busy = false;
-      h.upstream.uncork();
-      h.client.uncork();
+      upstream.release();
+      client.release();
     }
   }
 
@@ -67,17 +78,18 @@ export class InOrder<M> {
     const timer = setImmediate(() => {
       slow = true;
       this.holding = true;
-      h.upstream.uncork();
-      if (h.flushClientWhileHolding) h.client.uncork();
+      h.wire.upstream.release();
       if (h.buffered() > HOLD_BACKLOG) h.client.pause();
     });
-    await wait;
-    clearImmediate(timer);
-    if (slow) {
-      this.holding = false;
-      if (!h.upstream.writableNeedDrain) h.client.resume();
-      h.upstream.cork();
-      if (h.flushClientWhileHolding) h.client.cork();
+    try {
+      await wait;
+    } finally {
+      clearImmediate(timer);
+      if (slow) {
+        this.holding = false;
+        if (!h.upstream.writableNeedDrain) h.client.resume();
+        h.wire.upstream.hold();
+      }
     }
   }
 }

@@ -14,6 +14,7 @@ import { MysqlResultTap } from './sample.js';
 import { UpstreamScanner } from './scanner.js';
 import { confineTo, parseKill, quoteIdent, quoteString, useDatabase, type Confine } from './scope.js';
 import { InOrder } from '../in-order.js';
+import { Wire } from '../writer.js';
 
 /** What the engine does with a KILL of a broker connection id (see index.ts). */
 export type KillPlan = { allowed: false; message: string } | { allowed: true; self: boolean; run: () => Promise<void> };
@@ -62,6 +63,8 @@ export class Relay {
   private answerSeq = 1;
   /** Server status flags last seen, for the broker's own OK packets. */
   private status: number = STATUS.AUTOCOMMIT;
+  /** What goes to the client and upstream: one write per turn each way (writer.ts). */
+  private readonly wire: Wire;
 
   constructor(
     private readonly client: net.Socket,
@@ -71,16 +74,17 @@ export class Relay {
     private readonly onEnd: (reason: string, error?: Error) => void,
   ) {
     this.framer = new PacketFramer(opts.maxMessageBytes);
+    this.wire = new Wire(client, upstream);
     // Twin of the Postgres relay's wiring on purpose: in-order.ts holds the logic, each relay gives its own framer and handlers.
     this.order = new InOrder<Message>({
       client,
       upstream,
+      wire: this.wire,
       next: () => this.framer.next(),
       ended: () => this.ended,
       buffered: () => this.framer.buffered,
       handle: (m) => this.handle(m),
       fail: (e) => this.fail(e),
-      flushClientWhileHolding: true,
     });
     this.confine = confineTo(opts.targetName, opts.database);
     this.confineMapped = confineTo(opts.targetName, opts.database, true);
@@ -109,12 +113,15 @@ export class Relay {
       this.order.received();
     });
     this.upstream.on('data', (chunk: Buffer) => {
+      // One write for what one read turns into (runs, rewritten rows, the broker's own answers queued behind them).
+      this.wire.client.hold();
       try {
         this.scanner.scan(chunk);
       } catch (e) {
         this.opts.log?.('malformed packet from the upstream', { error: String(e) });
         this.fail(new ProtocolError(`the server sent a packet the broker cannot follow: ${(e as Error).message}`, ER.UNKNOWN_ERROR));
       }
+      this.wire.client.release();
     });
     this.client.on('drain', () => this.upstream.resume());
     this.upstream.on('drain', () => this.client.resume());
@@ -127,26 +134,27 @@ export class Relay {
     }
   }
 
+  /** Write to the client (at the end of the turn), pausing the upstream while the client's buffer is full. */
   toClient(buf: Buffer): void {
-    if (this.ended) return;
-    if (!this.client.write(buf)) this.upstream.pause();
+    if (!this.ended) this.wire.client.push(buf);
   }
 
   private toUpstream(buf: Buffer): void {
-    if (this.ended) return;
-    if (!this.upstream.write(buf)) this.client.pause();
+    if (!this.ended) this.wire.upstream.push(buf);
   }
 
   /** A malformed packet: the client learns why (as the answer to what it sent), and only this connection ends. */
   private fail(e: Error): void {
     if (this.ended) return;
     const code = e instanceof ProtocolError ? e.code : ER.MALFORMED_PACKET;
-    this.client.write(errPacket(this.answerSeq, code, `jit-broker: protocol violation: ${e.message}; closing the connection`));
+    this.toClient(errPacket(this.answerSeq, code, `jit-broker: protocol violation: ${e.message}; closing the connection`));
     this.end('protocol error', e);
   }
 
+  /** What is pending goes out first (an error after the bytes before it), then the connection ends. */
   end(reason: string, error?: Error): void {
     if (this.ended) return;
+    this.wire.flush();
     this.ended = true;
     this.onEnd(reason, error); // first: the connection still sees what was in flight (to kill it upstream)
     this.responses.abandon(reason);
@@ -154,6 +162,7 @@ export class Relay {
 
   stop(reason = 'connection closed'): void {
     if (this.ended) return;
+    this.wire.flush();
     this.ended = true;
     this.responses.abandon(reason);
   }

@@ -42,6 +42,7 @@ import { bindResultFormats, NO_COLUMNS, parseRowDescription, type RowDescription
 import { PgResultTap } from './sample.js';
 import { UpstreamScanner, type ScanTarget } from './scanner.js';
 import { InOrder } from '../in-order.js';
+import { Wire } from '../writer.js';
 
 const POISON = 'JITBROKER_REFUSED_';
 /**
@@ -78,6 +79,8 @@ export class Relay implements ScanTarget {
   /** Transaction status from the last ReadyForQuery: I (idle), T (in a block), E (failed block). */
   txStatus = 'I';
   private up: UpstreamScanner;
+  /** What goes to the client and upstream: one write per turn each way (writer.ts). */
+  private readonly wire: Wire;
 
   constructor(
     private readonly client: net.Socket,
@@ -87,31 +90,21 @@ export class Relay implements ScanTarget {
     private readonly onEnd: (reason: string, error?: Error) => void,
   ) {
     this.framer = new Framer(opts.maxMessageBytes);
+    this.wire = new Wire(client, upstream);
     this.order = new InOrder<Frame>({
       client,
       upstream,
+      wire: this.wire,
       next: () => this.framer.next(),
       ended: () => this.ended,
       buffered: () => this.framer.buffered,
       handle: (f) => this.handle(f),
       fail: (e) => this.fail(e),
-      // What answers earlier messages reaches the client while a later one waits (a Bind may wait for those answers).
-      flushClientWhileHolding: true,
     });
     this.results = new ResultMasking(opts.masking ?? null);
     this.sample = new PgResultTap(() => session.recorder());
     this.tapRows = this.sample.enabled;
     this.up = new UpstreamScanner(this);
-  }
-
-  /**
-   * The result sample: each DataRow exactly as sent to the client — after masking — as the whole message
-   * ('D', length, body), with the RowDescription of its result set (formats in effect: a Bind's result formats
-   * applied to a described statement), decoded by the tap (sample.ts) into the session's recorder of the
-   * statement at the head of the in-flight queue. Called only while `tapRows` is true.
-   */
-  private onResultRow(desc: RowDescription, row: Buffer): void {
-    this.sample.row(row, desc);
   }
 
   /** Whether the upstream is still working on something the client sent. */
@@ -130,13 +123,13 @@ export class Relay implements ScanTarget {
     });
     this.upstream.on('data', (chunk: Buffer) => {
       // One write for what one read turns into (runs and rewritten rows), not one per piece.
-      this.client.cork();
+      this.wire.client.hold();
       try {
         this.up.scan(chunk);
       } catch (e) {
         this.fail(e as Error); // a malformed message, or rows that cannot be masked: never pass them on
       }
-      this.client.uncork();
+      this.wire.client.release();
     });
     // Backpressure both ways: a slow reader pauses the other side instead of buffering without bound.
     this.client.on('drain', () => this.resumeUpstream());
@@ -149,10 +142,9 @@ export class Relay implements ScanTarget {
     }
   }
 
-  /** Write to the client, pausing the upstream while the client's buffer is full. */
+  /** Write to the client (at the end of the turn), pausing the upstream while the client's buffer is full. */
   toClient(buf: Buffer): void {
-    if (this.ended) return;
-    if (!this.client.write(buf)) this.upstream.pause();
+    if (!this.ended) this.wire.client.push(buf);
   }
 
   pauseUpstream(): void {
@@ -166,24 +158,26 @@ export class Relay implements ScanTarget {
 
   /** Nothing reaches the upstream once the relay ended (a held statement answered after its client left). */
   private toUpstream(buf: Buffer): void {
-    if (this.ended) return;
-    if (!this.upstream.write(buf)) this.client.pause();
+    if (!this.ended) this.wire.upstream.push(buf);
   }
 
   fail(e: Error): void {
     if (this.ended) return;
-    this.client.write(errorResponse({ severity: 'FATAL', code: '08P01', message: `jit-broker: protocol violation: ${e.message}` }));
+    this.toClient(errorResponse({ severity: 'FATAL', code: '08P01', message: `jit-broker: protocol violation: ${e.message}` }));
     this.end('protocol error', e);
   }
 
+  /** What is pending goes out first (an error after the bytes before it), then the connection ends. */
   end(reason: string, error?: Error): void {
     if (this.ended) return;
+    this.wire.flush();
     this.ended = true;
     this.onEnd(reason, error);
   }
 
   /** The connection is closing: relay nothing more either way (without calling onEnd back). */
   stop(): void {
+    if (!this.ended) this.wire.flush();
     this.ended = true;
   }
 
@@ -394,7 +388,9 @@ export class Relay implements ScanTarget {
       case 'D': {
         const r = this.active()!;
         const out = r.plan ? rewriteDataRow(r.plan, msg) : null;
-        if (this.tapRows) this.onResultRow(r.desc, out ?? msg);
+        // The sample: the row as sent to the client (after masking), read with its result set's description (the
+        // formats in effect), decoded by the tap (sample.ts) into the recorder of the statement at the head.
+        if (this.tapRows) this.sample.row(out ?? msg, r.desc);
         return out;
       }
       case 'd':
