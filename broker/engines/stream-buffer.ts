@@ -17,7 +17,12 @@
 //     in (its chunk, or a scratch buffer) while it is held.
 //   - front (at the offset contiguous() returned) and peek(n): a window to read a header through, valid only
 //     until the next append, contiguous, peek, take, skip or takeAll; the bytes under it may be moved after.
-// A scratch buffer larger than KEEP_SCRATCH is let go once the stream has read past it.
+//
+// Memory. The scratch is made only when a span lies across chunks, and let go as soon as the stream has no
+// unread bytes: an idle stream (a session between statements) holds no buffer of its own, whatever size its
+// last message was — the scratch of a 200 KB message is not kept for a client that then idles for hours. While
+// bytes are still unread (a busy pipeline), the scratch is reused for later spans, unless it is larger than
+// KEEP_SCRATCH: that one is let go once the stream has read past it.
 
 const EMPTY = Buffer.alloc(0);
 /** The least a scratch buffer is made (many small spans then share one allocation). */
@@ -116,11 +121,11 @@ export class StreamBuffer {
     } else {
       all = Buffer.concat([this.cur.subarray(this.pos, this.end), ...this.queue.slice(this.qh)], this.total);
     }
-    this.leaveFront();
     this.cur = EMPTY;
     this.pos = this.end = this.total = 0;
     this.queue = [];
     this.qh = 0;
+    this.dropScratch();
     return all;
   }
 
@@ -143,16 +148,25 @@ export class StreamBuffer {
     } else {
       this.cur = EMPTY;
       this.pos = this.end = 0;
+      this.dropScratch();
     }
+  }
+
+  /** Nothing is unread: the scratch goes (views handed out keep what they lie in); the next span makes another. */
+  private dropScratch(): void {
+    this.scratch = null;
+    this.scratchEnd = 0;
+    this.lent = false;
+  }
+
+  /** Whether the buffer holds a scratch buffer now (for tests: an idle stream holds none). */
+  get holdsScratch(): boolean {
+    return this.scratch !== null;
   }
 
   /** The front is about to be replaced: a large scratch buffer is not kept for later (views keep it while held). */
   private leaveFront(): void {
-    if (this.cur === this.scratch && this.scratch.length > KEEP_SCRATCH) {
-      this.scratch = null;
-      this.scratchEnd = 0;
-      this.lent = false;
-    }
+    if (this.cur === this.scratch && this.scratch.length > KEEP_SCRATCH) this.dropScratch();
   }
 
   /** Copy the first `n` bytes (all buffered, not all in the front) into the scratch, which becomes the front. */
