@@ -256,6 +256,15 @@ read -r REC_TOTAL REC_TLS REC_PLAIN NSESS < <(node -e '
   for (const s of rows) { all += s.statementCount; if (s.tls) tls += s.statementCount; else plain += s.statementCount; }
   console.log(all, tls, plain, rows.length);
 ' <<<"$SESSIONS_JSON")
+# The journal's own counts, which the broker logs as it stops ("audit journal closed").
+stop_pid "$BROKER_PID"
+BROKER_PID=
+JOURNAL=$(node -e '
+  const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n");
+  const s = lines.map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((j) => j && j.msg === "audit journal closed");
+  const n = Number(process.argv[2]) || 1;
+  console.log(s ? `journal: ${s.records} records, ${s.bytes} bytes in ${s.writes} writes: ${(s.records / n).toFixed(2)} records, ${(s.bytes / n).toFixed(0)} bytes and ${(s.writes / n).toFixed(2)} writes per statement recorded` : "journal: no counts (the broker did not log them as it stopped)");
+' "$TMP/broker.log" "$REC_TOTAL")
 
 # ---- the table ----
 ratio() { # a b → a/b with two decimals, or "-"
@@ -288,5 +297,6 @@ done
 echo
 echo "broker recorded $REC_TOTAL statements in $NSESS sessions (TLS $REC_TLS, plaintext $REC_PLAIN);" \
   "pgbench ran $THROUGH_BROKER transactions through it (one statement each, plus pgbench's own setup queries)"
+echo "$JOURNAL"
 
 exit "$FAILED"

@@ -95,8 +95,8 @@ export class JournaledStore implements Store {
     if (!reached) this.opts.log?.('audit journal: the indexer is behind; answering from what the store has', { position: pos });
   }
 
-  private append(e: JournalEvent): Promise<void> {
-    return this.writer.append(e);
+  private append(e: JournalEvent, urgent = true): Promise<void> {
+    return this.writer.append(e, urgent);
   }
 
   async createSession(s: NewSession): Promise<string> {
@@ -159,7 +159,8 @@ export class JournaledStore implements Store {
   }
 
   completeStatement(id: number, o: StatementOutcome, sample?: ResultSample | null): Promise<void> {
-    return this.append({ t: 'done', id, durationMs: o.durationMs, tag: o.tag, rows: o.rows, error: o.error, sample: sample ?? null });
+    // Not write-ahead (the statement has run): it shares the next statement record's write.
+    return this.append({ t: 'done', id, durationMs: o.durationMs, tag: o.tag, rows: o.rows, error: o.error, sample: sample ?? null }, false);
   }
 
   // Reads, and writes that refer to recorded sessions and statements: once the store has them.

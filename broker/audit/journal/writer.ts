@@ -8,6 +8,9 @@ import { segmentPath } from './segments.js';
 
 export type Durability = 'os' | 'fsync';
 
+/** Longest an outcome waits for a statement record to share its write. */
+const LAZY_MS = 20;
+
 export interface WriterOptions {
   dir: string;
   /** The segment to create first: above every segment already in `dir` and every one the store indexed. */
@@ -42,9 +45,13 @@ export class JournalWriter {
   private closed = false;
   private last: JournalPosition;
   readonly stats: WriterStats = { records: 0, bytes: 0, writes: 0, failures: 0 };
+  /** The timer that writes outcomes when no statement record comes to take them along. */
+  private lazy: NodeJS.Timeout | null = null;
   private readonly flushCallback = () => {
     this.scheduled = false;
-    this.flush();
+    if (this.lazy) clearTimeout(this.lazy);
+    this.lazy = null;
+    void this.flush();
   };
 
   constructor(private readonly opts: WriterOptions) {
@@ -61,9 +68,11 @@ export class JournalWriter {
 
   /**
    * Appends one event. The JSON is made now (a value that cannot be serialised fails alone); the
-   * promise resolves once the turn's write holding it returned, and rejects when that write failed.
+   * promise resolves once the write holding it returned, and rejects when that write failed. An `urgent`
+   * event (a statement's record: it waits for this) is written at the end of this turn; another (an
+   * outcome: nothing waits for it) rides along with the next urgent write, or within LAZY_MS.
    */
-  append(event: JournalEvent): Promise<void> {
+  append(event: JournalEvent, urgent = true): Promise<void> {
     if (this.closed) return Promise.reject(new Error('audit journal: closed'));
     let payload: string;
     try {
@@ -74,11 +83,13 @@ export class JournalWriter {
     return new Promise<void>((resolve, reject) => {
       this.payloads.push(payload);
       this.waiters.push({ resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // After this turn's I/O callbacks have appended theirs: one write for all of them.
-        setImmediate(this.flushCallback);
-      }
+      if (urgent) {
+        if (!this.scheduled) {
+          this.scheduled = true;
+          // After this turn's I/O callbacks have appended theirs: one write for all of them.
+          setImmediate(this.flushCallback);
+        }
+      } else if (!this.scheduled && !this.lazy) this.lazy = setTimeout(this.flushCallback, LAZY_MS);
     });
   }
 
@@ -221,6 +232,8 @@ export class JournalWriter {
   /** Writes what is still queued, then closes the segment. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.lazy) clearTimeout(this.lazy);
+    this.lazy = null;
     await this.flush();
     this.closed = true;
     if (this.fd !== null) closeSync(this.fd);
