@@ -45,7 +45,20 @@ while (id <= total) {
   const turn: Promise<void>[] = [];
   for (let i = 0; i < perTurn && id <= total; i++, id++) {
     turn.push(
-      writer.append({ t: 'stmt', id, sessionId: 's_bench', seq: id, sql, protocol: 'execute', kinds: ['read'], decision: 'allow', ruleId: 'rw', message: null, startedAt: Date.now(), approvalId: null }),
+      writer.append({
+        t: 'stmt',
+        id,
+        sessionId: 's_bench',
+        seq: id,
+        sql,
+        protocol: 'execute',
+        kinds: ['read'],
+        decision: 'allow',
+        ruleId: 'rw',
+        message: null,
+        startedAt: Date.now(),
+        approvalId: null,
+      }),
     );
     turn.push(writer.append({ t: 'done', id: id - 1 || 1, durationMs: 0.08, tag: 'SELECT 1', rows: 1, error: null, sample: null }));
   }
