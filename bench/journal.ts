@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JournalIndexer } from '../broker/audit/journal/indexer.js';
+import { journalId } from '../broker/audit/journal/segments.js';
 import { JournalWriter } from '../broker/audit/journal/writer.js';
 import { openSqliteStore } from '../broker/store/sqlite.js';
 
@@ -68,7 +69,7 @@ const appendCpu = cpu() - t0;
 const wall = performance.now() - w0;
 await writer.close();
 const i0 = cpu();
-const indexer = await JournalIndexer.open({ dir: join(dir, 'journal'), store });
+const indexer = await JournalIndexer.open({ dir: join(dir, 'journal'), journal: journalId(join(dir, 'journal')), store });
 const events = await indexer.catchUp();
 const indexCpu = cpu() - i0;
 const s = writer.stats;

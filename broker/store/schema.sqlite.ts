@@ -186,12 +186,12 @@ export const refusedLogins = sqliteTable(
 export type RefusedLoginRow = typeof refusedLogins.$inferSelect;
 
 /**
- * How far the audit journal (broker/audit/journal) has been indexed into this store: one row. Written in
+ * How far each audit journal (broker/audit/journal) has been indexed into this store. Written in
  * the same transaction as the events it covers, so an indexer that restarts resumes exactly there.
  */
 export const journalState = sqliteTable('journal_state', {
-  /** Always 1. */
-  id: integer('id').primaryKey(),
+  /** The journal's own id (`journal.id` in its folder): each broker of a fleet has its journal, and its row here. */
+  journal: text('journal').primaryKey(),
   /** Every segment below this number, and this one up to `offset`, is in the store. */
   segment: integer('segment').notNull(),
   offset: integer('offset').notNull(),

@@ -21,9 +21,9 @@ function constraint(e: unknown): boolean {
 }
 
 export class SqliteJournal {
-  private readonly apply: (events: readonly JournalEvent[], position: JournalPosition) => number;
+  private readonly apply: (journal: string, events: readonly JournalEvent[], position: JournalPosition) => number;
   private readonly reserve: (count: number) => number;
-  private readonly position: Database.Statement<[], { segment: number; offset: number }>;
+  private readonly position: Database.Statement<[string], { segment: number; offset: number }>;
 
   constructor(client: Database.Database, samples: SqliteSamples) {
     const S = `"${getTableName(statements)}"`;
@@ -57,12 +57,12 @@ export class SqliteJournal {
     const complete = client.prepare(`UPDATE ${S} SET ${outcomeCols.map((c) => `${q(c)} = ?`).join(', ')} WHERE ${q(st.id)} = ?`);
     const J = `"${getTableName(journalState)}"`;
     const savePosition = client.prepare(
-      `INSERT INTO ${J} (${cols([journalState.id, journalState.segment, journalState.offset, journalState.updatedAt])}) VALUES (1, ?, ?, ?) ` +
-        `ON CONFLICT(${q(journalState.id)}) DO UPDATE SET ${q(journalState.segment)} = excluded.${q(journalState.segment)}, ` +
+      `INSERT INTO ${J} (${cols([journalState.journal, journalState.segment, journalState.offset, journalState.updatedAt])}) VALUES (?, ?, ?, ?) ` +
+        `ON CONFLICT(${q(journalState.journal)}) DO UPDATE SET ${q(journalState.segment)} = excluded.${q(journalState.segment)}, ` +
         `${q(journalState.offset)} = excluded.${q(journalState.offset)}, ${q(journalState.updatedAt)} = excluded.${q(journalState.updatedAt)}`,
     );
     this.position = client.prepare(
-      `SELECT ${q(journalState.segment)} AS segment, ${q(journalState.offset)} AS offset FROM ${J} WHERE ${q(journalState.id)} = 1`,
+      `SELECT ${q(journalState.segment)} AS segment, ${q(journalState.offset)} AS offset FROM ${J} WHERE ${q(journalState.journal)} = ?`,
     );
     const C = `"${getTableName(counters)}"`;
     const counter = client.prepare<[string], { next: number }>(`SELECT ${q(counters.next)} AS next FROM ${C} WHERE ${q(counters.name)} = ?`);
@@ -80,7 +80,7 @@ export class SqliteJournal {
       }
     };
 
-    this.apply = client.transaction((events: readonly JournalEvent[], position: JournalPosition): number => {
+    this.apply = client.transaction((journal: string, events: readonly JournalEvent[], position: JournalPosition): number => {
       let skipped = 0;
       // A statement recorded and finished within the batch is written once, with its outcome: no UPDATE.
       const pending = new Map<number, { s: StmtEvent; done: DoneEvent | null }>();
@@ -158,7 +158,7 @@ export class SqliteJournal {
           skipped++;
         }
       }
-      savePosition.run(position.segment, position.offset, Date.now());
+      savePosition.run(journal, position.segment, position.offset, Date.now());
       return skipped;
     }).immediate;
 
@@ -170,12 +170,12 @@ export class SqliteJournal {
     }).immediate;
   }
 
-  async ingest(events: readonly JournalEvent[], position: JournalPosition): Promise<number> {
-    return this.apply(events, position);
+  async ingest(journal: string, events: readonly JournalEvent[], position: JournalPosition): Promise<number> {
+    return this.apply(journal, events, position);
   }
 
-  async journalPosition(): Promise<JournalPosition | null> {
-    const row = this.position.get();
+  async journalPosition(journal: string): Promise<JournalPosition | null> {
+    const row = this.position.get(journal);
     return row ? { segment: row.segment, offset: row.offset } : null;
   }
 

@@ -394,8 +394,8 @@ export class SqliteStore implements Store {
 
   // The audit journal's indexer: see sqlite-journal.ts. A store is written either through a journal (the
   // broker) or by recordStatement directly (embedded uses, tests), not both: the two number statements apart.
-  ingest = (events: readonly JournalEvent[], position: JournalPosition) => this.journal.ingest(events, position);
-  journalPosition = () => this.journal.journalPosition();
+  ingest = (journal: string, events: readonly JournalEvent[], position: JournalPosition) => this.journal.ingest(journal, events, position);
+  journalPosition = (journal: string) => this.journal.journalPosition(journal);
   reserveStatementIds = (count: number) => this.journal.reserveStatementIds(count);
 
   async ping(): Promise<void> {

@@ -202,13 +202,13 @@ export interface Store {
   pruneRefusedLogins(before: Date): Promise<number>;
   /**
    * The audit journal's indexer (broker/audit/journal): applies a batch of journal events and records
-   * `position` (where the journal has been read up to) in ONE transaction, so a restart resumes exactly
+   * `position` (where the journal `journal` has been read up to) in ONE transaction, so a restart resumes exactly
    * after the last batch applied. Applying an event twice changes nothing. An event the store cannot
    * apply (a statement of a session it never saw) is skipped, not fatal: returns how many were.
    */
-  ingest(events: readonly JournalEvent[], position: JournalPosition): Promise<number>;
-  /** Where the journal has been indexed up to; null before the first batch. */
-  journalPosition(): Promise<JournalPosition | null>;
+  ingest(journal: string, events: readonly JournalEvent[], position: JournalPosition): Promise<number>;
+  /** Where the journal `journal` (its id: every broker of a fleet has its own) has been indexed up to; null before its first batch. */
+  journalPosition(journal: string): Promise<JournalPosition | null>;
   /**
    * Reserves `count` statement ids no other caller gets (a block, for records numbered before they reach
    * the store) and returns the first. Ids of a block come after every statement id already stored.

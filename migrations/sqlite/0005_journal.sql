@@ -4,7 +4,7 @@ CREATE TABLE `counters` (
 );
 --> statement-breakpoint
 CREATE TABLE `journal_state` (
-	`id` integer PRIMARY KEY NOT NULL,
+	`journal` text PRIMARY KEY NOT NULL,
 	`segment` integer NOT NULL,
 	`offset` integer NOT NULL,
 	`updated_at` integer NOT NULL

@@ -3,7 +3,7 @@
 // ("The audit journal") for what each durability survives.
 import type { Store } from '../../store/types.js';
 import { JournalIndexer } from './indexer.js';
-import { listSegments } from './segments.js';
+import { journalId, listSegments } from './segments.js';
 import { JournaledStore } from './store.js';
 import { startIndexerThread, startInlineIndexer } from './thread.js';
 import { JournalWriter, type Durability } from './writer.js';
@@ -30,14 +30,15 @@ export interface JournalOptions {
  */
 export async function openJournal(o: JournalOptions): Promise<JournaledStore> {
   const log = o.log ?? (() => {});
-  const recovery = await JournalIndexer.open({ dir: o.dir, store: o.store, log });
+  const journal = journalId(o.dir);
+  const recovery = await JournalIndexer.open({ dir: o.dir, journal, store: o.store, log });
   const recovered = await recovery.catchUp(true);
   if (recovered) log('audit journal: indexed what an earlier broker process left', { events: recovered });
   const last = Math.max(0, ...listSegments(o.dir), recovery.position?.segment ?? 0);
   const writer = new JournalWriter({ dir: o.dir, segment: last + 1, durability: o.durability, segmentBytes: o.segmentBytes });
   const interval = o.intervalMs ?? 200;
-  const inline = () => startInlineIndexer(o.dir, o.store, interval, log);
-  const indexer = o.storeUrl ? startIndexerThread({ storeUrl: o.storeUrl, dir: o.dir, intervalMs: interval }, log, inline) : await inline();
+  const inline = () => startInlineIndexer(o.dir, journal, o.store, interval, log);
+  const indexer = o.storeUrl ? startIndexerThread({ storeUrl: o.storeUrl, dir: o.dir, journal, intervalMs: interval }, log, inline) : await inline();
   const store = new JournaledStore(o.store, writer, indexer, { log });
   try {
     await store.init();

@@ -13,6 +13,8 @@ const READ_CHUNK = 8 * 1024 * 1024;
 
 export interface IndexerOptions {
   dir: string;
+  /** The journal's id (see journalId()): its position in the store is kept under it. */
+  journal: string;
   store: Pick<Store, 'ingest' | 'journalPosition'>;
   /** Most events applied in one store transaction. Default 20000. */
   batch?: number;
@@ -37,7 +39,7 @@ export class JournalIndexer {
   }
 
   static async open(opts: IndexerOptions): Promise<JournalIndexer> {
-    return new JournalIndexer(opts, await opts.store.journalPosition());
+    return new JournalIndexer(opts, await opts.store.journalPosition(opts.journal));
   }
 
   /** How far the store has the journal: everything before this position is in it. */
@@ -81,7 +83,7 @@ export class JournalIndexer {
       const d = decodeRecords(r.data, this.opts.batch ?? 20_000);
       const end = r.start + d.end;
       if (d.events.length > 0) {
-        const skipped = await this.opts.store.ingest(d.events, { segment: cur, offset: end });
+        const skipped = await this.opts.store.ingest(this.opts.journal, d.events, { segment: cur, offset: end });
         this.pos = { segment: cur, offset: end };
         this.indexedEvents += d.events.length;
         if (skipped) {
@@ -122,7 +124,7 @@ export class JournalIndexer {
   /** Records that `cur` is all in the store, then removes it. */
   private async moveTo(cur: number, next: number): Promise<{ events: number; more: boolean }> {
     const pos = { segment: next, offset: MAGIC.length };
-    await this.opts.store.ingest([], pos);
+    await this.opts.store.ingest(this.opts.journal, [], pos);
     this.pos = pos;
     removeSegment(this.opts.dir, cur);
     return { events: 0, more: true };

@@ -1,7 +1,8 @@
 // The journal's directory: numbered segment files (`000000000001.jnl`, ...), written one after another.
 // The writer only appends to the newest; the indexer reads the oldest not yet indexed and removes a
 // segment once everything in it is in the store.
-import { closeSync, fstatSync, openSync, readdirSync, readSync, unlinkSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAGIC } from './format.js';
 
@@ -66,5 +67,27 @@ export function readSegment(dir: string, n: number, from: number, max: number): 
     return { data: read === length ? data : data.subarray(0, read), size, start, badMagic };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The journal's id, made once and kept in its folder (`journal.id`): the store keeps each journal's indexed
+ * position under it, so the brokers of a fleet, each with its own journal, share one store.
+ */
+export function journalId(dir: string): string {
+  const file = join(dir, 'journal.id');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  mkdirSync(dir, { recursive: true });
+  const id = `j_${randomUUID()}`;
+  try {
+    writeFileSync(file, `${id}\n`, { flag: 'wx' });
+    return id;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').trim();
+    throw e;
   }
 }

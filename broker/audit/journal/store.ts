@@ -209,8 +209,8 @@ export class JournaledStore implements Store {
   recordRefusedLogin = (r: NewRefusedLogin) => this.inner.recordRefusedLogin(r);
   listRefusedLogins = (f?: RefusedLoginFilter) => this.inner.listRefusedLogins(f);
   pruneRefusedLogins = (before: Date) => this.inner.pruneRefusedLogins(before);
-  ingest = (events: readonly JournalEvent[], position: JournalPosition) => this.inner.ingest(events, position);
-  journalPosition = () => this.inner.journalPosition();
+  ingest = (journal: string, events: readonly JournalEvent[], position: JournalPosition) => this.inner.ingest(journal, events, position);
+  journalPosition = (journal: string) => this.inner.journalPosition(journal);
   reserveStatementIds = (count: number) => this.inner.reserveStatementIds(count);
   ping = () => this.inner.ping();
 

@@ -18,6 +18,7 @@ export type FromIndexer =
 export interface IndexerWorkerData {
   storeUrl: string;
   dir: string;
+  journal: string;
   intervalMs: number;
 }
 
@@ -127,8 +128,8 @@ export function startIndexerThread(data: IndexerWorkerData, log: Log, fallback: 
 }
 
 /** The indexer in this thread: for an in-memory store, which no other thread can open. */
-export async function startInlineIndexer(dir: string, store: Store, intervalMs: number, log: Log): Promise<IndexerHandle> {
-  const indexer = await JournalIndexer.open({ dir, store, log });
+export async function startInlineIndexer(dir: string, journal: string, store: Store, intervalMs: number, log: Log): Promise<IndexerHandle> {
+  const indexer = await JournalIndexer.open({ dir, journal, store, log });
   const progress = new Progress();
   let running: Promise<void> | null = null;
   const run = (): Promise<void> => {

@@ -6,12 +6,12 @@ import { JournalIndexer } from './indexer.js';
 import type { ToIndexer, FromIndexer, IndexerWorkerData } from './thread.js';
 
 const port = parentPort!;
-const { storeUrl, dir, intervalMs } = workerData as IndexerWorkerData;
+const { storeUrl, dir, journal, intervalMs } = workerData as IndexerWorkerData;
 const post = (m: FromIndexer) => port.postMessage(m);
 const log = (msg: string, fields?: Record<string, unknown>) => post({ type: 'log', msg, fields });
 
 const store = await openStore(storeUrl);
-const indexer = await JournalIndexer.open({ dir, store, log });
+const indexer = await JournalIndexer.open({ dir, journal, store, log });
 let stopping = false;
 let timer: NodeJS.Timeout | null = null;
 let running: Promise<void> | null = null;
