@@ -7,7 +7,8 @@ export * from './ids.js';
 
 /**
  * Opens the store named by a URL and brings its schema up to date:
- * `sqlite:/abs/path.db`, `sqlite:relative/path.db` (against the cwd), `sqlite::memory:`.
+ * `sqlite:/abs/path.db`, `sqlite:relative/path.db` (against the cwd), `sqlite::memory:`, or
+ * `postgres://user:pass@host:5432/db` (`postgresql://` too; see pg.ts).
  */
 export async function openStore(url: string): Promise<Store> {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
@@ -19,11 +20,11 @@ export async function openStore(url: string): Promise<Store> {
     return openSqliteStore(path);
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
-    // Never echo the URL: it carries the store's password.
-    throw new Error(
-      'store: PostgreSQL is not supported until the PostgreSQL store dialect lands; ' +
-        'use the embedded store for now (store: sqlite:/var/lib/jit-broker/broker.db)',
-    );
+    // Errors name the host and database only, never the URL: it carries the store's password.
+    const { openPgStore } = await import('./pg.js');
+    return openPgStore(url);
   }
-  throw new Error(`store: unsupported URL scheme ${scheme ? `"${scheme}:"` : '(none)'}; expected sqlite:/path/to/file.db or sqlite::memory:`);
+  throw new Error(
+    `store: unsupported URL scheme ${scheme ? `"${scheme}:"` : '(none)'}; expected sqlite:/path/to/file.db, sqlite::memory: or postgres://user:pass@host:5432/db`,
+  );
 }

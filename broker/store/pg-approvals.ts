@@ -1,0 +1,108 @@
+// Approval requests in the PostgreSQL store: plain drizzle queries, as in sqlite-approvals.ts (whose
+// semantics these keep). PgStore delegates its approval methods here.
+import { and, asc, desc, eq, notInArray, type SQL } from 'drizzle-orm';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
+import { approvals, statements, type ApprovalRow } from './schema.pg.js';
+
+export class PgApprovals {
+  constructor(
+    private readonly db: NodePgDatabase,
+    /** Lands queued statement records first (a request links to its statement's row). */
+    private readonly settle: () => Promise<void>,
+  ) {}
+
+  async create(r: ApprovalRequest): Promise<void> {
+    await this.settle();
+    await this.db.transaction(async (tx) => {
+      await tx.insert(approvals).values({
+        id: r.id,
+        target: r.target,
+        sessionId: r.sessionId,
+        statementId: r.statementId,
+        subject: r.subject,
+        build: r.build,
+        claims: r.claims,
+        actors: r.actors,
+        sql: r.sql,
+        kinds: r.kinds,
+        ruleId: r.ruleId,
+        settings: r.settings,
+        requestedAt: r.requestedAt,
+        expiresAt: r.expiresAt,
+        ...mutable(r),
+      });
+      if (r.statementId !== null) await tx.update(statements).set({ approvalId: r.id }).where(eq(statements.id, r.statementId));
+    });
+  }
+
+  async update(r: ApprovalRequest): Promise<void> {
+    const { rowCount } = await this.db.update(approvals).set(mutable(r)).where(eq(approvals.id, r.id));
+    if (!rowCount) throw new Error(`store: cannot update unknown approval request ${r.id}`);
+  }
+
+  async get(id: string): Promise<ApprovalRequest | null> {
+    const [row] = await this.db.select().from(approvals).where(eq(approvals.id, id));
+    return row ? toRequest(row) : null;
+  }
+
+  async list(f: ApprovalFilter): Promise<ApprovalRequest[]> {
+    const where: SQL[] = [];
+    if (f.state !== undefined) where.push(eq(approvals.state, f.state));
+    if (f.sessionId !== undefined) where.push(eq(approvals.sessionId, f.sessionId));
+    if (f.build !== undefined) where.push(eq(approvals.build, f.build));
+    const query = this.db
+      .select()
+      .from(approvals)
+      .where(and(...where));
+    if (f.limit === undefined) return (await query.orderBy(asc(approvals.requestedAt), asc(approvals.id))).map(toRequest);
+    // The most recent `limit`, still returned oldest first.
+    const rows = await query.orderBy(desc(approvals.requestedAt), desc(approvals.id)).limit(Math.max(0, f.limit));
+    return rows.reverse().map(toRequest);
+  }
+
+  async cancelPending(reason: string, except: readonly string[] = []): Promise<ApprovalRequest[]> {
+    const at = new Date();
+    // One conditional UPDATE: a request another replica decides meanwhile is not cancelled over its decision.
+    const pending = and(eq(approvals.state, 'pending'), except.length ? notInArray(approvals.id, [...except]) : undefined);
+    const rows = await this.db.update(approvals).set({ state: 'cancelled', decidedAt: at, reason }).where(pending).returning();
+    return rows.sort((a, b) => a.requestedAt.getTime() - b.requestedAt.getTime()).map(toRequest);
+  }
+}
+
+function mutable(r: ApprovalRequest) {
+  return {
+    state: r.state,
+    approvals: r.approvals.map((a) => ({ by: a.by, at: a.at.getTime() })),
+    decidedBy: r.decidedBy,
+    decidedAt: r.decidedAt,
+    reason: r.reason,
+    messageChannel: r.message?.channel ?? null,
+    messageTs: r.message?.ts ?? null,
+  };
+}
+
+export function toRequest(row: ApprovalRow): ApprovalRequest {
+  return {
+    id: row.id,
+    target: row.target,
+    sessionId: row.sessionId,
+    statementId: row.statementId,
+    subject: row.subject,
+    build: row.build,
+    claims: row.claims,
+    actors: row.actors,
+    sql: row.sql,
+    kinds: row.kinds,
+    ruleId: row.ruleId,
+    settings: row.settings,
+    requestedAt: row.requestedAt,
+    expiresAt: row.expiresAt,
+    state: row.state,
+    approvals: row.approvals.map((a) => ({ by: a.by, at: new Date(a.at) })),
+    decidedBy: row.decidedBy,
+    decidedAt: row.decidedAt,
+    reason: row.reason,
+    message: row.messageChannel !== null && row.messageTs !== null ? { channel: row.messageChannel, ts: row.messageTs } : null,
+  };
+}
