@@ -12,8 +12,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const file = join(root, 'examples/compose/jit.yaml');
 const text = readFileSync(file, 'utf8');
 
-/** What docker-compose.yml gives each replica (test/deploy/compose.test.ts checks that it does). */
-export const COMPOSE_ENV = {
+/** What docker-compose.yml gives each replica (test/deploy/compose.test.ts loads this file with its real environment). */
+const COMPOSE_ENV = {
   JIT_STORE_URL: 'postgres://jit:store-secret@store-db:5432/jit',
   JIT_UPSTREAM_PASSWORD: 'upstream-secret',
   JIT_ADMIN_TOKEN: 'admin-token-0123456789abcdef',
