@@ -62,7 +62,7 @@ export function createSlackBot(deps: SlackBotDeps): SlackBot {
       if (started) return;
       started = true;
       // The guard matters when `on` returns no unsubscribe function.
-      unsubscribe = approvals.on((e) => started && notifier.onEvent(e)) ?? null;
+      unsubscribe = approvals.on((e) => started && !(e.type === 'updated' && e.remote) && notifier.onEvent(e)) ?? null;
       if (config.appToken) await app.start();
       try {
         await notifier.catchUp();

@@ -6,6 +6,7 @@ import { newApprovalId, type Store } from '../store/index.js';
 import { formatDuration, isListedApprover, isOwnRequest } from './approvers.js';
 import { InProcessBus, type ApprovalBus, type ApprovalListener } from './bus.js';
 import type { ApprovalFilter, ApprovalInput, ApprovalRequest, ApprovalState, DecisionInput, DecisionResult } from './types.js';
+import type { ApprovalExpectation } from '../store/types.js';
 
 export type * from './types.js';
 export { InProcessBus, type ApprovalBus, type ApprovalListener } from './bus.js';
@@ -13,8 +14,22 @@ export { formatDuration, isGroupApprover, isListedApprover, isOwnRequest, reques
 
 export type ApprovalStore = Pick<Store, 'createApproval' | 'updateApproval' | 'getApproval' | 'listApprovals' | 'cancelPendingApprovals'>;
 
+/** How request changes travel between the replicas of a fleet (a LISTEN/NOTIFY channel: broker/fleet). */
+export interface ApprovalFleet {
+  /** Tells the other replicas that request `id` changed in the store. */
+  changed(id: string): void;
+  /** Calls `listener` with the id of a request another replica changed; returns the unsubscribe function. */
+  onChanged(listener: (id: string) => void): () => void;
+}
+
 export interface ApprovalsOptions {
   store: ApprovalStore;
+  /**
+   * Brokers sharing one store (broker/fleet): a request held by another replica can be decided here (a
+   * conditional write to the store, then a notice), and a notice that a request held here was decided
+   * elsewhere releases or refuses its statement. Absent: the only broker on its store.
+   */
+  fleet?: ApprovalFleet | null;
   /** Default: an in-process bus. */
   bus?: ApprovalBus;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -43,8 +58,14 @@ export class Approvals {
   private readonly bus: ApprovalBus;
   private closed = false;
 
+  private readonly unsubscribeFleet: () => void;
+
   constructor(private readonly opts: ApprovalsOptions) {
     this.bus = opts.bus ?? new InProcessBus((e, event) => opts.log?.('approval listener failed', { error: String(e), event: event.type }));
+    this.unsubscribeFleet =
+      opts.fleet?.onChanged((id) => {
+        this.remoteChanged(id).catch((e: unknown) => opts.log?.('approval change from another replica could not be read', { approval: id, error: String(e) }));
+      }) ?? (() => {});
   }
 
   /**
@@ -108,6 +129,7 @@ export class Approvals {
     if (!live) {
       const stored = await this.opts.store.getApproval(id);
       if (!stored) return { ok: false, code: 'not_found', message: `no approval request '${id}'` };
+      if (stored.state === 'pending' && this.opts.fleet) return this.decideElsewhere(stored, d);
       if (stored.state === 'pending')
         return {
           ok: false,
@@ -119,39 +141,33 @@ export class Approvals {
     }
     const r = live.request;
     if (r.state !== 'pending') return this.ended(copy(r));
-    if (!d.trusted && !isListedApprover(r.settings.approvers, d))
-      return {
-        ok: false,
-        code: 'not_approver',
-        message: `${d.by} is not among the approvers of this request (${r.settings.approvers.join(', ')})`,
-        request: copy(r),
-      };
+    const refused = this.check(r, d);
+    if (refused) return refused;
     if (!d.approve) {
       await this.end(live, 'denied', d.by, d.reason?.trim() || null);
       return { ok: true, request: copy(r) };
     }
-    if (isOwnRequest(r, d)) return { ok: false, code: 'own_request', message: 'you cannot approve your own request: ask another approver', request: copy(r) };
-    const who = d.by.trim().toLowerCase();
-    if (r.approvals.some((a) => a.by.trim().toLowerCase() === who))
-      return {
-        ok: false,
-        code: 'already_approved',
-        message: `${d.by} has already approved this request; it needs ${r.settings.minApprovals} distinct approvers`,
-        request: copy(r),
-      };
     const entry = { by: d.by, at: new Date() };
     r.approvals.push(entry);
     if (r.approvals.length >= r.settings.minApprovals) {
       await this.end(live, 'approved', d.by, d.reason?.trim() || null);
       return { ok: true, request: copy(r) };
     }
+    let counted: boolean;
     try {
-      await this.persist(live);
+      counted = await this.persist(live, this.opts.fleet ? { state: 'pending', approvals: r.approvals.length - 1 } : undefined);
     } catch (e) {
       if (r.state === 'pending') r.approvals = r.approvals.filter((a) => a !== entry);
       throw e;
     }
+    if (!counted) {
+      // Another replica changed it meanwhile: follow the store, then count this approval on top.
+      r.approvals = r.approvals.filter((a) => a !== entry);
+      await this.remoteChanged(id);
+      return this.decide(id, d);
+    }
     this.bus.publish({ type: 'updated', request: copy(r) });
+    this.opts.fleet?.changed(r.id);
     return { ok: true, request: copy(r) };
   }
 
@@ -227,6 +243,7 @@ export class Approvals {
   /** Cancels what is still pending and refuses new requests. */
   async close(reason = 'the broker is shutting down'): Promise<void> {
     this.closed = true;
+    this.unsubscribeFleet();
     await Promise.all([...this.live.values()].map((l) => this.end(l, 'cancelled', null, reason)));
   }
 
@@ -249,9 +266,13 @@ export class Approvals {
     live.timer.unref();
   }
 
-  private persist(live: Live): Promise<void> {
-    const write = live.writes.then(() => this.opts.store.updateApproval(copy(live.request)));
-    live.writes = write.catch(() => {});
+  /** Writes the request; with `expect`, only if the store still has it so (false: another replica changed it first). */
+  private persist(live: Live, expect?: ApprovalExpectation): Promise<boolean> {
+    const write = live.writes.then(() => this.opts.store.updateApproval(copy(live.request), expect));
+    live.writes = write.then(
+      () => {},
+      () => {},
+    );
     return write;
   }
 
@@ -263,12 +284,20 @@ export class Approvals {
   private async end(live: Live, state: Ended, by: string | null, reason: string | null): Promise<void> {
     const r = live.request;
     if (r.state !== 'pending') return;
+    // What the store must still hold for this end to be the one that counts (a fleet: another replica may decide too).
+    const expect: ApprovalExpectation = { state: 'pending', approvals: r.approvals.length - (state === 'approved' ? 1 : 0) };
     Object.assign(r, { state, decidedBy: by, decidedAt: new Date(), reason });
     if (live.timer) clearTimeout(live.timer);
     live.detach();
     let failure: unknown = null;
     try {
-      await this.persist(live);
+      if (!(await this.persist(live, this.opts.fleet ? expect : undefined))) {
+        // Decided on another replica first: that decision stands.
+        const stored = await this.opts.store.getApproval(r.id);
+        if (stored && stored.state !== 'pending') return this.settle(live, stored, true);
+        Object.assign(r, { state: 'cancelled', reason: 'the request changed on another broker at the same time; run the statement again to ask again' });
+        await this.persist(live).catch(() => {});
+      }
     } catch (e) {
       failure = e;
       this.opts.log?.('approval request could not be recorded', { approval: r.id, state, error: String(e) });
@@ -279,7 +308,88 @@ export class Approvals {
     }
     this.live.delete(r.id);
     this.bus.publish({ type: 'updated', request: copy(r) });
+    this.opts.fleet?.changed(r.id);
     live.resolve(copy(r));
     if (failure && state === 'approved') throw failure;
+  }
+
+  /** A request held here ended in the store (decided on another replica): release or refuse its statement. */
+  private settle(live: Live, stored: ApprovalRequest, remote: boolean): void {
+    Object.assign(live.request, {
+      state: stored.state,
+      approvals: stored.approvals,
+      decidedBy: stored.decidedBy,
+      decidedAt: stored.decidedAt,
+      reason: stored.reason,
+      message: stored.message ?? live.request.message,
+    });
+    if (live.timer) clearTimeout(live.timer);
+    live.detach();
+    this.live.delete(stored.id);
+    this.bus.publish({ type: 'updated', request: copy(live.request), remote });
+    live.resolve(copy(live.request));
+  }
+
+  /** Another replica changed request `id`: if this broker holds its statement, follow the store. */
+  private async remoteChanged(id: string): Promise<void> {
+    const live = this.live.get(id);
+    if (!live || live.request.state !== 'pending') return;
+    const stored = await this.opts.store.getApproval(id);
+    if (!stored || live.request.state !== 'pending') return;
+    if (stored.state !== 'pending') return this.settle(live, stored, true);
+    if (stored.approvals.length !== live.request.approvals.length) {
+      live.request.approvals = stored.approvals;
+      if (live.request.approvals.length >= live.request.settings.minApprovals) return; // its decider ends it
+      this.bus.publish({ type: 'updated', request: copy(live.request), remote: true });
+    }
+  }
+
+  /**
+   * A decision for a request another replica holds (a fleet): the same checks as for one held here, then a
+   * conditional write (it counts only if the request is still as read) and a notice to the holder.
+   */
+  private async decideElsewhere(stored: ApprovalRequest, d: DecisionInput, attempt = 0): Promise<DecisionResult> {
+    const r = copy(stored);
+    const refused = this.check(r, d);
+    if (refused) return refused;
+    const expect: ApprovalExpectation = { state: 'pending', approvals: r.approvals.length };
+    const now = new Date();
+    if (!d.approve) Object.assign(r, { state: 'denied', decidedBy: d.by, decidedAt: now, reason: d.reason?.trim() || null });
+    else {
+      r.approvals.push({ by: d.by, at: now });
+      if (r.approvals.length >= r.settings.minApprovals)
+        Object.assign(r, { state: 'approved', decidedBy: d.by, decidedAt: now, reason: d.reason?.trim() || null });
+    }
+    if (!(await this.opts.store.updateApproval(r, expect))) {
+      const again = await this.opts.store.getApproval(r.id);
+      if (!again || again.state !== 'pending' || attempt > 3)
+        return again ? this.ended(again) : { ok: false, code: 'not_found', message: `no approval request '${r.id}'` };
+      return this.decideElsewhere(again, d, attempt + 1); // another approval landed meanwhile: count this one on top
+    }
+    this.bus.publish({ type: 'updated', request: copy(r) });
+    this.opts.fleet?.changed(r.id);
+    return { ok: true, request: r };
+  }
+
+  /** Why a person's decision does not count for `r` (pending), or null when it does. */
+  private check(r: ApprovalRequest, d: DecisionInput): DecisionResult | null {
+    if (!d.trusted && !isListedApprover(r.settings.approvers, d))
+      return {
+        ok: false,
+        code: 'not_approver',
+        message: `${d.by} is not among the approvers of this request (${r.settings.approvers.join(', ')})`,
+        request: copy(r),
+      };
+    if (!d.approve) return null;
+    if (isOwnRequest(r, d)) return { ok: false, code: 'own_request', message: 'you cannot approve your own request: ask another approver', request: copy(r) };
+    const who = d.by.trim().toLowerCase();
+    if (r.approvals.some((a) => a.by.trim().toLowerCase() === who))
+      return {
+        ok: false,
+        code: 'already_approved',
+        message: `${d.by} has already approved this request; it needs ${r.settings.minApprovals} distinct approvers`,
+        request: copy(r),
+      };
+    return null;
   }
 }

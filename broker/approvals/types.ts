@@ -86,5 +86,9 @@ export type DecisionResult =
  */
 export type ApprovalEvent =
   | { type: 'requested'; request: ApprovalRequest }
-  /** A decision or expiry or cancellation changed the request (state may still be pending with one more approval). */
-  | { type: 'updated'; request: ApprovalRequest };
+  /**
+   * A decision or expiry or cancellation changed the request (state may still be pending with one more approval).
+   * `remote`: the change was made by another replica of the fleet (which has updated the Slack message itself);
+   * this broker holds the statement and released or refused it.
+   */
+  | { type: 'updated'; request: ApprovalRequest; remote?: boolean };

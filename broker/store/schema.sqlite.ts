@@ -28,6 +28,8 @@ export const sessions = sqliteTable(
     startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
     endedAt: integer('ended_at', { mode: 'timestamp_ms' }),
     endReason: text('end_reason'),
+    /** The broker process holding the session (`replica_id`); null for sessions recorded before fleets. */
+    replicaId: text('replica_id'),
     // No statement counter: a session's statement count is counted from its statements (as its
     // per-decision counts are), so recording a statement does not also rewrite its session row.
   },
@@ -206,4 +208,11 @@ export const counters = sqliteTable('counters', {
   name: text('name').primaryKey(),
   /** The next value not yet handed out. */
   next: integer('next').notNull(),
+});
+
+/** The brokers sharing this store, each refreshing its row (`approvals.lease`): a row gone stale is a replica that died. */
+export const replicas = sqliteTable('replicas', {
+  id: text('id').primaryKey(),
+  startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
+  lastSeen: integer('last_seen', { mode: 'timestamp_ms' }).notNull(),
 });

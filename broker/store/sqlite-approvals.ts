@@ -1,9 +1,10 @@
 // Approval requests in the embedded SQLite store. Few and far between next to statements, so plain
 // drizzle queries, no group commit. SqliteStore delegates its approval methods here.
-import { and, asc, desc, eq, inArray, notInArray, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
-import { approvals, statements, type ApprovalRow } from './schema.sqlite.js';
+import { approvals, sessions, statements, type ApprovalRow } from './schema.sqlite.js';
+import type { ApprovalExpectation } from './types.js';
 
 export class SqliteApprovals {
   constructor(
@@ -38,9 +39,18 @@ export class SqliteApprovals {
     });
   }
 
-  async update(r: ApprovalRequest): Promise<void> {
-    const { changes } = this.db.update(approvals).set(mutable(r)).where(eq(approvals.id, r.id)).run();
-    if (changes === 0) throw new Error(`store: cannot update unknown approval request ${r.id}`);
+  async update(r: ApprovalRequest, expect?: ApprovalExpectation): Promise<boolean> {
+    const where = expect
+      ? and(
+          eq(approvals.id, r.id),
+          eq(approvals.state, expect.state),
+          expect.approvals !== undefined ? sql`json_array_length(${approvals.approvals}) = ${expect.approvals}` : undefined,
+        )
+      : eq(approvals.id, r.id);
+    const { changes } = this.db.update(approvals).set(mutable(r)).where(where).run();
+    if (changes > 0) return true;
+    if (expect && this.db.select({ id: approvals.id }).from(approvals).where(eq(approvals.id, r.id)).all().length) return false;
+    throw new Error(`store: cannot update unknown approval request ${r.id}`);
   }
 
   async get(id: string): Promise<ApprovalRequest | null> {
@@ -63,10 +73,16 @@ export class SqliteApprovals {
     return rows.reverse().map(toRequest);
   }
 
-  async cancelPending(reason: string, except: readonly string[] = []): Promise<ApprovalRequest[]> {
+  async cancelPending(reason: string, except: readonly string[] = [], replicaId?: string): Promise<ApprovalRequest[]> {
     const at = new Date();
     return this.db.transaction((tx) => {
-      const pending = and(eq(approvals.state, 'pending'), except.length ? notInArray(approvals.id, [...except]) : undefined);
+      const pending = and(
+        eq(approvals.state, 'pending'),
+        except.length ? notInArray(approvals.id, [...except]) : undefined,
+        replicaId !== undefined
+          ? inArray(approvals.sessionId, tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.replicaId, replicaId)))
+          : undefined,
+      );
       const ids = tx
         .select({ id: approvals.id })
         .from(approvals)

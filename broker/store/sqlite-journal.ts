@@ -46,6 +46,7 @@ export class SqliteJournal {
       se.dbUser,
       se.tls,
       se.startedAt,
+      se.replicaId,
     ];
     const stmtCols = [st.id, st.sessionId, st.seq, st.sql, st.protocol, st.kinds, st.decision, st.ruleId, st.message, st.startedAt, st.approvalId];
     const outcomeCols = [st.durationMs, st.tag, st.rows, st.error];
@@ -129,6 +130,7 @@ export class SqliteJournal {
               e.dbUser,
               e.tls ? 1 : 0,
               e.startedAt,
+              e.replicaId ?? null,
             );
             break;
           case 'stmt':

@@ -13,6 +13,8 @@ import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
 import type { ResultSample, StatementOutcome } from '../types.js';
 import { AmbiguousSessionIdError, newSessionId, normalizeSessionIdPrefix } from './ids.js';
 import type {
+  ApprovalExpectation,
+  ReplicaBeat,
   JournalEvent,
   JournalPosition,
   NewSession,
@@ -33,6 +35,7 @@ import { SqliteLogins } from './sqlite-logins.js';
 import { SqliteRevocations } from './sqlite-revocations.js';
 import { SqliteSamples, type EncodedSample } from './sqlite-samples.js';
 import { SqliteJournal } from './sqlite-journal.js';
+import { SqliteReplicas } from './sqlite-replicas.js';
 
 /** Resolved against this file, not the cwd: works wherever the broker is started from. */
 export const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../migrations/sqlite', import.meta.url));
@@ -152,6 +155,7 @@ export class SqliteStore implements Store {
   private readonly samples: SqliteSamples;
   private readonly logins: SqliteLogins;
   private readonly journal: SqliteJournal;
+  private readonly replicas: SqliteReplicas;
 
   constructor(
     /** The underlying connection, for diagnostics and tests; the broker itself never needs it. */
@@ -163,6 +167,7 @@ export class SqliteStore implements Store {
     this.logins = new SqliteLogins(db);
     const samples = (this.samples = new SqliteSamples(client, db, () => this.flush()));
     this.journal = new SqliteJournal(client, samples);
+    this.replicas = new SqliteReplicas(db);
     const hot = prepareHotPath(client);
     this.batchTx = client.transaction((records: PendingRecord[], completes: PendingComplete[]): BatchResult => {
       const ids: (number | Error)[] = new Array<number | Error>(records.length);
@@ -259,6 +264,7 @@ export class SqliteStore implements Store {
         dbUser: client.user,
         tls: client.tls,
         startedAt: s.startedAt,
+        replicaId: s.replicaId ?? null,
       })
       .run();
     return id;
@@ -274,10 +280,14 @@ export class SqliteStore implements Store {
       .run();
   }
 
-  async endOpenSessions(reason: string): Promise<number> {
+  async endOpenSessions(reason: string, replicaId?: string): Promise<number> {
     this.flush();
     this.seqs.clear(); // ended sessions need no cached seq (one recorded later re-reads MAX(seq))
-    const result = this.db.update(sessions).set({ endedAt: new Date(), endReason: reason }).where(isNull(sessions.endedAt)).run();
+    const result = this.db
+      .update(sessions)
+      .set({ endedAt: new Date(), endReason: reason })
+      .where(and(isNull(sessions.endedAt), replicaId !== undefined ? eq(sessions.replicaId, replicaId) : undefined))
+      .run();
     return result.changes;
   }
 
@@ -370,10 +380,15 @@ export class SqliteStore implements Store {
 
   // Approval requests: see sqlite-approvals.ts.
   createApproval = (r: ApprovalRequest) => this.approvals.create(r);
-  updateApproval = (r: ApprovalRequest) => this.approvals.update(r);
+  updateApproval = (r: ApprovalRequest, expect?: ApprovalExpectation) => this.approvals.update(r, expect);
   getApproval = (id: string) => this.approvals.get(id);
   listApprovals = (f: ApprovalFilter) => this.approvals.list(f);
-  cancelPendingApprovals = (reason: string, except?: readonly string[]) => this.approvals.cancelPending(reason, except);
+  cancelPendingApprovals = (reason: string, except?: readonly string[], replicaId?: string) => this.approvals.cancelPending(reason, except, replicaId);
+
+  // The replicas sharing this store: see sqlite-replicas.ts.
+  heartbeat = (r: ReplicaBeat) => this.replicas.heartbeat(r);
+  listReplicas = () => this.replicas.list();
+  removeReplica = (id: string) => this.replicas.remove(id);
 
   // Result samples: see sqlite-samples.ts (and completeStatement, which writes one with its outcome).
   recordSample = (statementId: number, sample: ResultSample) => this.samples.record(statementId, sample);
@@ -446,6 +461,7 @@ export class SqliteStore implements Store {
       clientApplication: row.clientApplication,
       dbUser: row.dbUser,
       tls: row.tls,
+      replicaId: row.replicaId,
       startedAt: row.startedAt,
       endedAt: row.endedAt,
       endReason: row.endReason,

@@ -10,6 +10,8 @@ export interface NewSession {
   identity: Identity;
   client: ClientInfo;
   startedAt: Date;
+  /** The broker process (`replica_id`) that holds the session; null when not recorded (sessions from before fleets). */
+  replicaId?: string | null;
 }
 
 export interface NewStatement {
@@ -36,7 +38,7 @@ export interface RecordedClient {
 
 /** A recorded session: what createSession() was given (the identity without its expiry, the client), and how it went. */
 export interface SessionSummary
-  extends Pick<NewSession, 'target' | 'engine' | 'startedAt'>,
+  extends Pick<NewSession, 'target' | 'engine' | 'startedAt' | 'replicaId'>,
     Pick<Identity, 'subject' | 'issuer' | 'build' | 'claims' | 'actors' | 'tokenId'>,
     RecordedClient {
   id: string;
@@ -140,8 +142,11 @@ export interface Store {
   createSession(s: NewSession): Promise<string>;
   /** Marks a session ended. Idempotent: the first end wins; unknown ids are ignored. */
   endSession(id: string, reason: string, at?: Date): Promise<void>;
-  /** At startup: ends the sessions a crash left open; returns how many. */
-  endOpenSessions(reason: string): Promise<number>;
+  /**
+   * Ends the sessions left open, and returns how many: all of them (at the start of the only broker on
+   * a store), or those of one replica (`replicaId`: a replica that died, after its lease).
+   */
+  endOpenSessions(reason: string, replicaId?: string): Promise<number>;
   /**
    * Write-ahead record of a statement, before it goes upstream. Resolves only once the row is
    * committed; rejects on any failure (the caller must then refuse the statement). Assigns the
@@ -174,8 +179,13 @@ export interface Store {
    * links that statement to it (statements.approval_id) in the same transaction.
    */
   createApproval(r: ApprovalRequest): Promise<void>;
-  /** Writes the mutable part of a request: state, approvals, decidedBy/At, reason, message ref. Rejects for an unknown id. */
-  updateApproval(r: ApprovalRequest): Promise<void>;
+  /**
+   * Writes the mutable part of a request: state, approvals, decidedBy/At, reason, message ref. Rejects for
+   * an unknown id. With `expect`, writes only if the stored request still is in that state (and, when
+   * given, has that many approvals) — one conditional UPDATE, so two replicas deciding at once decide
+   * once — and returns whether it wrote; without, always writes and returns true.
+   */
+  updateApproval(r: ApprovalRequest, expect?: ApprovalExpectation): Promise<boolean>;
   getApproval(id: string): Promise<ApprovalRequest | null>;
   /** Requests matching every given filter, oldest first (the most recent `limit` when limited). */
   listApprovals(filter: ApprovalFilter): Promise<ApprovalRequest[]>;
@@ -183,7 +193,13 @@ export interface Store {
    * At startup: ends the requests an earlier broker process left pending (nothing waits on them
    * any more) as `cancelled` with `reason`, except the ids in `except`; returns them as they are now.
    */
-  cancelPendingApprovals(reason: string, except?: readonly string[]): Promise<ApprovalRequest[]>;
+  cancelPendingApprovals(reason: string, except?: readonly string[], replicaId?: string): Promise<ApprovalRequest[]>;
+  /** A replica says it is alive (`approvals.lease`): inserts or refreshes its row. */
+  heartbeat(replica: ReplicaBeat): Promise<void>;
+  /** The replicas that said they were alive, newest heartbeat first. */
+  listReplicas(): Promise<ReplicaBeat[]>;
+  /** Forgets a replica (it stopped, or its lease ran out and its sessions and requests were ended). */
+  removeReplica(id: string): Promise<void>;
   /** Records a revocation (build or jti, at least one) and returns it with its id. See sqlite-revocations.ts. */
   addRevocation(r: NewRevocation): Promise<Revocation>;
   /** Revocations matching every given filter, oldest first (the most recent `limit` when limited). */
@@ -217,6 +233,20 @@ export interface Store {
   /** Resolves when the store can serve queries (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** What a replica last said about itself (the `replicas` table). */
+export interface ReplicaBeat {
+  id: string;
+  startedAt: Date;
+  lastSeen: Date;
+}
+
+/** The state a conditional updateApproval() expects the stored request to be in. */
+export interface ApprovalExpectation {
+  state: ApprovalRequest['state'];
+  /** The number of approvals it holds (a partial approval counted on another replica meanwhile fails the write). */
+  approvals?: number;
 }
 
 /** A place in the audit journal: every segment below `segment`, and that one up to byte `offset`. */

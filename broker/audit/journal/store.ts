@@ -7,6 +7,8 @@ import type { ApprovalFilter, ApprovalRequest } from '../../approvals/types.js';
 import type { ResultSample, StatementOutcome } from '../../types.js';
 import { newSessionId } from '../../store/ids.js';
 import type {
+  ApprovalExpectation,
+  ReplicaBeat,
   NewRefusedLogin,
   NewRevocation,
   NewSession,
@@ -87,6 +89,11 @@ export class JournaledStore implements Store {
     await this.ids.init();
   }
 
+  /** Where the indexer last reported the store has reached (null before its first report): with writer.position, its lag. */
+  get indexed(): JournalPosition | null {
+    return this.indexer.position;
+  }
+
   /** Waits until the store has everything this broker wrote so far (bounded: then answers with what it has). */
   async synced(): Promise<void> {
     await this.writer.flush();
@@ -119,6 +126,7 @@ export class JournaledStore implements Store {
       dbUser: client.user,
       tls: client.tls,
       startedAt: s.startedAt.getTime(),
+      replicaId: s.replicaId ?? null,
     });
     this.seqs.set(id, 0);
     return id;
@@ -129,9 +137,9 @@ export class JournaledStore implements Store {
     await this.append({ t: 'end', id, reason, at: at.getTime() });
   }
 
-  async endOpenSessions(reason: string): Promise<number> {
+  async endOpenSessions(reason: string, replicaId?: string): Promise<number> {
     await this.synced();
-    return this.inner.endOpenSessions(reason);
+    return this.inner.endOpenSessions(reason, replicaId);
   }
 
   /** Resolves once the record is in the journal: the statement may then run. A gap in seq is a record that failed. */
@@ -198,10 +206,13 @@ export class JournaledStore implements Store {
   }
 
   // The rest is the store's own.
-  updateApproval = (r: ApprovalRequest) => this.inner.updateApproval(r);
+  updateApproval = (r: ApprovalRequest, expect?: ApprovalExpectation) => this.inner.updateApproval(r, expect);
   getApproval = (id: string) => this.inner.getApproval(id);
   listApprovals = (f: ApprovalFilter) => this.inner.listApprovals(f);
-  cancelPendingApprovals = (reason: string, except?: readonly string[]) => this.inner.cancelPendingApprovals(reason, except);
+  cancelPendingApprovals = (reason: string, except?: readonly string[], replicaId?: string) => this.inner.cancelPendingApprovals(reason, except, replicaId);
+  heartbeat = (r: ReplicaBeat) => this.inner.heartbeat(r);
+  listReplicas = () => this.inner.listReplicas();
+  removeReplica = (id: string) => this.inner.removeReplica(id);
   addRevocation = (r: NewRevocation) => this.inner.addRevocation(r);
   listRevocations = (f?: RevocationFilter) => this.inner.listRevocations(f);
   claimTokenUse = (u: TokenUse) => this.inner.claimTokenUse(u);

@@ -27,6 +27,8 @@ type Log = (msg: string, fields?: Record<string, unknown>) => void;
 export interface IndexerHandle {
   /** Resolves true once the store has everything before `pos`, false when that took longer than `timeoutMs`. */
   reach(pos: JournalPosition, timeoutMs: number): Promise<boolean>;
+  /** Where the indexer last reported the store has reached; null before its first report. */
+  readonly position: JournalPosition | null;
   /** Indexes what is left, then stops. */
   close(): Promise<void>;
 }
@@ -95,6 +97,7 @@ export function startIndexerThread(data: IndexerWorkerData, log: Log, fallback: 
   const progress = new Progress();
   let stopping = false;
   let inline: Promise<IndexerHandle> | null = null;
+  let took: IndexerHandle | null = null;
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.on('message', (m: FromIndexer) => {
     if (m.type === 'indexed') progress.advance(m.position);
@@ -107,11 +110,14 @@ export function startIndexerThread(data: IndexerWorkerData, log: Log, fallback: 
     inline = fallback();
     // Waiters of the thread wait on, and are released by, the indexer that took over.
     void inline.then(
-      (h) => h.reach({ segment: 0, offset: 0 }, 0).then(() => progress.releaseAll()),
+      (h) => (took = h).reach({ segment: 0, offset: 0 }, 0).then(() => progress.releaseAll()),
       (e: unknown) => log('audit journal: indexing stopped', { error: String(e) }),
     );
   });
   return {
+    get position() {
+      return took ? took.position : progress.position;
+    },
     async reach(pos, timeoutMs) {
       if (inline) return (await inline).reach(pos, timeoutMs);
       if (progress.reached(pos)) return true;
@@ -149,6 +155,9 @@ export async function startInlineIndexer(dir: string, journal: string, store: St
   timer.unref();
   await run();
   return {
+    get position() {
+      return progress.position;
+    },
     async reach(pos, timeoutMs) {
       if (progress.reached(pos)) return true;
       const waited = progress.wait(pos, timeoutMs);
