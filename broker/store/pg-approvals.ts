@@ -1,9 +1,10 @@
 // Approval requests in the PostgreSQL store: plain drizzle queries, as in sqlite-approvals.ts (whose
 // semantics these keep). PgStore delegates its approval methods here.
-import { and, asc, desc, eq, notInArray, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
-import { approvals, statements, type ApprovalRow } from './schema.pg.js';
+import { approvals, sessions, statements, type ApprovalRow } from './schema.pg.js';
+import type { ApprovalExpectation } from './types.js';
 
 export class PgApprovals {
   constructor(
@@ -36,9 +37,19 @@ export class PgApprovals {
     });
   }
 
-  async update(r: ApprovalRequest): Promise<void> {
-    const { rowCount } = await this.db.update(approvals).set(mutable(r)).where(eq(approvals.id, r.id));
-    if (!rowCount) throw new Error(`store: cannot update unknown approval request ${r.id}`);
+  async update(r: ApprovalRequest, expect?: ApprovalExpectation): Promise<boolean> {
+    // One conditional UPDATE: of two replicas deciding the same request at once, one writes.
+    const where = expect
+      ? and(
+          eq(approvals.id, r.id),
+          eq(approvals.state, expect.state),
+          expect.approvals !== undefined ? sql`jsonb_array_length(${approvals.approvals}) = ${expect.approvals}` : undefined,
+        )
+      : eq(approvals.id, r.id);
+    const { rowCount } = await this.db.update(approvals).set(mutable(r)).where(where);
+    if (rowCount) return true;
+    if (expect && (await this.db.select({ id: approvals.id }).from(approvals).where(eq(approvals.id, r.id))).length) return false;
+    throw new Error(`store: cannot update unknown approval request ${r.id}`);
   }
 
   async get(id: string): Promise<ApprovalRequest | null> {
@@ -61,10 +72,16 @@ export class PgApprovals {
     return rows.reverse().map(toRequest);
   }
 
-  async cancelPending(reason: string, except: readonly string[] = []): Promise<ApprovalRequest[]> {
+  async cancelPending(reason: string, except: readonly string[] = [], replicaId?: string): Promise<ApprovalRequest[]> {
     const at = new Date();
     // One conditional UPDATE: a request another replica decides meanwhile is not cancelled over its decision.
-    const pending = and(eq(approvals.state, 'pending'), except.length ? notInArray(approvals.id, [...except]) : undefined);
+    const pending = and(
+      eq(approvals.state, 'pending'),
+      except.length ? notInArray(approvals.id, [...except]) : undefined,
+      replicaId !== undefined
+        ? inArray(approvals.sessionId, this.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.replicaId, replicaId)))
+        : undefined,
+    );
     const rows = await this.db.update(approvals).set({ state: 'cancelled', decidedAt: at, reason }).where(pending).returning();
     return rows.sort((a, b) => a.requestedAt.getTime() - b.requestedAt.getTime()).map(toRequest);
   }

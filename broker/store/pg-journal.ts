@@ -33,6 +33,7 @@ const sessionCols = [
   se.dbUser,
   se.tls,
   se.startedAt,
+  se.replicaId,
 ];
 export const STATEMENT_COLS = [st.id, st.sessionId, st.seq, st.sql, st.protocol, st.kinds, st.decision, st.ruleId, st.message, st.startedAt, st.approvalId];
 const outcomeCols = [st.durationMs, st.tag, st.rows, st.error];
@@ -130,6 +131,7 @@ export class PgJournal {
           e.dbUser,
           e.tls,
           iso(e.startedAt),
+          e.replicaId ?? null,
         ]);
         await bulk(c, OPEN, values, sessionCols.length);
         return 0; // an open already there is no skip (a replay)

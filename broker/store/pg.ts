@@ -4,7 +4,7 @@
 // commit is (one transaction per batch, multi-row statements); the rest are ordinary drizzle queries, split
 // by concern in pg-*.ts as sqlite-*.ts are. The URL holds a password: it never appears in an error or a log.
 import { fileURLToPath } from 'node:url';
-import { and, asc, desc, eq, gte, inArray, isNotNull, isNull, type SQL, sql } from 'drizzle-orm';
+import { DrizzleQueryError, and, asc, desc, eq, gte, inArray, isNotNull, isNull, type SQL, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -13,6 +13,7 @@ import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
 import type { ResultSample, StatementOutcome } from '../types.js';
 import { AmbiguousSessionIdError, newSessionId, normalizeSessionIdPrefix } from './ids.js';
 import type {
+  ApprovalExpectation,
   JournalEvent,
   JournalPosition,
   NewRefusedLogin,
@@ -20,6 +21,7 @@ import type {
   NewSession,
   NewStatement,
   RefusedLoginFilter,
+  ReplicaBeat,
   RevocationFilter,
   SessionFilter,
   SessionSummary,
@@ -34,6 +36,7 @@ import { PgLogins } from './pg-logins.js';
 import { PgRevocations } from './pg-revocations.js';
 import { PgSamples } from './pg-samples.js';
 import { PgBatch } from './pg-batch.js';
+import { PgReplicas } from './pg-replicas.js';
 
 /** Resolved against this file, not the cwd: works wherever the broker is started from. */
 export const PG_MIGRATIONS = fileURLToPath(new URL('../../migrations/postgres', import.meta.url));
@@ -100,6 +103,16 @@ export async function openPgStore(url: string, options: PgStoreOptions = {}): Pr
   return new PgStore(pool);
 }
 
+/**
+ * A failed query's error as PostgreSQL gave it: drizzle wraps it in one whose message holds the query and
+ * its parameters (statement text, claims), which callers would log.
+ */
+export function plain<T>(p: PromiseLike<T>): Promise<T> {
+  return Promise.resolve(p).catch((e: unknown) => {
+    throw e instanceof DrizzleQueryError && e.cause instanceof Error ? e.cause : e;
+  });
+}
+
 // Sessions per query when counting their statements.
 const IN_CHUNK = 1000;
 
@@ -111,6 +124,7 @@ export class PgStore implements Store {
   private readonly samples: PgSamples;
   private readonly logins: PgLogins;
   private readonly journal: PgJournal;
+  private readonly replicas: PgReplicas;
   private closed = false;
 
   constructor(
@@ -125,6 +139,7 @@ export class PgStore implements Store {
     this.revocations = new PgRevocations(db);
     this.logins = new PgLogins(db);
     this.samples = new PgSamples(db, settle);
+    this.replicas = new PgReplicas(db);
   }
 
   /** Batch transactions committed since open (diagnostics and tests). */
@@ -135,37 +150,47 @@ export class PgStore implements Store {
   async createSession(s: NewSession): Promise<string> {
     const id = newSessionId();
     const { identity: who, client } = s;
-    await this.db.insert(sessions).values({
-      id,
-      target: s.target,
-      engine: s.engine,
-      subject: who.subject,
-      issuer: who.issuer,
-      build: who.build,
-      claims: who.claims,
-      actors: who.actors,
-      tokenId: who.tokenId,
-      clientAddress: client.address,
-      clientPort: client.port,
-      clientApplication: client.application,
-      dbUser: client.user,
-      tls: client.tls,
-      startedAt: s.startedAt,
-    });
+    await plain(
+      this.db.insert(sessions).values({
+        id,
+        target: s.target,
+        engine: s.engine,
+        subject: who.subject,
+        issuer: who.issuer,
+        build: who.build,
+        claims: who.claims,
+        actors: who.actors,
+        tokenId: who.tokenId,
+        clientAddress: client.address,
+        clientPort: client.port,
+        clientApplication: client.application,
+        dbUser: client.user,
+        tls: client.tls,
+        startedAt: s.startedAt,
+        replicaId: s.replicaId ?? null,
+      }),
+    );
     return id;
   }
 
   async endSession(id: string, reason: string, at: Date = new Date()): Promise<void> {
     await this.batch.settle(); // the session's queued records land before its end
-    await this.db
-      .update(sessions)
-      .set({ endedAt: at, endReason: reason })
-      .where(and(eq(sessions.id, id), isNull(sessions.endedAt)));
+    await plain(
+      this.db
+        .update(sessions)
+        .set({ endedAt: at, endReason: reason })
+        .where(and(eq(sessions.id, id), isNull(sessions.endedAt))),
+    );
   }
 
-  async endOpenSessions(reason: string): Promise<number> {
+  async endOpenSessions(reason: string, replicaId?: string): Promise<number> {
     await this.batch.settle();
-    const result = await this.db.update(sessions).set({ endedAt: new Date(), endReason: reason }).where(isNull(sessions.endedAt));
+    const result = await plain(
+      this.db
+        .update(sessions)
+        .set({ endedAt: new Date(), endReason: reason })
+        .where(and(isNull(sessions.endedAt), replicaId !== undefined ? eq(sessions.replicaId, replicaId) : undefined)),
+    );
     return result.rowCount ?? 0;
   }
 
@@ -194,7 +219,7 @@ export class PgStore implements Store {
       .where(and(...where))
       // ord breaks ties between sessions started in the same millisecond: later insert first.
       .orderBy(desc(sessions.startedAt), desc(sessions.ord));
-    const rows = filter.limit !== undefined ? await query.limit(Math.max(0, filter.limit)) : await query;
+    const rows = await plain(filter.limit !== undefined ? query.limit(Math.max(0, filter.limit)) : query);
     return this.summarize(rows);
   }
 
@@ -202,17 +227,19 @@ export class PgStore implements Store {
     const prefix = normalizeSessionIdPrefix(idOrPrefix);
     if (prefix === '') return null;
     await this.batch.settle();
-    const exact = await this.db.select().from(sessions).where(eq(sessions.id, prefix));
+    const exact = await plain(this.db.select().from(sessions).where(eq(sessions.id, prefix)));
     // Ids are ASCII: in byte order ("C" collation, indexed), [prefix, prefix + U+FFFF) is exactly the ids starting with prefix.
     const rows =
       exact.length > 0
         ? exact
-        : await this.db
-            .select()
-            .from(sessions)
-            .where(sql`${sessions.id} COLLATE "C" >= ${prefix} AND ${sessions.id} COLLATE "C" < ${`${prefix}\uffff`}`)
-            .orderBy(sql`${sessions.id} COLLATE "C"`)
-            .limit(3);
+        : await plain(
+            this.db
+              .select()
+              .from(sessions)
+              .where(sql`${sessions.id} COLLATE "C" >= ${prefix} AND ${sessions.id} COLLATE "C" < ${`${prefix}\uffff`}`)
+              .orderBy(sql`${sessions.id} COLLATE "C"`)
+              .limit(3),
+          );
     if (rows.length > 1)
       throw new AmbiguousSessionIdError(
         idOrPrefix,
@@ -224,37 +251,42 @@ export class PgStore implements Store {
 
   async listStatements(sessionId: string): Promise<StatementRecord[]> {
     await this.batch.settle();
-    return this.db.select().from(statements).where(eq(statements.sessionId, sessionId)).orderBy(asc(statements.seq));
+    return plain(this.db.select().from(statements).where(eq(statements.sessionId, sessionId)).orderBy(asc(statements.seq)));
   }
 
   // Approval requests: see pg-approvals.ts.
-  createApproval = (r: ApprovalRequest) => this.approvals.create(r);
-  updateApproval = (r: ApprovalRequest) => this.approvals.update(r);
-  getApproval = (id: string) => this.approvals.get(id);
-  listApprovals = (f: ApprovalFilter) => this.approvals.list(f);
-  cancelPendingApprovals = (reason: string, except?: readonly string[]) => this.approvals.cancelPending(reason, except);
+  createApproval = (r: ApprovalRequest) => plain(this.approvals.create(r));
+  updateApproval = (r: ApprovalRequest, expect?: ApprovalExpectation) => plain(this.approvals.update(r, expect));
+  getApproval = (id: string) => plain(this.approvals.get(id));
+  listApprovals = (f: ApprovalFilter) => plain(this.approvals.list(f));
+  cancelPendingApprovals = (reason: string, except?: readonly string[], replicaId?: string) => plain(this.approvals.cancelPending(reason, except, replicaId));
+
+  // The replicas sharing this store: see pg-replicas.ts.
+  heartbeat = (r: ReplicaBeat) => plain(this.replicas.heartbeat(r));
+  listReplicas = () => plain(this.replicas.list());
+  removeReplica = (id: string) => plain(this.replicas.remove(id));
 
   // Result samples: see pg-samples.ts (and completeStatement, which writes one with its outcome).
-  recordSample = (statementId: number, sample: ResultSample) => this.samples.record(statementId, sample);
-  getSample = (statementId: number) => this.samples.get(statementId);
-  listSamples = (sessionId: string) => this.samples.list(sessionId);
+  recordSample = (statementId: number, sample: ResultSample) => plain(this.samples.record(statementId, sample));
+  getSample = (statementId: number) => plain(this.samples.get(statementId));
+  listSamples = (sessionId: string) => plain(this.samples.list(sessionId));
 
   // Revocations and single-use token ids: see pg-revocations.ts.
-  addRevocation = (r: NewRevocation) => this.revocations.add(r);
-  listRevocations = (f?: RevocationFilter) => this.revocations.list(f);
-  claimTokenUse = (u: TokenUse) => this.revocations.claimUse(u);
-  setTokenUseSession = (jti: string, sessionId: string) => this.revocations.setUseSession(jti, sessionId);
-  pruneTokenUses = (before: Date) => this.revocations.pruneUses(before);
+  addRevocation = (r: NewRevocation) => plain(this.revocations.add(r));
+  listRevocations = (f?: RevocationFilter) => plain(this.revocations.list(f));
+  claimTokenUse = (u: TokenUse) => plain(this.revocations.claimUse(u));
+  setTokenUseSession = (jti: string, sessionId: string) => plain(this.revocations.setUseSession(jti, sessionId));
+  pruneTokenUses = (before: Date) => plain(this.revocations.pruneUses(before));
 
   // Refused logins: see pg-logins.ts.
-  recordRefusedLogin = (r: NewRefusedLogin) => this.logins.record(r);
-  listRefusedLogins = (f?: RefusedLoginFilter) => this.logins.list(f);
-  pruneRefusedLogins = (before: Date) => this.logins.prune(before);
+  recordRefusedLogin = (r: NewRefusedLogin) => plain(this.logins.record(r));
+  listRefusedLogins = (f?: RefusedLoginFilter) => plain(this.logins.list(f));
+  pruneRefusedLogins = (before: Date) => plain(this.logins.prune(before));
 
   // The audit journal's indexer: see pg-journal.ts.
-  ingest = (journal: string, events: readonly JournalEvent[], position: JournalPosition) => this.journal.ingest(journal, events, position);
-  journalPosition = (journal: string) => this.journal.journalPosition(journal);
-  reserveStatementIds = (count: number) => this.journal.reserveStatementIds(count);
+  ingest = (journal: string, events: readonly JournalEvent[], position: JournalPosition) => plain(this.journal.ingest(journal, events, position));
+  journalPosition = (journal: string) => plain(this.journal.journalPosition(journal));
+  reserveStatementIds = (count: number) => plain(this.journal.reserveStatementIds(count));
 
   async ping(): Promise<void> {
     if (this.closed) throw new Error('store: closed');
@@ -275,11 +307,13 @@ export class PgStore implements Store {
     for (const row of rows) counts.set(row.id, { statementCount: 0, allowed: 0, denied: 0, reviewed: 0 });
     for (let i = 0; i < rows.length; i += IN_CHUNK) {
       const ids = rows.slice(i, i + IN_CHUNK).map((r) => r.id);
-      const grouped = await this.db
-        .select({ sessionId: statements.sessionId, decision: statements.decision, n: sql<number>`count(*)::int` })
-        .from(statements)
-        .where(inArray(statements.sessionId, ids))
-        .groupBy(statements.sessionId, statements.decision);
+      const grouped = await plain(
+        this.db
+          .select({ sessionId: statements.sessionId, decision: statements.decision, n: sql<number>`count(*)::int` })
+          .from(statements)
+          .where(inArray(statements.sessionId, ids))
+          .groupBy(statements.sessionId, statements.decision),
+      );
       for (const g of grouped) {
         const c = counts.get(g.sessionId);
         if (!c) continue;

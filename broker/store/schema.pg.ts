@@ -38,6 +38,8 @@ export const sessions = pgTable(
     startedAt: time('started_at').notNull(),
     endedAt: time('ended_at'),
     endReason: text('end_reason'),
+    /** The broker process holding the session (`replica_id`); null for sessions recorded before fleets. */
+    replicaId: text('replica_id'),
   },
   (t) => [
     index('sessions_build_idx').on(t.build),
@@ -190,4 +192,11 @@ export const counters = pgTable('counters', {
   name: text('name').primaryKey(),
   /** The next value not yet handed out. */
   next: id64('next').notNull(),
+});
+
+/** The brokers sharing this store, each refreshing its row (`approvals.lease`): a row gone stale is a replica that died. */
+export const replicas = pgTable('replicas', {
+  id: text('id').primaryKey(),
+  startedAt: time('started_at').notNull(),
+  lastSeen: time('last_seen').notNull(),
 });

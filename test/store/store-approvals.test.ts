@@ -1,25 +1,13 @@
 // The store's approval requests: created with a link from their statement, updated, listed,
 // cancelled at restart; a statement run under a session-scope approval records which one.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+// Run against both dialects (see dialects.ts).
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ApprovalRequest } from '../../broker/approvals/types.js';
 import { newApprovalId, openStore, type Store } from '../../broker/store/index.js';
+import { dialects } from './dialects.js';
 
-let dir: string;
 let store: Store;
 let sessionId: string;
-
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'jit-store-ap-'));
-  store = await openStore(`sqlite:${join(dir, 'broker.db')}`);
-  sessionId = await newSession('build-1');
-});
-afterEach(async () => {
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 function newSession(build: string | null): Promise<string> {
   return store.createSession({
@@ -66,7 +54,19 @@ function request(over: Partial<ApprovalRequest> = {}): ApprovalRequest {
   };
 }
 
-describe('store: approvals', () => {
+describe.each(dialects('approvals'))('store ($name): approvals', (d) => {
+  let url: string;
+  beforeAll(() => d.setup());
+  afterAll(() => d.teardown());
+  beforeEach(async () => {
+    url = await d.fresh();
+    store = await openStore(url);
+    sessionId = await newSession('build-1');
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
   it('creates (linking its statement), updates and reads back every field', async () => {
     const statementId = await store.recordStatement({
       sessionId,
@@ -144,12 +144,12 @@ describe('store: approvals', () => {
       approvalId: r.id,
     });
     await store.close();
-    store = await openStore(`sqlite:${join(dir, 'broker.db')}`);
+    store = await openStore(url);
     expect((await store.listStatements(sessionId)).map((s) => s.approvalId)).toEqual([r.id]);
     expect((await store.getApproval(r.id))?.id).toBe(r.id);
   });
 
   it('refuses a request for an unknown session (foreign key)', async () => {
-    await expect(store.createApproval(request({ sessionId: 's_unknown' }))).rejects.toThrow(/FOREIGN KEY/);
+    await expect(store.createApproval(request({ sessionId: 's_unknown' }))).rejects.toThrow(/foreign key/i);
   });
 });
