@@ -281,6 +281,13 @@ const schema = z
       .refine((s) => s === GENERATE || s.length >= 16, 'admin_token is 16+ characters, or `generate` (a random one kept in <data_dir>/admin.token)')
       .optional(),
     slack: slack.optional(),
+    /** GET /metrics (Prometheus text format): behind the admin token unless `public: true`. */
+    metrics: z
+      .strictObject({
+        /** Serve /metrics without the admin token (a scraper on a network you trust). */
+        public: z.boolean().default(false),
+      })
+      .prefault({}),
   })
   .superRefine((c, ctx) => {
     if (c.identity.default_ttl > c.identity.max_ttl)

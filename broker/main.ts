@@ -20,6 +20,7 @@ import { BrokerSession } from './session.js';
 import { openStore, type Store } from './store/index.js';
 import { openJournal } from './audit/journal/index.js';
 import { loadTls } from './tls.js';
+import { Metrics } from './metrics/index.js';
 import type { Target } from './types.js';
 
 export interface Broker {
@@ -36,6 +37,8 @@ export interface Broker {
   /** Where each listener really listens (ports chosen by the OS when configured as 0). */
   addresses: { postgres: string | null; mysql: string | null; http: string | null };
   targets: ReadonlyMap<string, Target>;
+  /** What GET /metrics serves (its own prom-client registry). */
+  metrics: Metrics;
   /** Settles once every target's upstream account has been checked for more than least privilege (findings: /readyz warnings, logged at warn). */
   privilegeChecks: Promise<void>;
   close(reason?: string): Promise<void>;
@@ -78,10 +81,19 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       await store.close();
       log.info({ ...store.writer.stats }, 'audit journal closed');
     });
+    // GET /metrics: counted through hooks handed to the session core, the login audit, the engines and the approvals bus.
+    const metrics = new Metrics().observeJournal({
+      dir: j.dir,
+      written: () => store.writer.position,
+      indexed: () => store.indexed,
+      stats: store.writer.stats,
+    });
+    closers.push(async () => metrics.close());
     const stale = await store.endOpenSessions('the broker stopped while the session was open');
     if (stale) log.warn({ sessions: stale }, 'closed sessions left open by an earlier broker process');
 
     const approvals = new Approvals({ store, log: (msg, fields) => log.info(fields ?? {}, msg) });
+    metrics.observeApprovals(approvals);
     // Who may revoke from Slack: identity.revokers, else whoever a review rule lists as an approver.
     const revokers = config.identity.revokers ?? [...new Set(config.rules.flatMap((r) => r.approvers ?? []))];
     const revocations = await RevocationService.open({ store, revokers, log: (msg, fields) => log.warn(fields ?? {}, msg) });
@@ -134,6 +146,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       log: (msg, fields) => log.warn(fields ?? {}, msg),
       retentionSeconds: config.audit.login_retention,
       buildTemplate: (iss) => config.identity.issuers.find((i) => i.issuer === iss)?.build,
+      metrics,
     });
     closers.push(async () => loginAudit.close());
     const tls = await loadTls(config.tls, config.data_dir);
@@ -151,6 +164,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       }
       targets.set(name, { name, engine: t.engine, upstream });
     }
+    metrics.targets(targets.values());
 
     const policy = { rules: config.rules, default: config.default };
     const { sample_rows: rows, sample_bytes: bytes } = config.audit;
@@ -166,7 +180,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       loginRefused: (refusal, token) => loginAudit.refused(refusal, token),
       openSession: async (identity, target, client) => {
         const s = await BrokerSession.open(
-          { store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog },
+          { store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog, metrics },
           identity,
           target,
           client,
@@ -178,6 +192,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         );
         return s;
       },
+      upstreamFailed: (t) => metrics.upstreamConnectFailed(t),
       masking,
       tls: tls.context,
       plaintext: config.tls.plaintext,
@@ -226,6 +241,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         store,
         adminToken,
         adminLoopbackOnly: generatedAdminToken,
+        metrics: { metrics, public: config.metrics.public },
         revocations,
         exchange:
           issuer && config.identity.exchange.enabled
@@ -278,6 +294,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       mysql,
       http,
       targets,
+      metrics,
       privilegeChecks,
       addresses: {
         postgres: postgres ? `${postgres.address.host}:${postgres.address.port}` : null,

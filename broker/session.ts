@@ -12,6 +12,7 @@ import { classify, decide } from './policy/index.js';
 import { identityTargets } from './identity/limits.js';
 import type { Store } from './store/index.js';
 import type { SessionPort } from './engines/engine.js';
+import type { RefusalReason, SessionMetrics } from './metrics/index.js';
 import {
   SessionRefusedError,
   type Admission,
@@ -46,6 +47,8 @@ export interface SessionDeps {
    * (broker/catalog). Absent (unit tests): by name only, as the classifier sees them.
    */
   catalog?: CatalogProvider | null;
+  /** Counts statements, refusals, logins and open sessions (GET /metrics); absent: nothing is counted. */
+  metrics?: SessionMetrics | null;
 }
 
 /** One client session: what its engine may call is SessionPort (broker/engines/engine.ts). */
@@ -87,6 +90,8 @@ export class BrokerSession implements SessionPort {
     const revoked = deps.revoked?.(identity);
     if (revoked) throw new SessionRefusedError('28P01', `jit-broker: token refused: ${revoked}`, 'revoked');
     const id = await deps.store.createSession({ target: target.name, engine: target.engine, identity, client, startedAt: new Date() });
+    deps.metrics?.loginAccepted(target.engine);
+    deps.metrics?.sessionOpened(target.name);
     return new BrokerSession(deps, id, identity, target, client);
   }
 
@@ -124,6 +129,8 @@ export class BrokerSession implements SessionPort {
     // A statement prepared and allowed is recorded at each execution, not at preparation: that is when it runs.
     const record = decision.action !== 'allow' || req.protocol !== 'parse';
     let statementId: number | null = null;
+    // Counted as recorded: an allowed statement at its executions, not at its preparation.
+    if (record) this.deps.metrics?.statement(this.target.name, decision, decision.ruleId ?? (revoked ? 'broker:revoked' : 'default'));
     if (record) {
       try {
         statementId = await this.deps.store.recordStatement({
@@ -139,6 +146,7 @@ export class BrokerSession implements SessionPort {
         });
       } catch (e) {
         this.deps.log?.('audit write failed', { session: this.id, error: String(e) });
+        this.deps.metrics?.refused(this.target.name, 'audit');
         return {
           ok: false,
           statementId: null,
@@ -157,6 +165,7 @@ export class BrokerSession implements SessionPort {
     if (approvals) return this.hold(approvals, req, decision, statementId);
     // Always say which rule refused: a rule's own message may not name it.
     const why = decision.ruleId && !decision.message.includes(`'${decision.ruleId}'`) ? `${decision.message} (rule '${decision.ruleId}')` : decision.message;
+    this.deps.metrics?.refused(this.target.name, revoked ? 'revoked' : decision.action === 'review' ? 'no_approvers' : 'policy');
     const message =
       decision.action === 'review'
         ? `${why}; approvals are not available on this broker (it has neither admin_token nor slack configured), so it is refused`
@@ -166,14 +175,11 @@ export class BrokerSession implements SessionPort {
 
   /** Ask for approval and wait; other sessions (and this one's engine) are not blocked meanwhile. */
   private async hold(approvals: Approvals, req: StatementRequest, decision: Decision, statementId: number | null): Promise<Admission> {
-    const refuse = (message: string, reason: 'policy' | 'audit' = 'policy'): Admission => ({
-      ok: false,
-      statementId,
-      decision,
-      reason,
-      message: `jit-broker: ${message}`,
-    });
-    if (this.closed) return refuse('the session ended before the statement could be submitted for approval');
+    const refuse = (message: string, counted: RefusalReason, reason: 'policy' | 'audit' = 'policy'): Admission => {
+      this.deps.metrics?.refused(this.target.name, counted);
+      return { ok: false, statementId, decision, reason, message: `jit-broker: ${message}` };
+    };
+    if (this.closed) return refuse('the session ended before the statement could be submitted for approval', 'session_ended');
     let r: ApprovalRequest;
     this.held++;
     try {
@@ -195,6 +201,7 @@ export class BrokerSession implements SessionPort {
       return refuse(
         'could not record the approval request in its audit log, so the statement was not run; try again, and tell the broker operator if it persists',
         'audit',
+        'audit',
       );
     } finally {
       this.held--;
@@ -203,18 +210,18 @@ export class BrokerSession implements SessionPort {
     switch (r.state) {
       case 'approved':
         // Approved after the client left: nobody is there to run it for.
-        if (this.closed) return refuse(`the session ended while ${under} was pending`);
+        if (this.closed) return refuse(`the session ended while ${under} was pending`, 'session_ended');
         if (r.settings.scope === 'session') this.approvedTexts.set(req.sql, r.id);
         this.catalog?.admitted(req.sql, decision.kinds);
         this.mysql?.admitted(decision, req, statementId);
         this.pg?.admitted(decision, req, statementId);
         return { ok: true, statementId, decision };
       case 'denied':
-        return refuse(`denied by ${r.decidedBy ?? 'an approver'}${r.reason ? ` (reason: ${r.reason})` : ''}; ${under}`);
+        return refuse(`denied by ${r.decidedBy ?? 'an approver'}${r.reason ? ` (reason: ${r.reason})` : ''}; ${under}`, 'approval_denied');
       case 'expired':
-        return refuse(`${r.reason ?? 'no decision in time'}; ${under} expired: run the statement again to ask again`);
+        return refuse(`${r.reason ?? 'no decision in time'}; ${under} expired: run the statement again to ask again`, 'approval_expired');
       default:
-        return refuse(`${under} was cancelled: ${r.reason ?? 'no reason given'}`);
+        return refuse(`${under} was cancelled: ${r.reason ?? 'no reason given'}`, 'approval_cancelled');
     }
   }
 
@@ -307,6 +314,7 @@ export class BrokerSession implements SessionPort {
   async close(reason: string): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.deps.metrics?.sessionClosed(this.target.name);
     // A statement still waiting for approval is never run now: its request ends cancelled, with this reason.
     await this.deps.approvals?.cancelSession(this.id, reason).catch((e: unknown) => {
       this.deps.log?.('approval cancel failed', { session: this.id, error: String(e) });

@@ -66,6 +66,8 @@ export interface LoginAuditOptions {
   buildTemplate?: (issuer: string) => string | undefined;
   /** How often old refusals are pruned (default hourly). */
   pruneEveryMs?: number;
+  /** Counts each refusal by engine and reason (GET /metrics). */
+  metrics?: { loginRefused(engine: LoginRefusal['engine'], reason: LoginRefusalReason): void } | null;
 }
 
 export interface LoginAudit {
@@ -91,6 +93,7 @@ export async function startLoginAudit(o: LoginAuditOptions): Promise<LoginAudit>
   timer.unref();
   return {
     refused(r, token) {
+      o.metrics?.loginRefused(r.engine, r.reason);
       const claims = peekClaims(token, o.buildTemplate);
       const record: NewRefusedLogin = {
         at: new Date(),

@@ -19,6 +19,8 @@ export interface EngineDeps {
   verify: (token: string) => Promise<Identity>;
   /** A login refused (bad token, unknown target, TLS required, ...), to record and log; `token`: the password sent, if any, to decode (never to keep). */
   loginRefused?: (refusal: LoginRefusal, token?: string) => void;
+  /** The broker could not connect (or log in) to a target's database for an accepted login (counted in GET /metrics). */
+  upstreamFailed?: (target: Target) => void;
   /** Record a verified client's session; throws a SessionRefusedError (answer its code and message), or a store error. */
   openSession: (identity: Identity, target: Target, client: ClientInfo) => Promise<SessionPort>;
   /** Result masking: each session's rules come from `masking.forSession`; null or absent: nothing is masked. */

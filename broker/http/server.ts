@@ -1,6 +1,6 @@
-// The broker's HTTP listener: health, readiness, the dev issuer's JWKS and discovery document, and
+// The broker's HTTP listener: health, readiness, the dev issuer's JWKS and discovery document, metrics, and
 // the admin API (approvals, sessions; see admin-auth.ts for its authentication).
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Approvals } from '../approvals/index.js';
 import type { LocalIssuer } from '../identity/index.js';
 import type { Store } from '../store/index.js';
@@ -12,6 +12,8 @@ import { revocationsApi } from './api-revocations.js';
 import { oauthTokenRoute } from './oauth-token.js';
 import { sessionsApi } from './api-sessions.js';
 import { loginsApi } from './api-logins.js';
+import { adminAuth } from './admin-auth.js';
+import type { Metrics } from '../metrics/index.js';
 
 export interface HttpDeps {
   issuer: LocalIssuer | null;
@@ -33,6 +35,8 @@ export interface HttpDeps {
   exchange?: ExchangeOptions | null;
   /** Served under /api/revocations (admin token) when given. */
   revocations?: RevocationService;
+  /** GET /metrics (Prometheus text format), behind the admin token unless `public` (config `metrics.public`). */
+  metrics?: { metrics: Metrics; public: boolean };
   /** Request-independent log lines (token exchanges granted and refused). */
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
@@ -70,6 +74,18 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       token_endpoint_auth_methods_supported: ['none'],
     }));
     await app.register(oauthTokenRoute, { exchange: deps.exchange ?? null, log: deps.log });
+  }
+  if (deps.metrics) {
+    const { metrics, public: open } = deps.metrics;
+    const loopbackOnly = async (req: FastifyRequest, reply: FastifyReply) => {
+      if (!isLoopback(req.socket.remoteAddress ?? ''))
+        await reply.code(403).send({ error: 'this broker generated its admin token (admin_token: generate), which it accepts from loopback only' });
+    };
+    const guard = open ? [] : deps.adminLoopbackOnly ? [loopbackOnly, adminAuth(deps.adminToken ?? null)] : [adminAuth(deps.adminToken ?? null)];
+    app.get('/metrics', { onRequest: guard }, async (_req, reply) => {
+      const { contentType, body } = await metrics.scrape();
+      return reply.type(contentType).send(body);
+    });
   }
   // Before the admin API's plugins are registered, so that it runs ahead of their token checks.
   if (deps.adminLoopbackOnly) {

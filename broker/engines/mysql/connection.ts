@@ -185,6 +185,7 @@ export class MysqlConnection implements EngineConnection {
       });
     } catch (e) {
       this.deps.log('upstream connect failed', { target: target.name, error: String(e) });
+      this.deps.upstreamFailed?.(target);
       return this.refuse(ER.UNKNOWN_ERROR, `jit-broker could not reach target "${target.name}": ${(e as Error).message}`);
     }
     if (this.closed) {

@@ -248,6 +248,7 @@ export class PostgresConnection implements EngineConnection {
       if (e instanceof UpstreamRefusal && settings.length && settingRejected(e)) {
         return this.refuse(e.code, `jit-broker: target "${target.name}" refused a setting this connection asks for: ${e.serverMessage}`);
       }
+      this.deps.upstreamFailed?.(target);
       return this.refuse('08006', `jit-broker could not reach target "${target.name}": ${(e as Error).message}`);
     }
     if (this.closed) {
