@@ -34,16 +34,17 @@ export interface TestBroker {
  * `yaml` is appended to a config with ephemeral listeners, a temp data_dir and target `app`.
  * `opts.identity`: extra keys of the `identity` map, as YAML flow entries (`single_use: true, issuers: [...]`);
  * `opts.targets`: more targets, as YAML lines under `targets:` (`  other: { engine: postgres, upstream: "..." }`);
- * `opts.listen`: extra keys of the `listen` map, as YAML flow entries (`login_timeout: 1s, max_logins: 4`).
+ * `opts.listen`: extra keys of the `listen` map, as YAML flow entries (`login_timeout: 1s, max_logins: 4`);
+ * `opts.store`: the store's URL (default: a SQLite file in the broker's temp folder).
  */
 export async function startTestBroker(
   yaml = BASE_RULES,
-  opts: { plaintext?: boolean; identity?: string; targets?: string; listen?: string } = {},
+  opts: { plaintext?: boolean; identity?: string; targets?: string; listen?: string; store?: string } = {},
 ): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'jit-test-'));
   const text = `
 data_dir: .jit
-store: sqlite:.jit/jit.db
+store: ${JSON.stringify(opts.store ?? 'sqlite:.jit/jit.db')}
 listen: { postgres: 127.0.0.1:0, mysql: null, http: 127.0.0.1:0${opts.listen ? `, ${opts.listen}` : ''} }
 tls: { plaintext: ${opts.plaintext ? 'loopback' : 'never'} }
 identity: { local_issuer_url: "http://jit-broker.test"${opts.identity ? `, ${opts.identity}` : ''} }
