@@ -185,6 +185,17 @@ const schema = z
     /** Where the broker keeps its own files (issuer key, generated TLS cert, SQLite store). */
     data_dir: z.string().default('.jit'),
     store: z.string().default('sqlite:.jit/jit.db'),
+    /** This broker's name in a fleet (several brokers on one PostgreSQL store), recorded on its sessions. Default: $JIT_REPLICA_ID, else host name and pid. */
+    replica_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'replica_id is 1 to 100 letters, digits, _ . : -')
+      .optional(),
+    /** Approvals across a fleet: a replica silent this long is dead, and the others end its held statements and sessions. */
+    approvals: z
+      .strictObject({
+        lease: duration.refine((s) => s > 0, 'lease must be longer than 0s').default(30),
+      })
+      .prefault({}),
     listen: z
       .strictObject({
         postgres: hostPort.nullable().default({ host: '127.0.0.1', port: 6432 }),

@@ -19,6 +19,7 @@ import { Catalogs } from './catalog/index.js';
 import { BrokerSession } from './session.js';
 import { openStore, type Store } from './store/index.js';
 import { openJournal } from './audit/journal/index.js';
+import { approvalFleet, defaultReplicaId, isFleetStore, Lease, PgChannel, revocationFleet } from './fleet/index.js';
 import { loadTls } from './tls.js';
 import { Metrics } from './metrics/index.js';
 import type { Target } from './types.js';
@@ -63,6 +64,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     mkdirSync(config.data_dir, { recursive: true });
     await loadPostgresParser();
 
+    // This broker's name in a fleet, recorded on its sessions and its metrics.
+    const replicaId = config.replica_id ?? (process.env.JIT_REPLICA_ID || defaultReplicaId());
     const backing = await openStore(config.store);
     // Sessions and statements are recorded through the write-ahead journal; the indexer moves them into the store.
     const j = config.audit.journal;
@@ -82,21 +85,32 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       log.info({ ...store.writer.stats }, 'audit journal closed');
     });
     // GET /metrics: counted through hooks handed to the session core, the login audit, the engines and the approvals bus.
-    const metrics = new Metrics().observeJournal({
+    const metrics = new Metrics({ replica: replicaId }).observeJournal({
       dir: j.dir,
       written: () => store.writer.position,
       indexed: () => store.indexed,
       stats: store.writer.stats,
     });
     closers.push(async () => metrics.close());
-    const stale = await store.endOpenSessions('the broker stopped while the session was open');
-    if (stale) log.warn({ sessions: stale }, 'closed sessions left open by an earlier broker process');
+    // A fleet (a PostgreSQL store several brokers share): a lease, and a channel for approvals and revocations.
+    const channel = isFleetStore(config.store) ? await PgChannel.open(config.store, replicaId, (msg, fields) => log.warn(fields ?? {}, msg)) : null;
+    if (channel) closers.push(() => channel.close());
+    // The only broker on its store ends what an earlier process left open; in a fleet the others' leases do that.
+    if (!channel) {
+      const stale = await store.endOpenSessions('the broker stopped while the session was open');
+      if (stale) log.warn({ sessions: stale }, 'closed sessions left open by an earlier broker process');
+    }
 
-    const approvals = new Approvals({ store, log: (msg, fields) => log.info(fields ?? {}, msg) });
+    const approvals = new Approvals({ store, fleet: channel ? approvalFleet(channel) : null, log: (msg, fields) => log.info(fields ?? {}, msg) });
     metrics.observeApprovals(approvals);
     // Who may revoke from Slack: identity.revokers, else whoever a review rule lists as an approver.
     const revokers = config.identity.revokers ?? [...new Set(config.rules.flatMap((r) => r.approvers ?? []))];
-    const revocations = await RevocationService.open({ store, revokers, log: (msg, fields) => log.warn(fields ?? {}, msg) });
+    const revocations = await RevocationService.open({
+      store,
+      revokers,
+      fleet: channel ? revocationFleet(channel) : null,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+    });
     await opts.onApprovals?.(approvals);
     // The Slack bot subscribes before stale requests are cancelled, so it updates their messages too.
     let bot: import('../bot/index.js').SlackBot | null = null;
@@ -116,9 +130,16 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     }
     // Closed before the bot stops: the bot still updates the messages of requests cancelled at shutdown.
     closers.push(() => approvals.close('the broker is shutting down'));
-    const staleApprovals = await approvals.recoverStale('broker restarted');
-    if (staleApprovals.length)
-      log.warn({ approvals: staleApprovals.map((r) => r.id) }, 'cancelled approval requests left pending by an earlier broker process');
+    if (channel) {
+      // Heartbeats, and the sweep that ends what replicas silent longer than the lease left behind.
+      const lease = new Lease({ store, approvals, replicaId, leaseSeconds: config.approvals.lease, log: (msg, fields) => log.warn(fields ?? {}, msg) });
+      await lease.start();
+      closers.push(() => lease.stop());
+    } else {
+      const staleApprovals = await approvals.recoverStale('broker restarted');
+      if (staleApprovals.length)
+        log.warn({ approvals: staleApprovals.map((r) => r.id) }, 'cancelled approval requests left pending by an earlier broker process');
+    }
     // `admin_token: generate`: a random credential under data_dir, for the `jit` commands run beside the broker.
     const generatedAdminToken = config.admin_token === GENERATE;
     const adminToken = generatedAdminToken ? loadOrCreateAdminToken(config.data_dir) : (config.admin_token ?? null);
@@ -180,7 +201,17 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       loginRefused: (refusal, token) => loginAudit.refused(refusal, token),
       openSession: async (identity, target, client) => {
         const s = await BrokerSession.open(
-          { store, policy, approvals: canDecide ? approvals : null, sampling, log: sessionLog, revoked: (i) => revocations.revokedReason(i), catalog, metrics },
+          {
+            store,
+            policy,
+            approvals: canDecide ? approvals : null,
+            sampling,
+            log: sessionLog,
+            revoked: (i) => revocations.revokedReason(i),
+            catalog,
+            metrics,
+            replicaId,
+          },
           identity,
           target,
           client,

@@ -28,6 +28,8 @@ export { SessionRefusedError };
 
 export interface SessionDeps {
   store: Store;
+  /** This broker's `replica_id`, recorded on the session (a fleet). */
+  replicaId?: string | null;
   policy: PolicyConfig;
   /**
    * Holds `review` statements until people decide them. Absent (tests, or nobody could ever decide:
@@ -89,7 +91,14 @@ export class BrokerSession implements SessionPort {
     }
     const revoked = deps.revoked?.(identity);
     if (revoked) throw new SessionRefusedError('28P01', `jit-broker: token refused: ${revoked}`, 'revoked');
-    const id = await deps.store.createSession({ target: target.name, engine: target.engine, identity, client, startedAt: new Date() });
+    const id = await deps.store.createSession({
+      target: target.name,
+      engine: target.engine,
+      identity,
+      client,
+      startedAt: new Date(),
+      replicaId: deps.replicaId ?? null,
+    });
     deps.metrics?.loginAccepted(target.engine);
     deps.metrics?.sessionOpened(target.name);
     return new BrokerSession(deps, id, identity, target, client);

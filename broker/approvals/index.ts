@@ -144,13 +144,13 @@ export class Approvals {
     const refused = this.check(r, d);
     if (refused) return refused;
     if (!d.approve) {
-      await this.end(live, 'denied', d.by, d.reason?.trim() || null);
+      if (!(await this.end(live, 'denied', d.by, d.reason?.trim() || null))) return this.ended(copy(r));
       return { ok: true, request: copy(r) };
     }
     const entry = { by: d.by, at: new Date() };
     r.approvals.push(entry);
     if (r.approvals.length >= r.settings.minApprovals) {
-      await this.end(live, 'approved', d.by, d.reason?.trim() || null);
+      if (!(await this.end(live, 'approved', d.by, d.reason?.trim() || null))) return this.ended(copy(r));
       return { ok: true, request: copy(r) };
     }
     let counted: boolean;
@@ -240,6 +240,19 @@ export class Approvals {
     return stale;
   }
 
+  /**
+   * A fleet: ends the pending requests of a replica that died (its lease ran out) as cancelled with `reason`,
+   * each exactly once across the survivors, and publishes them (this broker's bot updates their messages).
+   */
+  async cancelReplica(replicaId: string, reason: string): Promise<number> {
+    const cancelled = await this.opts.store.cancelPendingApprovals(reason, [...this.live.keys()], replicaId);
+    for (const r of cancelled) {
+      this.bus.publish({ type: 'updated', request: r });
+      this.opts.fleet?.changed(r.id);
+    }
+    return cancelled.length;
+  }
+
   /** Cancels what is still pending and refuses new requests. */
   async close(reason = 'the broker is shutting down'): Promise<void> {
     this.closed = true;
@@ -281,9 +294,9 @@ export class Approvals {
    * written, published, and only then is the waiting statement released. An approval that cannot
    * be recorded does not run the statement: it ends cancelled instead, and the error is rethrown.
    */
-  private async end(live: Live, state: Ended, by: string | null, reason: string | null): Promise<void> {
+  private async end(live: Live, state: Ended, by: string | null, reason: string | null): Promise<boolean> {
     const r = live.request;
-    if (r.state !== 'pending') return;
+    if (r.state !== 'pending') return false;
     // What the store must still hold for this end to be the one that counts (a fleet: another replica may decide too).
     const expect: ApprovalExpectation = { state: 'pending', approvals: r.approvals.length - (state === 'approved' ? 1 : 0) };
     Object.assign(r, { state, decidedBy: by, decidedAt: new Date(), reason });
@@ -294,7 +307,10 @@ export class Approvals {
       if (!(await this.persist(live, this.opts.fleet ? expect : undefined))) {
         // Decided on another replica first: that decision stands.
         const stored = await this.opts.store.getApproval(r.id);
-        if (stored && stored.state !== 'pending') return this.settle(live, stored, true);
+        if (stored && stored.state !== 'pending') {
+          this.settle(live, stored, true);
+          return false;
+        }
         Object.assign(r, { state: 'cancelled', reason: 'the request changed on another broker at the same time; run the statement again to ask again' });
         await this.persist(live).catch(() => {});
       }
@@ -311,6 +327,7 @@ export class Approvals {
     this.opts.fleet?.changed(r.id);
     live.resolve(copy(r));
     if (failure && state === 'approved') throw failure;
+    return true;
   }
 
   /** A request held here ended in the store (decided on another replica): release or refuse its statement. */
@@ -333,7 +350,7 @@ export class Approvals {
   /** Another replica changed request `id`: if this broker holds its statement, follow the store. */
   private async remoteChanged(id: string): Promise<void> {
     const live = this.live.get(id);
-    if (!live || live.request.state !== 'pending') return;
+    if (live?.request.state !== 'pending') return;
     const stored = await this.opts.store.getApproval(id);
     if (!stored || live.request.state !== 'pending') return;
     if (stored.state !== 'pending') return this.settle(live, stored, true);
@@ -362,8 +379,8 @@ export class Approvals {
     }
     if (!(await this.opts.store.updateApproval(r, expect))) {
       const again = await this.opts.store.getApproval(r.id);
-      if (!again || again.state !== 'pending' || attempt > 3)
-        return again ? this.ended(again) : { ok: false, code: 'not_found', message: `no approval request '${r.id}'` };
+      if (!again) return { ok: false, code: 'not_found', message: `no approval request '${r.id}'` };
+      if (again.state !== 'pending' || attempt > 3) return this.ended(again);
       return this.decideElsewhere(again, d, attempt + 1); // another approval landed meanwhile: count this one on top
     }
     this.bus.publish({ type: 'updated', request: copy(r) });

@@ -49,6 +49,11 @@ export interface RevocationOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** How long the cache trusts itself before catching up with revocations other brokers wrote. Default 5s. */
   refreshMs?: number;
+  /**
+   * Brokers sharing one store (broker/fleet): a revocation made here is announced, and one announced by
+   * another replica is read at once and ends this broker's sessions it covers.
+   */
+  fleet?: { changed(): void; onChanged(listener: () => void): () => void } | null;
 }
 
 const MAX_REASON = 2000;
@@ -65,11 +70,25 @@ export class RevocationService {
   #refreshing: Promise<void> | null = null;
   readonly revokers: readonly string[];
 
+  readonly #fleet: RevocationOptions['fleet'];
+
   private constructor(opts: RevocationOptions) {
     this.#store = opts.store;
     this.revokers = [...opts.revokers];
     this.#log = opts.log ?? (() => {});
     this.#refreshMs = opts.refreshMs ?? 5000;
+    this.#fleet = opts.fleet ?? null;
+    this.#fleet?.onChanged(() => {
+      this.#remote().catch((e: unknown) => this.#log('could not apply a revocation made on another broker', { error: String(e) }));
+    });
+  }
+
+  /** Another replica revoked: read what is new, and end this broker's sessions it covers. */
+  async #remote(): Promise<void> {
+    const before = this.#lastId;
+    await this.#refresh();
+    const fresh = [...new Set([...this.#builds.values(), ...this.#jtis.values()])].filter((r) => r.id > before);
+    for (const r of fresh) await this.#endSessions(r);
   }
 
   /** Loads every recorded revocation into the cache. */
@@ -124,6 +143,7 @@ export class RevocationService {
     }
     const revocation = await this.#store.addRevocation({ build, jti, reason, revokedBy: input.by, revokedAt: new Date() });
     this.#add(revocation);
+    this.#fleet?.changed();
     this.#log('revoked', { build, jti, by: input.by, reason });
     const ended = await this.#endSessions(revocation);
     return { ok: true, revocation, ended };
