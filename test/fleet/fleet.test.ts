@@ -3,6 +3,7 @@
 // B); two deciders at once decide once; a revocation on B ends A's session; `jit sessions` on B lists A's
 // sessions; a replica killed with a held statement has its request cancelled and its sessions closed by
 // a survivor once its lease runs out.
+import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalRequest } from '../../broker/approvals/types.js';
 import { direct, eventually } from '../support/broker.js';
@@ -118,6 +119,30 @@ describe('a fleet of brokers on one PostgreSQL store', () => {
       return s[0]?.endReason ? s : null;
     });
     expect(after[0]!.endReason).toMatch(/revoked/);
+  });
+
+  it('MySQL through B (the second target): the session is listed from A, as replica b`s', async () => {
+    const c = await mysql.createConnection({
+      host: '127.0.0.1',
+      port: b.mysqlPort,
+      user: 'ci',
+      password: await fleet.token('fleet/mysql'),
+      database: 'shop',
+      ssl: { rejectUnauthorized: false },
+    });
+    const [rows] = await c.query('SELECT 41 + 1 AS answer');
+    expect(rows).toEqual([{ answer: 42 }]);
+    await c.end();
+    const listed = await eventually(async () => {
+      const s = JSON.parse((await a.jit('sessions', '--build', 'fleet/mysql', '--json')).stdout) as {
+        target: string;
+        replicaId: string;
+        statementCount: number;
+        endedAt: string | null;
+      }[];
+      return s[0]?.endedAt ? s : null;
+    });
+    expect(listed).toMatchObject([{ target: 'shop', replicaId: 'b', statementCount: 1 }]);
   });
 
   it('a replica killed with a held statement: a survivor cancels its request after the lease and closes its sessions', async () => {

@@ -1,5 +1,6 @@
 // A fleet as local processes: brokers started with `jit start` (bin/jit.js) on one PostgreSQL store (a
-// database of its own on the machine's server), a shared data_dir (the issuer key: a token minted by one
+// database of its own on the machine's server), each serving the two targets (the machine's PostgreSQL as
+// `app`, its MariaDB as `shop`), a shared data_dir (the issuer key: a token minted by one
 // verifies on all) and a journal folder each, and a fake Slack Web API they all post to.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { eventually, run, UPSTREAM, type RunResult } from './broker.js';
+import { MYSQL_UPSTREAM } from './mysql.js';
 
 const BIN = resolve('bin/jit.js');
 export const ADMIN_TOKEN = 'fleet-admin-token-0123456789';
@@ -17,6 +19,7 @@ const ADMIN_URL = new URL(UPSTREAM);
 export interface Replica {
   id: string;
   pgPort: number;
+  mysqlPort: number;
   httpUrl: string;
   configFile: string;
   child: ChildProcess;
@@ -68,7 +71,7 @@ export async function startFleet(o: { rules: string; slackUrl?: string; lease?: 
     storeUrl,
     replicas,
     async start(id) {
-      const [pgPort, httpPort] = [await freePort(), await freePort()];
+      const [pgPort, mysqlPort, httpPort] = [await freePort(), await freePort(), await freePort()];
       const configFile = join(dir, `${id}.yaml`);
       mkdirSync(join(dir, `journal-${id}`), { recursive: true });
       writeFileSync(
@@ -76,7 +79,7 @@ export async function startFleet(o: { rules: string; slackUrl?: string; lease?: 
         `data_dir: shared
 store: ${storeUrl}
 replica_id: ${id}
-listen: { postgres: 127.0.0.1:${pgPort}, mysql: null, http: 127.0.0.1:${httpPort} }
+listen: { postgres: 127.0.0.1:${pgPort}, mysql: 127.0.0.1:${mysqlPort}, http: 127.0.0.1:${httpPort} }
 tls: { plaintext: loopback }
 identity: { local_issuer_url: "http://jit-fleet.test" }
 audit: { journal: { dir: journal-${id} } }
@@ -85,6 +88,7 @@ admin_token: ${ADMIN_TOKEN}
 ${o.slackUrl ? `slack: { bot_token: xoxb-fleet, signing_secret: ${SIGNING_SECRET}, channel: C01APPROVALS, api_url: "${o.slackUrl}" }` : ''}
 targets:
   app: { engine: postgres, upstream: "${UPSTREAM}" }
+  shop: { engine: mysql, upstream: "${MYSQL_UPSTREAM}" }
 ${o.rules}
 `,
       );
@@ -98,6 +102,7 @@ ${o.rules}
       const r: Replica = {
         id,
         pgPort,
+        mysqlPort,
         httpUrl,
         configFile,
         child,
