@@ -7,6 +7,7 @@ import { sql } from 'drizzle-orm';
 import { type AnyPgColumn, bigint, boolean, doublePrecision, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { ApprovalState } from '../approvals/types.js';
 import type { Action, Kind, ReviewSettings, StatementRequest } from '../types.js';
+import type { BlastRadius, PolicyDocument } from './types.js';
 
 /** Epoch-millisecond precision, as SQLite keeps times: what is written is read back exactly. */
 const time = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
@@ -74,6 +75,8 @@ export const statements = pgTable(
     error: text('error'),
     /** The approval request that held this statement, or the `scope: session` approval it ran under. */
     approvalId: text('approval_id').references((): AnyPgColumn => approvals.id),
+    /** The policy version that decided it (policy_versions.version); null before policy lived in the store. */
+    policyVersion: integer('policy_version'),
   },
   (t) => [uniqueIndex('statements_session_seq_idx').on(t.sessionId, t.seq)],
 );
@@ -107,6 +110,10 @@ export const approvals = pgTable(
     reason: text('reason'),
     messageChannel: text('message_channel'),
     messageTs: text('message_ts'),
+    /** The policy version whose rule held it. */
+    policyVersion: integer('policy_version'),
+    /** What the statement would touch, estimated before asking (blast radius); null when none. */
+    estimate: jsonb('estimate').$type<BlastRadius>(),
   },
   (t) => [
     index('approvals_session_idx').on(t.sessionId),
@@ -199,4 +206,19 @@ export const replicas = pgTable('replicas', {
   id: text('id').primaryKey(),
   startedAt: time('started_at').notNull(),
   lastSeen: time('last_seen').notNull(),
+});
+
+/**
+ * Policy as data: every version of the rules (`rules:` and `default:` as in jit.yaml), the newest active.
+ * A version is never changed; a rollback is a new version with an older one's rules.
+ */
+export const policyVersions = pgTable('policy_versions', {
+  version: integer('version').primaryKey(),
+  /** `{ rules, default }`, validated by the config's own schema when applied. */
+  rules: jsonb('rules').$type<PolicyDocument>().notNull(),
+  /** sha256 of the canonical JSON of `rules`: two versions with the same rules have the same hash. */
+  sha256: text('sha256').notNull(),
+  author: text('author').notNull(),
+  message: text('message'),
+  appliedAt: time('applied_at').notNull(),
 });

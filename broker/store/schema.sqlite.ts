@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm';
 import { index, integer, real, sqliteTable, text, uniqueIndex, type AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 import type { ApprovalState } from '../approvals/types.js';
 import type { Action, Kind, ReviewSettings, StatementRequest } from '../types.js';
+import type { BlastRadius, PolicyDocument } from './types.js';
 
 export const sessions = sqliteTable(
   'sessions',
@@ -68,6 +69,8 @@ export const statements = sqliteTable(
      * end), or, for a `scope: session` approval, the earlier approval that lets this text run again.
      */
     approvalId: text('approval_id').references((): AnySQLiteColumn => approvals.id),
+    /** The policy version that decided it (policy_versions.version); null before policy lived in the store. */
+    policyVersion: integer('policy_version'),
   },
   (t) => [uniqueIndex('statements_session_seq_idx').on(t.sessionId, t.seq)],
 );
@@ -101,6 +104,10 @@ export const approvals = sqliteTable(
     reason: text('reason'),
     messageChannel: text('message_channel'),
     messageTs: text('message_ts'),
+    /** The policy version whose rule held it. */
+    policyVersion: integer('policy_version'),
+    /** What the statement would touch, estimated before asking (blast radius): `BlastRadius` as JSON; null when none. */
+    estimate: text('estimate', { mode: 'json' }).$type<BlastRadius>(),
   },
   (t) => [
     index('approvals_session_idx').on(t.sessionId),
@@ -215,4 +222,19 @@ export const replicas = sqliteTable('replicas', {
   id: text('id').primaryKey(),
   startedAt: integer('started_at', { mode: 'timestamp_ms' }).notNull(),
   lastSeen: integer('last_seen', { mode: 'timestamp_ms' }).notNull(),
+});
+
+/**
+ * Policy as data: every version of the rules (`rules:` and `default:` as in jit.yaml), the newest active.
+ * A version is never changed; a rollback is a new version with an older one's rules.
+ */
+export const policyVersions = sqliteTable('policy_versions', {
+  version: integer('version').primaryKey(),
+  /** `{ rules, default }`, validated by the config's own schema when applied. */
+  rules: text('rules', { mode: 'json' }).$type<PolicyDocument>().notNull(),
+  /** sha256 of the canonical JSON of `rules`: two versions with the same rules have the same hash. */
+  sha256: text('sha256').notNull(),
+  author: text('author').notNull(),
+  message: text('message'),
+  appliedAt: integer('applied_at', { mode: 'timestamp_ms' }).notNull(),
 });

@@ -268,3 +268,26 @@ export type JournalEvent =
   | ({ t: 'stmt'; id: number; seq: number; startedAt: number; approvalId: string | null } & Omit<NewStatement, 'startedAt' | 'approvalId'>)
   | ({ t: 'done'; id: number; sample: ResultSample | null } & StatementOutcome)
   | { t: 'end'; id: string; reason: string; at: number };
+
+/** A policy as the store keeps it: what `rules:` and `default:` hold in jit.yaml (validated by the config schema). */
+export interface PolicyDocument {
+  rules: unknown[];
+  default: string;
+}
+
+/**
+ * What a held statement would touch, estimated before asking, without running it: the planner's row
+ * estimate (EXPLAIN) for DELETE/UPDATE, the catalog's row count and size for DROP/TRUNCATE of a table.
+ */
+export interface BlastRadius {
+  /** Estimated rows affected (or in the table dropped or truncated). */
+  rows: number | null;
+  /** Estimated bytes of the table(s), when known (DROP/TRUNCATE). */
+  bytes?: number | null;
+  /** The table(s) it concerns, as named in the statement or the plan. */
+  tables: string[];
+  /** How it was estimated: `explain` (the planner) or `catalog` (table statistics). */
+  source: 'explain' | 'catalog';
+  /** One line for people: `≈ 12,400 rows of orders`. */
+  text: string;
+}
