@@ -89,6 +89,7 @@ export class Approvals {
       sql: input.sql,
       kinds: [...input.kinds],
       ruleId: input.ruleId,
+      policyVersion: input.policyVersion ?? null,
       settings: { ...settings, approvers: [...settings.approvers] },
       requestedAt: now,
       expiresAt: new Date(now.getTime() + settings.timeoutSeconds * 1000),

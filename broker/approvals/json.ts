@@ -39,6 +39,7 @@ export const approvalJsonSchema = {
     sql: str,
     kinds: { type: 'array', items: str },
     ruleId: nullable('string'),
+    policyVersion: nullable('integer'),
     settings: {
       type: 'object',
       properties: { approvers: { type: 'array', items: str }, timeoutSeconds: { type: 'number' }, minApprovals: { type: 'integer' }, scope: str },

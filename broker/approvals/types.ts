@@ -19,6 +19,8 @@ export interface ApprovalRequest {
   sql: string;
   kinds: Kind[];
   ruleId: string | null;
+  /** The policy version whose rule held it (null or absent: none recorded). */
+  policyVersion?: number | null;
   settings: ReviewSettings;
   requestedAt: Date;
   expiresAt: Date;
@@ -62,6 +64,8 @@ export interface ApprovalInput {
   sql: string;
   kinds: Kind[];
   ruleId: string | null;
+  /** The policy version that decided the review. */
+  policyVersion?: number | null;
   settings: ReviewSettings;
 }
 

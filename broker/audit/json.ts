@@ -103,6 +103,7 @@ export const statementJsonSchema = allRequired({
   rows: nullable('integer'),
   error: nullable('string'),
   approvalId: nullable('string'),
+  policyVersion: nullable('integer'),
   approval: { ...approvalJsonSchema, type: ['object', 'null'] },
   sample: sampleJsonSchema,
 });

@@ -31,6 +31,7 @@ export class PgApprovals {
         settings: r.settings,
         requestedAt: r.requestedAt,
         expiresAt: r.expiresAt,
+        policyVersion: r.policyVersion ?? null,
         ...mutable(r),
       });
       if (r.statementId !== null) await tx.update(statements).set({ approvalId: r.id }).where(eq(statements.id, r.statementId));
@@ -115,6 +116,7 @@ export function toRequest(row: ApprovalRow): ApprovalRequest {
     settings: row.settings,
     requestedAt: row.requestedAt,
     expiresAt: row.expiresAt,
+    ...(row.policyVersion !== null ? { policyVersion: row.policyVersion } : {}),
     state: row.state,
     approvals: row.approvals.map((a) => ({ by: a.by, at: new Date(a.at) })),
     decidedBy: row.decidedBy,

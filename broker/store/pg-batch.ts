@@ -138,6 +138,7 @@ export class PgBatch {
               s.message,
               iso(s.startedAt),
               s.approvalId ?? null,
+              s.policyVersion ?? null,
             ]);
           });
           if (values.length) {

@@ -35,7 +35,20 @@ const sessionCols = [
   se.startedAt,
   se.replicaId,
 ];
-export const STATEMENT_COLS = [st.id, st.sessionId, st.seq, st.sql, st.protocol, st.kinds, st.decision, st.ruleId, st.message, st.startedAt, st.approvalId];
+export const STATEMENT_COLS = [
+  st.id,
+  st.sessionId,
+  st.seq,
+  st.sql,
+  st.protocol,
+  st.kinds,
+  st.decision,
+  st.ruleId,
+  st.message,
+  st.startedAt,
+  st.approvalId,
+  st.policyVersion,
+];
 const outcomeCols = [st.durationMs, st.tag, st.rows, st.error];
 const sampleCols = [sm.statementId, sm.columns, sm.rows, sm.truncated, sm.bytes];
 
@@ -149,6 +162,7 @@ export class PgJournal {
           s.message,
           iso(s.startedAt),
           s.approvalId,
+          s.policyVersion ?? null,
           d?.durationMs ?? null,
           d?.tag ?? null,
           d?.rows ?? null,

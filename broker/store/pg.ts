@@ -20,6 +20,7 @@ import type {
   NewRevocation,
   NewSession,
   NewStatement,
+  NewPolicyVersion,
   RefusedLoginFilter,
   ReplicaBeat,
   RevocationFilter,
@@ -37,6 +38,7 @@ import { PgRevocations } from './pg-revocations.js';
 import { PgSamples } from './pg-samples.js';
 import { PgBatch } from './pg-batch.js';
 import { PgReplicas } from './pg-replicas.js';
+import { PgPolicy } from './pg-policy.js';
 
 /** Resolved against this file, not the cwd: works wherever the broker is started from. */
 export const PG_MIGRATIONS = fileURLToPath(new URL('../../migrations/postgres', import.meta.url));
@@ -125,6 +127,7 @@ export class PgStore implements Store {
   private readonly logins: PgLogins;
   private readonly journal: PgJournal;
   private readonly replicas: PgReplicas;
+  private readonly policy: PgPolicy;
   private closed = false;
 
   constructor(
@@ -140,6 +143,7 @@ export class PgStore implements Store {
     this.logins = new PgLogins(db);
     this.samples = new PgSamples(db, settle);
     this.replicas = new PgReplicas(db);
+    this.policy = new PgPolicy(db);
   }
 
   /** Batch transactions committed since open (diagnostics and tests). */
@@ -265,6 +269,12 @@ export class PgStore implements Store {
   heartbeat = (r: ReplicaBeat) => plain(this.replicas.heartbeat(r));
   listReplicas = () => plain(this.replicas.list());
   removeReplica = (id: string) => plain(this.replicas.remove(id));
+
+  // Policy versions: see pg-policy.ts.
+  addPolicyVersion = (v: NewPolicyVersion) => plain(this.policy.add(v));
+  getPolicyVersion = (version?: number) => plain(this.policy.get(version));
+  listPolicyVersions = () => plain(this.policy.list());
+  activePolicyVersion = () => plain(this.policy.active());
 
   // Result samples: see pg-samples.ts (and completeStatement, which writes one with its outcome).
   recordSample = (statementId: number, sample: ResultSample) => plain(this.samples.record(statementId, sample));

@@ -32,6 +32,7 @@ export class SqliteApprovals {
           settings: r.settings,
           requestedAt: r.requestedAt,
           expiresAt: r.expiresAt,
+          policyVersion: r.policyVersion ?? null,
           ...mutable(r),
         })
         .run();
@@ -124,6 +125,7 @@ function toRequest(row: ApprovalRow): ApprovalRequest {
     settings: row.settings,
     requestedAt: row.requestedAt,
     expiresAt: row.expiresAt,
+    ...(row.policyVersion !== null ? { policyVersion: row.policyVersion } : {}),
     state: row.state,
     approvals: row.approvals.map((a) => ({ by: a.by, at: new Date(a.at) })),
     decidedBy: row.decidedBy,

@@ -48,7 +48,20 @@ export class SqliteJournal {
       se.startedAt,
       se.replicaId,
     ];
-    const stmtCols = [st.id, st.sessionId, st.seq, st.sql, st.protocol, st.kinds, st.decision, st.ruleId, st.message, st.startedAt, st.approvalId];
+    const stmtCols = [
+      st.id,
+      st.sessionId,
+      st.seq,
+      st.sql,
+      st.protocol,
+      st.kinds,
+      st.decision,
+      st.ruleId,
+      st.message,
+      st.startedAt,
+      st.approvalId,
+      st.policyVersion,
+    ];
     const outcomeCols = [st.durationMs, st.tag, st.rows, st.error];
     const openSession = client.prepare(`INSERT OR IGNORE INTO ${SS} (${cols(sessionCols)}) VALUES (${marks(sessionCols.length)})`);
     const endSession = client.prepare(`UPDATE ${SS} SET ${q(se.endedAt)} = ?, ${q(se.endReason)} = ? WHERE ${q(se.id)} = ? AND ${q(se.endedAt)} IS NULL`);
@@ -101,6 +114,7 @@ export class SqliteJournal {
             s.message,
             s.startedAt,
             s.approvalId,
+            s.policyVersion ?? null,
             d?.durationMs ?? null,
             d?.tag ?? null,
             d?.rows ?? null,

@@ -22,6 +22,7 @@ import type {
   NewRevocation,
   RefusedLoginFilter,
   NewStatement,
+  NewPolicyVersion,
   RevocationFilter,
   TokenUse,
   SessionFilter,
@@ -36,6 +37,7 @@ import { SqliteRevocations } from './sqlite-revocations.js';
 import { SqliteSamples, type EncodedSample } from './sqlite-samples.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import { SqliteReplicas } from './sqlite-replicas.js';
+import { SqlitePolicy } from './sqlite-policy.js';
 
 /** Resolved against this file, not the cwd: works wherever the broker is started from. */
 export const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../migrations/sqlite', import.meta.url));
@@ -113,9 +115,21 @@ function prepareHotPath(client: Database.Database) {
         `FROM ${SS} WHERE ${q(sessions.id)} = ?`,
     ),
     insert: client.prepare(
-      `INSERT INTO ${S} (${[st.sessionId, st.seq, st.sql, st.protocol, st.kinds, st.decision, st.ruleId, st.message, st.startedAt, st.approvalId]
+      `INSERT INTO ${S} (${[
+        st.sessionId,
+        st.seq,
+        st.sql,
+        st.protocol,
+        st.kinds,
+        st.decision,
+        st.ruleId,
+        st.message,
+        st.startedAt,
+        st.approvalId,
+        st.policyVersion,
+      ]
         .map(q)
-        .join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        .join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     complete: client.prepare(`UPDATE ${S} SET ${q(st.durationMs)} = ?, ${q(st.tag)} = ?, ${q(st.rows)} = ?, ${q(st.error)} = ? WHERE ${q(st.id)} = ?`),
   };
@@ -156,6 +170,7 @@ export class SqliteStore implements Store {
   private readonly logins: SqliteLogins;
   private readonly journal: SqliteJournal;
   private readonly replicas: SqliteReplicas;
+  private readonly policy: SqlitePolicy;
 
   constructor(
     /** The underlying connection, for diagnostics and tests; the broker itself never needs it. */
@@ -168,6 +183,7 @@ export class SqliteStore implements Store {
     const samples = (this.samples = new SqliteSamples(client, db, () => this.flush()));
     this.journal = new SqliteJournal(client, samples);
     this.replicas = new SqliteReplicas(db);
+    this.policy = new SqlitePolicy(db);
     const hot = prepareHotPath(client);
     this.batchTx = client.transaction((records: PendingRecord[], completes: PendingComplete[]): BatchResult => {
       const ids: (number | Error)[] = new Array<number | Error>(records.length);
@@ -305,6 +321,7 @@ export class SqliteStore implements Store {
         s.message,
         statements.startedAt.mapToDriverValue(s.startedAt),
         s.approvalId ?? null,
+        s.policyVersion ?? null,
       ];
     } catch (e) {
       return Promise.reject(e);
@@ -389,6 +406,12 @@ export class SqliteStore implements Store {
   heartbeat = (r: ReplicaBeat) => this.replicas.heartbeat(r);
   listReplicas = () => this.replicas.list();
   removeReplica = (id: string) => this.replicas.remove(id);
+
+  // Policy versions: see sqlite-policy.ts.
+  addPolicyVersion = (v: NewPolicyVersion) => this.policy.add(v);
+  getPolicyVersion = (version?: number) => this.policy.get(version);
+  listPolicyVersions = () => this.policy.list();
+  activePolicyVersion = () => this.policy.active();
 
   // Result samples: see sqlite-samples.ts (and completeStatement, which writes one with its outcome).
   recordSample = (statementId: number, sample: ResultSample) => this.samples.record(statementId, sample);

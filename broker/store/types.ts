@@ -25,6 +25,8 @@ export interface NewStatement {
   startedAt: Date;
   /** The `scope: session` approval that lets this text run again without asking (held statements are linked by createApproval). */
   approvalId?: string | null;
+  /** The policy version (policy_versions.version) that decided it; null or absent: none recorded (no version in the store). */
+  policyVersion?: number | null;
 }
 
 /** Where a recorded session or refused login came from: ClientInfo as the store keeps it, in columns of its own. */
@@ -55,9 +57,11 @@ export interface SessionSummary
  * A recorded statement: what recordStatement() was given, its place in the session, and its outcome —
  * each field of StatementOutcome null until completeStatement() ran (the statement never finished, or is still running).
  */
-export interface StatementRecord extends Omit<NewStatement, 'approvalId'>, Nullable<StatementOutcome> {
+export interface StatementRecord extends Omit<NewStatement, 'approvalId' | 'policyVersion'>, Nullable<StatementOutcome> {
   id: number;
   seq: number;
+  /** The policy version that decided it. The store always sets it (null: recorded before policy lived in the store). */
+  policyVersion?: number | null;
   /** The approval request that held it (or the session-scope approval it ran under); see getApproval(). The store always sets it (null: never held). */
   approvalId?: string | null;
 }
@@ -230,6 +234,17 @@ export interface Store {
    * the store) and returns the first. Ids of a block come after every statement id already stored.
    */
   reserveStatementIds(count: number): Promise<number>;
+  /**
+   * Stores a new policy version, which becomes the active one: its number is the newest stored + 1, assigned
+   * atomically (two brokers applying at once get distinct versions). The sha256 is of the canonical JSON of `rules`.
+   */
+  addPolicyVersion(v: NewPolicyVersion): Promise<PolicyVersion>;
+  /** One version; without a number, the newest (the active one). Null when there is none. */
+  getPolicyVersion(version?: number): Promise<PolicyVersion | null>;
+  /** Every stored version, oldest first. */
+  listPolicyVersions(): Promise<PolicyVersion[]>;
+  /** The newest version's number (null: none): a cheap query, what every broker polls to switch to a new version. */
+  activePolicyVersion(): Promise<number | null>;
   /** Resolves when the store can serve queries (for /readyz). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -265,7 +280,10 @@ export type JournalEvent =
       SessionSummary,
       'id' | 'startedAt' | 'endedAt' | 'endReason' | 'statementCount' | 'allowed' | 'denied' | 'reviewed'
     >)
-  | ({ t: 'stmt'; id: number; seq: number; startedAt: number; approvalId: string | null } & Omit<NewStatement, 'startedAt' | 'approvalId'>)
+  | ({ t: 'stmt'; id: number; seq: number; startedAt: number; approvalId: string | null; policyVersion?: number | null } & Omit<
+      NewStatement,
+      'startedAt' | 'approvalId' | 'policyVersion'
+    >)
   | ({ t: 'done'; id: number; sample: ResultSample | null } & StatementOutcome)
   | { t: 'end'; id: string; reason: string; at: number };
 
@@ -273,6 +291,22 @@ export type JournalEvent =
 export interface PolicyDocument {
   rules: unknown[];
   default: string;
+}
+
+/** What addPolicyVersion() is given: the version number and hash are the store's to assign. */
+export interface NewPolicyVersion {
+  rules: PolicyDocument;
+  /** Who applied it: `config` (bootstrap), `cli:<user>`, `api:<name>`. */
+  author: string;
+  message: string | null;
+  appliedAt: Date;
+}
+
+/** A stored policy version (policy_versions): never changed once stored; the newest is active. */
+export interface PolicyVersion extends NewPolicyVersion {
+  version: number;
+  /** sha256 (hex) of the canonical JSON of `rules` (see broker/store/policy-hash.ts). */
+  sha256: string;
 }
 
 /**

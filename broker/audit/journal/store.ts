@@ -13,6 +13,7 @@ import type {
   NewRevocation,
   NewSession,
   NewStatement,
+  NewPolicyVersion,
   RefusedLoginFilter,
   RevocationFilter,
   SessionFilter,
@@ -162,6 +163,7 @@ export class JournaledStore implements Store {
         message: s.message,
         startedAt: s.startedAt.getTime(),
         approvalId: s.approvalId ?? null,
+        policyVersion: s.policyVersion ?? null,
       }).then(() => id);
     return typeof id === 'number' ? write(id) : id.then(write);
   }
@@ -223,6 +225,10 @@ export class JournaledStore implements Store {
   ingest = (journal: string, events: readonly JournalEvent[], position: JournalPosition) => this.inner.ingest(journal, events, position);
   journalPosition = (journal: string) => this.inner.journalPosition(journal);
   reserveStatementIds = (count: number) => this.inner.reserveStatementIds(count);
+  addPolicyVersion = (v: NewPolicyVersion) => this.inner.addPolicyVersion(v);
+  getPolicyVersion = (version?: number) => this.inner.getPolicyVersion(version);
+  listPolicyVersions = () => this.inner.listPolicyVersions();
+  activePolicyVersion = () => this.inner.activePolicyVersion();
   ping = () => this.inner.ping();
 
   /** Writes what is queued, lets the indexer apply all of it, then closes the store. */
