@@ -80,6 +80,25 @@ export function registerPolicyCommands(program: Command, config: () => Config): 
         }
       },
     );
+  // `apply FILE --dry-run`: decide the recorded statements again under FILE's rules (policy-dry-run.ts); storing a version is not here yet.
+  policy
+    .command('apply')
+    .description(
+      'apply the rules in FILE (a YAML with rules: and default:, or a whole jit.yaml); with --dry-run, only show which recorded decisions would change',
+    )
+    .argument('<file>', 'the policy file')
+    .option('--dry-run', 'decide the statements recorded in the window again under the rules in FILE and print what would change; store nothing')
+    .option('--since <when>', 'the window: a duration back from now (24h, 7d) or a date (2025-01-31, 2025-01-31T12:00:00Z)', '7d')
+    .option('--target <name>', 'only the statements of this target')
+    .option('--examples <n>', 'examples shown per change', (v) => Number.parseInt(v, 10), 5)
+    .option('--catalog', "judge functions, views and partitioned tables by each target's catalog as it is now (read over its upstream URL)")
+    .option('--fail-on-change', 'exit 1 when any decision would change (for CI)')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: import('./policy-dry-run.js').DryRunOptions & { dryRun?: boolean }) => {
+      if (!o.dryRun) throw new InvalidArgumentError('jit policy apply stores a new version only with the policy store; for now it takes --dry-run');
+      const { policyDryRun } = await import('./policy-dry-run.js');
+      await policyDryRun(file, o, config());
+    });
 }
 
 async function readStdin(): Promise<string> {
