@@ -2,14 +2,15 @@
 // runs statements from node-postgres (allowed, denied, held and approved, held and denied), a login with a
 // bad token and one to a target whose database is down; the scrape is parsed with a Prometheus text parser
 // and the counts are what a user of the broker would expect.
-import { hostname } from 'node:os';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { direct, eventually, startTestBroker, type TestBroker } from '../support/broker.js';
 
 const ADMIN = 'metrics-admin-token-0123456789';
+const REPLICA = 'metrics-replica-1';
 const RULES = `
+replica_id: ${REPLICA}
 admin_token: "${ADMIN}"
 rules:
   - { id: hold, tables: ["jit_mt_*"], kinds: [destructive], action: review, timeout: 60s }
@@ -84,11 +85,11 @@ describe('GET /metrics', () => {
     expect(s.family('jit_approval_wait_seconds')?.type).toBe('HISTOGRAM');
     for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds'])
       expect(s.family(name)).toBeDefined();
-    // Each target has its open-sessions series from the start, labelled with this broker's replica.
+    // Each target has its open-sessions series from the start, labelled with this broker's replica_id.
     expect(s.family('jit_sessions_open')?.metrics).toEqual(
       expect.arrayContaining([
-        { value: '0', labels: { target: 'app', replica: hostname() } },
-        { value: '0', labels: { target: 'down', replica: hostname() } },
+        { value: '0', labels: { target: 'app', replica: REPLICA } },
+        { value: '0', labels: { target: 'down', replica: REPLICA } },
       ]),
     );
   });
@@ -109,7 +110,7 @@ describe('GET /metrics', () => {
     expect(delta('jit_refusals_total', { target: 'app', reason: 'policy' })).toBe(2);
     expect(delta('jit_refusals_total', {})).toBe(2);
     expect(delta('jit_logins_total', { engine: 'postgres', result: 'accepted' })).toBe(1);
-    expect(during.value('jit_sessions_open', { target: 'app', replica: hostname() })).toBe(1);
+    expect(during.value('jit_sessions_open', { target: 'app', replica: REPLICA })).toBe(1);
     await c.end();
     await eventually(async () => (await scrape(t)).value('jit_sessions_open', { target: 'app' }) === 0);
     // Nothing that identifies a person, a session or a statement is a label.
