@@ -37,6 +37,8 @@ export interface DryRunExample {
   /** The statement's text, white space folded, cut at 160 characters. */
   sql: string;
   kinds: Kind[];
+  /** The policy version that decided it, as recorded (null: before policy versions were recorded). */
+  policyVersion: number | null;
 }
 
 export interface DryRunChange {
@@ -186,6 +188,7 @@ export function dryRun(policy: PolicyConfig, history: readonly RecordedSession[]
           at: st.startedAt.toISOString(),
           sql: fold(st.sql),
           kinds: d.kinds,
+          policyVersion: st.policyVersion ?? null,
         });
     }
   }
