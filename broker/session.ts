@@ -11,7 +11,7 @@ import type { Dialect, PolicyConfig } from './policy/index.js';
 import { classify, decide } from './policy/index.js';
 import { identityTargets } from './identity/limits.js';
 import type { Store } from './store/index.js';
-import type { SessionPort } from './engines/engine.js';
+import type { Estimator, SessionPort } from './engines/engine.js';
 import type { RefusalReason, SessionMetrics } from './metrics/index.js';
 import {
   SessionRefusedError,
@@ -61,6 +61,8 @@ export class BrokerSession implements SessionPort {
   /** `scope: session` approvals: statement text → the approval that lets it run again here. */
   private readonly approvedTexts = new Map<string, string>();
   private held = 0;
+  /** The engine's blast-radius estimator (each engine's estimate.ts), once its upstream connection is up. */
+  private estimator: Estimator | null = null;
   private readonly catalog: SessionCatalog | null;
   /** MySQL: the server's version, settings, user variables and prepared statements, as the classifier needs them. */
   readonly mysql: MysqlSessionState | null;
@@ -202,6 +204,8 @@ export class BrokerSession implements SessionPort {
           kinds: decision.kinds,
           ruleId: decision.ruleId,
           settings: decision.review ?? reviewSettings(undefined),
+          // Asked now, while the statement waits unforwarded; added to the request when it comes (approvals/estimate.ts).
+          estimate: this.estimator?.({ sql: req.sql, statements: classify(this.dialect, req.sql).statements }) ?? null,
         },
         { signal: this.abort.signal },
       );
@@ -232,6 +236,10 @@ export class BrokerSession implements SessionPort {
       default:
         return refuse(`${under} was cancelled: ${r.reason ?? 'no reason given'}`, 'approval_cancelled');
     }
+  }
+
+  useEstimator(estimate: Estimator): void {
+    this.estimator = estimate;
   }
 
   /** A recorder for one statement's result sample, within `audit.sample_rows/sample_bytes` (null: none kept). */

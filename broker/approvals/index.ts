@@ -6,7 +6,8 @@ import { newApprovalId, type Store } from '../store/index.js';
 import { formatDuration, isListedApprover, isOwnRequest } from './approvers.js';
 import { InProcessBus, type ApprovalBus, type ApprovalListener } from './bus.js';
 import type { ApprovalFilter, ApprovalInput, ApprovalRequest, ApprovalState, DecisionInput, DecisionResult } from './types.js';
-import type { ApprovalExpectation } from '../store/types.js';
+import type { ApprovalExpectation, BlastRadius } from '../store/types.js';
+import { addEstimate } from './estimate.js';
 
 export type * from './types.js';
 export { InProcessBus, type ApprovalBus, type ApprovalListener } from './bus.js';
@@ -99,6 +100,7 @@ export class Approvals {
       decidedAt: null,
       reason: null,
       message: null,
+      estimate: null,
     };
     await this.opts.store.createApproval(copy(request));
     let resolve!: (r: ApprovalRequest) => void;
@@ -108,6 +110,7 @@ export class Approvals {
     this.arm(live);
     this.opts.log?.('approval requested', { approval: request.id, session: request.sessionId, rule: request.ruleId });
     this.bus.publish({ type: 'requested', request: copy(request) });
+    if (input.estimate) addEstimate(this, request.id, input.estimate, this.opts.log);
     const signal = opts.signal;
     const why = () => (typeof signal?.reason === 'string' ? signal.reason : signal?.reason instanceof Error ? signal.reason.message : 'cancelled');
     if (this.closed || signal?.aborted) void this.end(live, 'cancelled', null, this.closed ? 'the broker is shutting down' : why());
@@ -223,6 +226,17 @@ export class Approvals {
     const stored = await this.opts.store.getApproval(id);
     if (!stored) return false;
     await this.opts.store.updateApproval({ ...stored, message: { channel: ref.channel, ts: ref.ts } });
+    return true;
+  }
+
+  /** A pending request's blast radius, estimated after it was made: written and published (`updated`). False when it is not pending here. */
+  async setEstimate(id: string, estimate: BlastRadius): Promise<boolean> {
+    const live = this.live.get(id);
+    if (live?.request.state !== 'pending') return false;
+    live.request.estimate = estimate;
+    if (!(await this.persist(live, this.opts.fleet ? { state: 'pending', approvals: live.request.approvals.length } : undefined))) return false;
+    if (live.request.state !== 'pending') return false;
+    this.bus.publish({ type: 'updated', request: copy(live.request) });
     return true;
   }
 

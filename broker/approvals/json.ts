@@ -52,5 +52,15 @@ export const approvalJsonSchema = {
     decidedAt: { type: ['string', 'null'], format: 'date-time' },
     reason: nullable('string'),
     message: { type: ['object', 'null'], properties: { channel: str, ts: str } },
+    estimate: {
+      type: ['object', 'null'],
+      properties: {
+        rows: nullable('number'),
+        bytes: nullable('number'),
+        tables: { type: 'array', items: str },
+        source: { type: 'string', enum: ['explain', 'catalog'] },
+        text: str,
+      },
+    },
   },
 } as const;

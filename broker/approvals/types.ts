@@ -1,5 +1,6 @@
 // Approvals: the vocabulary shared by the broker core, the HTTP API, the CLI and the Slack bot.
 // The bot is a client of this interface and of the store, never of an engine.
+import type { BlastRadius } from '../store/types.js';
 import type { Identity, Kind, ReviewSettings } from '../types.js';
 
 /** Per-rule review settings: defined with the shared vocabulary (broker/types.ts), which policy speaks too. */
@@ -32,6 +33,8 @@ export interface ApprovalRequest {
   reason: string | null;
   /** Where the bot posted it (channel + message ts), to update it later. */
   message: { channel: string; ts: string } | null;
+  /** What the statement would touch, estimated without running it (blast radius); null or absent: no estimate (yet). */
+  estimate?: BlastRadius | null;
 }
 
 /** A person's decision, from Slack, the CLI or the HTTP API. */
@@ -67,6 +70,11 @@ export interface ApprovalInput {
   /** The policy version that decided the review. */
   policyVersion?: number | null;
   settings: ReviewSettings;
+  /**
+   * The blast radius being estimated (broker/approvals/estimate.ts): the request is made at once, and the estimate
+   * added when it comes (within its budget), updating the message. Absent or null: none.
+   */
+  estimate?: Promise<BlastRadius | null> | null;
 }
 
 /** For listings (store, HTTP API, CLI). */

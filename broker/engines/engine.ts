@@ -8,7 +8,8 @@ import type { LoginRefusal } from '../audit/logins.js';
 import type { ResultRecorder, ResultSample } from '../audit/types.js';
 import type { MaskingPolicy } from '../masking/index.js';
 import type { MysqlSessionState } from '../session-mysql.js';
-import type { Admission, ClientInfo, Decision, Identity, StatementOutcome, StatementRequest, Target } from '../types.js';
+import type { BlastRadius } from '../store/types.js';
+import type { Admission, ClassifiedStatement, ClientInfo, Decision, Identity, StatementOutcome, StatementRequest, Target } from '../types.js';
 import type { ListenLimits } from './listener.js';
 
 /** What main.ts gives every engine (each engine's deps extend it with its protocol's own). */
@@ -55,6 +56,19 @@ export interface EngineConnection {
 /** The session state a MySQL engine keeps in step with its server (session-mysql.ts): version and settings. */
 export type MysqlSessionPort = Pick<MysqlSessionState, 'serverVersion' | 'settling' | 'wantsSettings' | 'asking' | 'settings' | 'reset'>;
 
+/** A held statement to estimate: its text, and its statements as classified (their kinds and tables). */
+export interface EstimateRequest {
+  sql: string;
+  statements: readonly ClassifiedStatement[];
+}
+
+/**
+ * Estimates what a held statement would touch without running it (EXPLAIN without ANALYZE, table statistics),
+ * on the session's own upstream connection while the statement waits; null when it cannot (nothing to
+ * estimate, the connection busy, an aborted transaction). Never throws.
+ */
+export type Estimator = (req: EstimateRequest) => Promise<BlastRadius | null>;
+
 /** What an engine may call on its session (broker/session.ts implements it). */
 export interface SessionPort {
   readonly id: string;
@@ -78,4 +92,6 @@ export interface SessionPort {
   ready(status: string): void;
   /** MySQL: the session's server version and settings, which the engine learns from the server. */
   readonly mysql: MysqlSessionPort | null;
+  /** The engine's estimator of a held statement's blast radius, given once its upstream connection is up. */
+  useEstimator?(estimate: Estimator): void;
 }

@@ -106,6 +106,7 @@ function mutable(r: ApprovalRequest) {
     reason: r.reason,
     messageChannel: r.message?.channel ?? null,
     messageTs: r.message?.ts ?? null,
+    estimate: r.estimate ?? null,
   };
 }
 
@@ -132,5 +133,6 @@ function toRequest(row: ApprovalRow): ApprovalRequest {
     decidedAt: row.decidedAt,
     reason: row.reason,
     message: row.messageChannel !== null && row.messageTs !== null ? { channel: row.messageChannel, ts: row.messageTs } : null,
+    estimate: row.estimate ?? null,
   };
 }

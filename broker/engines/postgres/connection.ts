@@ -23,6 +23,7 @@ import {
 } from './messages.js';
 import type { PgCatalog } from './catalog.js';
 import { PgMasking } from './masking.js';
+import { postgresEstimator } from './estimate.js';
 import { Relay } from './relay.js';
 import { startupSettings, StartupSettingsError, type StartupSetting } from './startup-settings.js';
 import { cancelUpstream, connectUpstream, UpstreamRefusal, type Upstream } from './upstream.js';
@@ -274,6 +275,7 @@ export class PostgresConnection implements EngineConnection {
       { maxMessageBytes: this.deps.maxMessageBytes, log: this.deps.log, masking },
       (reason) => void this.close(reason),
     );
+    this.session.useEstimator?.(postgresEstimator(this.relay));
     this.relay.start(this.leftover);
   }
 

@@ -39,6 +39,7 @@ import { BodyReader, errorResponse, readErrorFields } from './messages.js';
 import { InFlight, type Pending, type Refusal, type Statement } from './inflight.js';
 import { ResultMasking, NOTHING, type ActiveResult, type Portal, type Prepared } from './results.js';
 import { bindResultFormats, NO_COLUMNS, parseRowDescription, type RowDescription } from './row-description.js';
+import { UpstreamProbe, type ProbeAnswer, type ProbeStep } from './probe.js';
 import { PgResultTap } from './sample.js';
 import { UpstreamScanner, type ScanTarget } from './scanner.js';
 import { InOrder } from '../in-order.js';
@@ -78,6 +79,8 @@ export class Relay implements ScanTarget {
   private readonly order: InOrder<Frame>;
   /** Transaction status from the last ReadyForQuery: I (idle), T (in a block), E (failed block). */
   txStatus = 'I';
+  /** The broker's own queries running upstream (probe.ts): their answers are read there, not relayed. */
+  private probe: UpstreamProbe | null = null;
   private up: UpstreamScanner;
   /** What goes to the client and upstream: one write per turn each way (writer.ts). */
   private readonly wire: Wire;
@@ -110,6 +113,17 @@ export class Relay implements ScanTarget {
   /** Whether the upstream is still working on something the client sent. */
   get inFlight(): boolean {
     return this.flight.length > 0;
+  }
+
+  /**
+   * Runs the broker's own steps on the upstream (probe.ts) when nothing of the client's is in flight (a statement
+   * held for approval waits unforwarded); null when something is, or another probe runs, or the relay ended.
+   */
+  run(steps: readonly ProbeStep[]): Promise<ProbeAnswer[] | null> | null {
+    if (this.ended || this.probe || this.flight.length > 0) return null;
+    this.probe = new UpstreamProbe(steps);
+    this.toUpstream(this.probe.bytes);
+    return this.probe.done;
   }
 
   start(initial?: Buffer): void {
@@ -169,6 +183,7 @@ export class Relay implements ScanTarget {
 
   /** What is pending goes out first (an error after the bytes before it), then the connection ends. */
   end(reason: string, error?: Error): void {
+    this.probe?.cancel();
     if (this.ended) return;
     this.wire.flush();
     this.ended = true;
@@ -177,6 +192,7 @@ export class Relay implements ScanTarget {
 
   /** The connection is closing: relay nothing more either way (without calling onEnd back). */
   stop(): void {
+    this.probe?.cancel();
     if (!this.ended) this.wire.flush();
     this.ended = true;
   }
@@ -371,6 +387,7 @@ export class Relay implements ScanTarget {
   }
 
   wants(type: string): boolean {
+    if (this.probe) return this.probe.wants(type);
     if (type === 'D') {
       const head = this.flight.head();
       if (head && (head.kind === 'query' || head.kind === 'execute')) head.rows++;
@@ -383,6 +400,10 @@ export class Relay implements ScanTarget {
   }
 
   inspect(type: string, msg: Buffer): Buffer | null | Promise<Buffer | null> {
+    if (this.probe) {
+      if (this.probe.take(type, msg)) this.probe = null;
+      return NOTHING;
+    }
     const body = type === 'D' ? msg : msg.subarray(5);
     switch (type) {
       case 'D': {
