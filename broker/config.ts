@@ -272,6 +272,11 @@ const schema = z
             dir: z.string().optional(),
             /** `os`: a record is in the kernel before its statement runs (survives kill -9). `fsync`: on disk (survives power loss). */
             durability: z.enum(['os', 'fsync']).default('os'),
+            /**
+             * `thread`: the indexer runs in a worker thread of its own (store writes off the event loop).
+             * `inline`: in the broker's thread, in batches (no thread to start: small brokers, tests).
+             */
+            indexer: z.enum(['thread', 'inline']).default('thread'),
             /** A segment file this large is closed and the next begun; segments are removed once indexed. Default 16 MiB. */
             segment_bytes: z
               .number()

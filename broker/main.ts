@@ -74,7 +74,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       durability: j.durability,
       segmentBytes: j.segment_bytes,
       store: backing,
-      storeUrl: config.store.startsWith('sqlite::memory:') ? null : config.store,
+      storeUrl: j.indexer === 'inline' || config.store.startsWith('sqlite::memory:') ? null : config.store,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     }).catch(async (e: unknown) => {
       await backing.close();

@@ -36,6 +36,9 @@ export interface TestBroker {
  * `opts.targets`: more targets, as YAML lines under `targets:` (`  other: { engine: postgres, upstream: "..." }`);
  * `opts.listen`: extra keys of the `listen` map, as YAML flow entries (`login_timeout: 1s, max_logins: 4`);
  * `opts.store`: the store's URL (default: a SQLite file in the broker's temp folder).
+ * The journal is indexed in the broker's own thread (`audit.journal.indexer: inline`) unless `yaml` says
+ * otherwise: the thread costs a second of loading per broker under tsx; test/audit/journal and the
+ * process-level tests (quick start, fleet, kill -9) run the default thread.
  */
 export async function startTestBroker(
   yaml = BASE_RULES,
@@ -55,6 +58,7 @@ ${yaml}`;
   const configFile = join(dir, 'jit.yaml');
   writeFileSync(configFile, text);
   const config = parseConfig(text, { file: configFile, baseDir: dir });
+  if (!/\bindexer:/.test(yaml)) config.audit.journal.indexer = 'inline';
   const broker = await startBroker(config, { logger: pino({ level: process.env.JIT_TEST_LOG ?? 'silent' }) });
   const [host, port] = broker.addresses.postgres!.split(':') as [string, string];
   // The CLI reads the same files: point its config at the listeners really bound.

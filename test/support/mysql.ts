@@ -56,6 +56,7 @@ ${yaml}`;
   const configFile = join(dir, 'jit.yaml');
   writeFileSync(configFile, text);
   const config = parseConfig(text, { file: configFile, baseDir: dir });
+  config.audit.journal.indexer = 'inline'; // as startTestBroker: no indexer thread to load per test broker
   const broker = await startBroker(config, { logger: pino({ level: process.env.JIT_TEST_LOG ?? 'silent' }) });
   const [host, port] = broker.addresses.mysql!.split(':') as [string, string];
   const pgPort = broker.addresses.postgres!.split(':')[1]!;

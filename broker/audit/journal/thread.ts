@@ -14,6 +14,7 @@ export type FromIndexer =
   | { type: 'indexed'; position: JournalPosition | null; events: number }
   | { type: 'failed'; message: string }
   | { type: 'log'; msg: string; fields?: Record<string, unknown> }
+  | { type: 'ready' }
   | { type: 'stopped' };
 export interface IndexerWorkerData {
   storeUrl: string;
@@ -98,9 +99,12 @@ export function startIndexerThread(data: IndexerWorkerData, log: Log, fallback: 
   let stopping = false;
   let inline: Promise<IndexerHandle> | null = null;
   let took: IndexerHandle | null = null;
+  /** The thread has opened the store (before that, stopping it means waiting for it to load). */
+  let ready = false;
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.on('message', (m: FromIndexer) => {
-    if (m.type === 'indexed') progress.advance(m.position);
+    if (m.type === 'ready') ready = true;
+    else if (m.type === 'indexed') progress.advance(m.position);
     else if (m.type === 'log') log(m.msg, m.fields);
     else if (m.type === 'failed') log('audit journal: indexing failed; retrying', { error: m.message });
   });
@@ -127,6 +131,12 @@ export function startIndexerThread(data: IndexerWorkerData, log: Log, fallback: 
     async close() {
       stopping = true;
       if (inline) return (await inline).close();
+      if (!ready) {
+        // Still loading (a broker stopped right after it started): do not wait for it; index what is left here.
+        await worker.terminate();
+        const here = await fallback();
+        return here.close();
+      }
       worker.postMessage({ type: 'stop' } satisfies ToIndexer);
       await exited;
     },

@@ -12,6 +12,7 @@ const log = (msg: string, fields?: Record<string, unknown>) => post({ type: 'log
 
 const store = await openStore(storeUrl);
 const indexer = await JournalIndexer.open({ dir, journal, store, log });
+post({ type: 'ready' });
 let stopping = false;
 let timer: NodeJS.Timeout | null = null;
 let running: Promise<void> | null = null;
