@@ -21,6 +21,7 @@ import {
   UTF8MB4_GENERAL_CI,
   type ErrorCode,
 } from './protocol.js';
+import { mysqlEstimator } from './estimate.js';
 import { Relay, type KillPlan } from './relay.js';
 import { mysqlResultSets } from './masking.js';
 import { connectUpstream, killUpstream, parseMysqlUrl, type MysqlUpstream } from './upstream.js';
@@ -216,6 +217,7 @@ export class MysqlConnection implements EngineConnection {
       },
       (reason) => void this.close(reason),
     );
+    this.session.useEstimator?.(mysqlEstimator(this.relay, /mariadb/i.test(this.upstream.version)));
     this.phase.io.detach();
     this.relay.start(this.phase.io.buffered());
   }

@@ -107,6 +107,24 @@ export class Relay {
     return this.responses.inFlight;
   }
 
+  /**
+   * Runs the broker's own queries (the blast-radius estimate, estimate.ts) when nothing of the client's is in flight
+   * (a statement held for approval waits unforwarded): each answer is read as a probe's, never forwarded; the first
+   * row of each, null after an error. Null when something is in flight or the relay ended.
+   */
+  run(queries: readonly string[]): Promise<((string | null)[] | null)[]> | null {
+    if (this.ended || this.infile || this.responses.inFlight) return null;
+    return Promise.all(
+      queries.map(
+        (q) =>
+          new Promise<(string | null)[] | null>((done) => {
+            this.expect({ kind: 'probe', row: null, done });
+            this.toUpstream(command(COM.QUERY, q));
+          }),
+      ),
+    );
+  }
+
   start(initial?: Buffer): void {
     this.client.on('data', (chunk: Buffer) => {
       this.framer.push(chunk);
