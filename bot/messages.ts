@@ -59,6 +59,11 @@ function whatAndWho(req: ApprovalRequest): KnownBlock[] {
     mrkdwn(req.state === 'pending' ? `*Expires*\n${slackDate(req.expiresAt)}` : `*Requested*\n${slackDate(req.requestedAt)}`),
   ];
   blocks.push({ type: 'section', block_id: 'what', fields: what });
+  // What it would touch, estimated without running it (added to the message when the estimate comes).
+  if (req.estimate) {
+    const how = req.estimate.source === 'explain' ? 'planner estimate' : 'table statistics';
+    blocks.push({ type: 'section', block_id: 'estimate', text: mrkdwn(`*Blast radius:* ${esc(clip(req.estimate.text, 500))} (${how})`) });
+  }
   const sql = codeBlock(req.sql);
   blocks.push({ type: 'section', block_id: 'statement', text: mrkdwn(sql.text) });
   if (sql.truncated) {

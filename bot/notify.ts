@@ -82,8 +82,8 @@ export class Notifier {
 
   private async update(req: ApprovalRequest): Promise<void> {
     const ended = req.state !== 'pending';
-    // While pending, only a partial approval (min_approvals > 1) changes what the message shows.
-    if (!ended && req.approvals.length === 0) return;
+    // While pending, only a partial approval (min_approvals > 1) or the blast radius' estimate changes what the message shows.
+    if (!ended && req.approvals.length === 0 && !req.estimate) return;
     const ref = this.refs.get(req.id) ?? req.message;
     if (ref) {
       try {

@@ -41,7 +41,7 @@ export function registerApprovalCommands(program: Command, config: () => Config)
       const now = Date.now();
       process.stdout.write(
         formatTable(
-          ['ID', ...(o.all ? ['STATE'] : []), 'TARGET', 'SUBJECT', 'BUILD', 'KINDS', 'RULE', 'APPROVALS', 'EXPIRES IN', 'STATEMENT'],
+          ['ID', ...(o.all ? ['STATE'] : []), 'TARGET', 'SUBJECT', 'BUILD', 'KINDS', 'RULE', 'APPROVALS', 'EXPIRES IN', 'BLAST RADIUS', 'STATEMENT'],
           rows.map((a) => [
             a.id,
             ...(o.all ? [a.state] : []),
@@ -52,6 +52,7 @@ export function registerApprovalCommands(program: Command, config: () => Config)
             a.ruleId ?? '(default)',
             `${a.approvals.length}/${a.settings.minApprovals}`,
             a.state === 'pending' ? expiresIn(a.expiresAt, now) : '',
+            a.estimate?.text ?? '',
             oneLine(a.sql, 80),
           ]),
         ),
