@@ -69,7 +69,7 @@ const target = z.strictObject({
   catalog_ttl: duration.refine((s) => s >= 1, 'catalog_ttl must be at least 1s').optional(),
 });
 
-const rule = z.strictObject({
+export const rule = z.strictObject({
   id: z.string().min(1),
   targets: z.array(z.string()).optional(),
   kinds: z.array(kind).optional(),
@@ -99,6 +99,45 @@ const rule = z.strictObject({
   exempt_masking: z.boolean().optional(),
 });
 export type RuleConfig = z.infer<typeof rule>;
+
+/** `default:`: what a statement no rule matches gets. */
+export const defaultAction = action;
+
+/** What `rules:` and `default:` hold: a policy, as jit.yaml, a policy file (`jit policy apply`) and a stored version say it. */
+export const policyDocument = z.object({ rules: z.array(rule).default([]), default: action.default('deny') });
+export type PolicyDocumentConfig = z.infer<typeof policyDocument>;
+
+/**
+ * What the schema of one rule cannot see: duplicate ids, review settings on other rules, settings that could never
+ * work, targets not in `targets` (null: not checked). Each problem with its path from `rules`.
+ */
+export function ruleProblems(rules: readonly RuleConfig[], targets: readonly string[] | null): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  const ids = new Set<string>();
+  rules.forEach((r, i) => {
+    if (ids.has(r.id)) out.push({ path: ['rules', i, 'id'], message: `duplicate rule id '${r.id}'` });
+    ids.add(r.id);
+    if (r.action !== 'review') {
+      for (const k of ['approvers', 'timeout', 'min_approvals', 'scope'] as const) {
+        if (r[k] !== undefined) out.push({ path: ['rules', i, k], message: `${k} applies only to a rule with action: review` });
+      }
+    } else if (r.approvers?.length && r.min_approvals && !r.approvers.some(isGroupApprover) && r.approvers.length < r.min_approvals) {
+      out.push({
+        path: ['rules', i, 'min_approvals'],
+        message: `min_approvals is ${r.min_approvals} but only ${r.approvers.length} approver(s) are listed: no request could ever be approved`,
+      });
+    }
+    if (r.exempt_masking && r.action === 'deny')
+      out.push({ path: ['rules', i, 'exempt_masking'], message: 'exempt_masking applies to allow and review rules (a denied statement has no result)' });
+    if (r.min_depth !== undefined && r.max_depth !== undefined && r.min_depth > r.max_depth)
+      out.push({ path: ['rules', i, 'min_depth'], message: `min_depth (${r.min_depth}) is more than max_depth (${r.max_depth}): the rule could never match` });
+    if (targets)
+      for (const [j, t] of (r.targets ?? []).entries()) {
+        if (!/[*?]/.test(t) && !targets.includes(t)) out.push({ path: ['rules', i, 'targets', j], message: `unknown target '${t}'` });
+      }
+  });
+  return out;
+}
 
 /** Slack app settings, for the bot (`bot/`); absent: the broker runs without Slack (approvals via CLI/API). */
 const slack = z.strictObject({
@@ -249,6 +288,12 @@ const schema = z
     targets: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'target names are letters, digits, _ . -'), target),
     rules: z.array(rule).default([]),
     default: action.default('deny'),
+    /**
+     * Where the live policy comes from. `store` (default): the store's newest version; `rules:`/`default:` above seed
+     * an empty store as version 1, and a difference is only logged. `config`: the file wins, applied as a new version at
+     * every start where it differs (policy kept in git, deployed with the broker).
+     */
+    policy: z.strictObject({ source: z.enum(['store', 'config']).default('store') }).prefault({}),
     /** Result masking: see broker/masking and docs/masking.md. */
     masking: masking.default({ rules: [], detectors: {} }),
     /** What is recorded of each statement's result besides its outcome: a bounded sample of what the client saw. */
@@ -312,38 +357,7 @@ const schema = z
         path: ['identity', 'default_ttl'],
         message: `default_ttl (${c.identity.default_ttl}s) is longer than max_ttl (${c.identity.max_ttl}s)`,
       });
-    const ids = new Set<string>();
-    c.rules.forEach((r, i) => {
-      if (ids.has(r.id)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id '${r.id}'` });
-      ids.add(r.id);
-      if (r.action !== 'review') {
-        for (const k of ['approvers', 'timeout', 'min_approvals', 'scope'] as const) {
-          if (r[k] !== undefined) ctx.addIssue({ code: 'custom', path: ['rules', i, k], message: `${k} applies only to a rule with action: review` });
-        }
-      } else if (r.approvers?.length && r.min_approvals && !r.approvers.some(isGroupApprover) && r.approvers.length < r.min_approvals) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['rules', i, 'min_approvals'],
-          message: `min_approvals is ${r.min_approvals} but only ${r.approvers.length} approver(s) are listed: no request could ever be approved`,
-        });
-      }
-      if (r.exempt_masking && r.action === 'deny')
-        ctx.addIssue({
-          code: 'custom',
-          path: ['rules', i, 'exempt_masking'],
-          message: 'exempt_masking applies to allow and review rules (a denied statement has no result)',
-        });
-      if (r.min_depth !== undefined && r.max_depth !== undefined && r.min_depth > r.max_depth)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['rules', i, 'min_depth'],
-          message: `min_depth (${r.min_depth}) is more than max_depth (${r.max_depth}): the rule could never match`,
-        });
-      for (const [j, t] of (r.targets ?? []).entries()) {
-        if (!/[*?]/.test(t) && !Object.hasOwn(c.targets, t))
-          ctx.addIssue({ code: 'custom', path: ['rules', i, 'targets', j], message: `unknown target '${t}'` });
-      }
-    });
+    for (const p of ruleProblems(c.rules, Object.keys(c.targets))) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
     c.masking.rules.forEach((r, i) => {
       for (const [j, t] of (r.targets ?? []).entries()) {
         if (!/[*?]/.test(t) && !Object.hasOwn(c.targets, t))
@@ -400,7 +414,7 @@ export function interpolate(text: string, env: NodeJS.ProcessEnv, missing: strin
   });
 }
 
-function formatPath(path: PropertyKey[]): string {
+export function formatPath(path: PropertyKey[]): string {
   return path.reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : s ? `${s}.${String(p)}` : String(p)), '');
 }
 

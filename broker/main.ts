@@ -14,6 +14,7 @@ import type { Engine, EngineDeps } from './engines/engine.js';
 import { checkMysqlTarget, mysqlTargetNameWarning, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
 import { checkTargetPrivileges } from './engines/upstream-privileges.js';
 import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
+import { LivePolicy } from './policy/live.js';
 import { MaskingPolicy } from './masking/index.js';
 import { Catalogs } from './catalog/index.js';
 import { BrokerSession } from './session.js';
@@ -40,6 +41,8 @@ export interface Broker {
   targets: ReadonlyMap<string, Target>;
   /** What GET /metrics serves (its own prom-client registry). */
   metrics: Metrics;
+  /** The live policy: the store's newest version, switched without a restart (policy versions, issue 15). */
+  policy: LivePolicy;
   /** Settles once every target's upstream account has been checked for more than least privilege (findings: /readyz warnings, logged at warn). */
   privilegeChecks: Promise<void>;
   close(reason?: string): Promise<void>;
@@ -101,10 +104,21 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       if (stale) log.warn({ sessions: stale }, 'closed sessions left open by an earlier broker process');
     }
 
+    // The live policy: the store's newest version (an empty store takes the config's rules as version 1).
+    const livePolicy = await LivePolicy.start({
+      store,
+      config: { rules: config.rules, default: config.default, file: config.file, source: config.policy.source },
+      channel,
+      info: (msg, fields) => log.info(fields ?? {}, msg),
+      warn: (msg, fields) => log.warn(fields ?? {}, msg),
+    });
+    closers.push(async () => livePolicy.stop());
+    const rulesAtStart = livePolicy.holder.current.policy;
+
     const approvals = new Approvals({ store, fleet: channel ? approvalFleet(channel) : null, log: (msg, fields) => log.info(fields ?? {}, msg) });
     metrics.observeApprovals(approvals);
     // Who may revoke from Slack: identity.revokers, else whoever a review rule lists as an approver.
-    const revokers = config.identity.revokers ?? [...new Set(config.rules.flatMap((r) => r.approvers ?? []))];
+    const revokers = config.identity.revokers ?? [...new Set(rulesAtStart.rules.flatMap((r) => r.approvers ?? []))];
     const revocations = await RevocationService.open({
       store,
       revokers,
@@ -150,7 +164,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       );
     // Nobody could ever decide a request without the admin API or Slack: refuse reviews at once (fail closed).
     const canDecide = Boolean(adminToken || config.slack);
-    if (!canDecide && (config.default === 'review' || config.rules.some((r) => r.action === 'review')))
+    if (!canDecide && (rulesAtStart.default === 'review' || rulesAtStart.rules.some((r) => r.action === 'review')))
       log.warn('rules with action: review refuse their statements: set admin_token (jit approve / the HTTP API) or slack to decide them');
 
     const issuer = config.identity.local_issuer ? await LocalIssuer.loadOrCreate(join(config.data_dir, 'issuer.jwk'), config.identity.local_issuer_url) : null;
@@ -187,7 +201,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     }
     metrics.targets(targets.values());
 
-    const policy = { rules: config.rules, default: config.default };
+    const policy = livePolicy.holder;
     const { sample_rows: rows, sample_bytes: bytes } = config.audit;
     const sampling = rows > 0 && bytes > 0 ? { rows, bytes } : null;
     const sessionLog = (msg: string, fields?: Record<string, unknown>) => log.warn(fields ?? {}, msg);
@@ -257,7 +271,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     }
     if (config.listen.mysql && myTargets.size > 0) {
       // LOAD DATA LOCAL INFILE is `admin`: offer it to clients only if a rule could let one run.
-      const localInfile = config.default !== 'deny' || config.rules.some((r) => r.action !== 'deny' && (!r.kinds || r.kinds.includes('admin')));
+      const localInfile = rulesAtStart.default !== 'deny' || rulesAtStart.rules.some((r) => r.action !== 'deny' && (!r.kinds || r.kinds.includes('admin')));
       mysql = started('mysql', await startMysqlEngine({ ...engineDeps, targets: myTargets, localInfile }, config.listen.mysql));
     }
 
@@ -274,6 +288,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         adminLoopbackOnly: generatedAdminToken,
         metrics: { metrics, public: config.metrics.public },
         revocations,
+        policy: { live: livePolicy, targets: [...targets.keys()] },
         exchange:
           issuer && config.identity.exchange.enabled
             ? {
@@ -326,6 +341,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       http,
       targets,
       metrics,
+      policy: livePolicy,
       privilegeChecks,
       addresses: {
         postgres: postgres ? `${postgres.address.host}:${postgres.address.port}` : null,

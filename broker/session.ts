@@ -9,6 +9,7 @@ import { PostgresSessionState } from './session-postgres.js';
 import { reviewSettings } from './policy/decide.js';
 import type { Dialect, PolicyConfig } from './policy/index.js';
 import { classify, decide } from './policy/index.js';
+import { PolicyHolder } from './policy/holder.js';
 import { identityTargets } from './identity/limits.js';
 import type { Store } from './store/index.js';
 import type { Estimator, SessionPort } from './engines/engine.js';
@@ -16,6 +17,7 @@ import type { RefusalReason, SessionMetrics } from './metrics/index.js';
 import {
   SessionRefusedError,
   type Admission,
+  type Classification,
   type ClientInfo,
   type Decision,
   type Identity,
@@ -30,7 +32,8 @@ export interface SessionDeps {
   store: Store;
   /** This broker's `replica_id`, recorded on the session (a fleet). */
   replicaId?: string | null;
-  policy: PolicyConfig;
+  /** The rules: a live holder (the store's newest version, switched without a restart) or fixed rules (version null). */
+  policy: PolicyHolder | PolicyConfig;
   /**
    * Holds `review` statements until people decide them. Absent (tests, or nobody could ever decide:
    * no admin_token and no Slack): a `review` is refused, saying approvals are unavailable.
@@ -61,6 +64,10 @@ export class BrokerSession implements SessionPort {
   /** `scope: session` approvals: statement text → the approval that lets it run again here. */
   private readonly approvedTexts = new Map<string, string>();
   private held = 0;
+  /** The live policy: read once per statement decided. */
+  private readonly policy: PolicyHolder;
+  /** The policy version live when the session began (a refusal under a later one names it). */
+  private readonly openedUnder: number | null;
   /** The engine's blast-radius estimator (each engine's estimate.ts), once its upstream connection is up. */
   private estimator: Estimator | null = null;
   private readonly catalog: SessionCatalog | null;
@@ -76,6 +83,8 @@ export class BrokerSession implements SessionPort {
     readonly target: Target,
     readonly client: ClientInfo,
   ) {
+    this.policy = deps.policy instanceof PolicyHolder ? deps.policy : PolicyHolder.fixed(deps.policy);
+    this.openedUnder = this.policy.current.version;
     this.catalog = deps.catalog ? new SessionCatalog(deps.catalog, target) : null;
     this.mysql = target.engine === 'mysql' ? new MysqlSessionState() : null;
     this.pg = target.engine === 'postgres' ? new PostgresSessionState() : null;
@@ -125,7 +134,7 @@ export class BrokerSession implements SessionPort {
           message: revoked,
           kinds: prior?.kinds ?? [...new Set(classify(this.dialect, req.sql).statements.flatMap((s) => s.kinds))],
         }
-      : prior && !this.catalog?.outdated(prior) && !this.pg?.stale(prior)
+      : prior && !this.catalog?.outdated(prior) && !this.pg?.stale(prior) && !this.outdatedPolicy(prior)
         ? prior
         : this.decide(req);
     const decision = decided instanceof Promise ? await decided : decided;
@@ -154,6 +163,7 @@ export class BrokerSession implements SessionPort {
           message: decision.action === 'allow' ? null : covered ? `approved for this session (approval ${covered})` : decision.message,
           startedAt: new Date(),
           approvalId: covered ?? null,
+          policyVersion: decision.policyVersion ?? null,
         });
       } catch (e) {
         this.deps.log?.('audit write failed', { session: this.id, error: String(e) });
@@ -174,8 +184,15 @@ export class BrokerSession implements SessionPort {
       return { ok: true, statementId, decision };
     }
     if (approvals) return this.hold(approvals, req, decision, statementId);
-    // Always say which rule refused: a rule's own message may not name it.
-    const why = decision.ruleId && !decision.message.includes(`'${decision.ruleId}'`) ? `${decision.message} (rule '${decision.ruleId}')` : decision.message;
+    // Always say which rule refused: a rule's own message may not name it. And which policy version, when it is not
+    // the one the session began under: what was allowed a moment ago is refused because the policy changed.
+    const named = [
+      ...(decision.ruleId && !decision.message.includes(`'${decision.ruleId}'`) ? [`rule '${decision.ruleId}'`] : []),
+      ...(typeof decision.policyVersion === 'number' && decision.policyVersion !== this.openedUnder
+        ? [`policy version ${decision.policyVersion}, applied after this session began`]
+        : []),
+    ];
+    const why = named.length ? `${decision.message} (${named.join('; ')})` : decision.message;
     this.deps.metrics?.refused(this.target.name, revoked ? 'revoked' : decision.action === 'review' ? 'no_approvers' : 'policy');
     const message =
       decision.action === 'review'
@@ -203,6 +220,7 @@ export class BrokerSession implements SessionPort {
           sql: req.sql,
           kinds: decision.kinds,
           ruleId: decision.ruleId,
+          policyVersion: decision.policyVersion ?? null,
           settings: decision.review ?? reviewSettings(undefined),
           // Asked now, while the statement waits unforwarded; added to the request when it comes (approvals/estimate.ts).
           estimate: this.estimator?.({ sql: req.sql, statements: classify(this.dialect, req.sql).statements }) ?? null,
@@ -247,6 +265,19 @@ export class BrokerSession implements SessionPort {
     return this.deps.sampling ? new ResultSampler(this.deps.sampling) : null;
   }
 
+  /** A decision taken under an older policy version than the live one (a prepared statement's): taken again. */
+  private outdatedPolicy(prior: Decision): boolean {
+    return prior.policyVersion !== undefined && prior.policyVersion !== this.policy.current.version;
+  }
+
+  /** Policy's decision under the live version, which it names. */
+  private decidePolicy(c: Classification): Decision {
+    const { policy, version } = this.policy.current;
+    const d = decide(policy, this.identity, this.target.name, c);
+    d.policyVersion = version;
+    return d;
+  }
+
   /**
    * Classify, refine against the target's catalog, and decide; the engine's `confine` check, given the
    * classified statements and policy's decision, turns a statement it must not run into a deny.
@@ -265,7 +296,7 @@ export class BrokerSession implements SessionPort {
     };
     const catalog = this.catalog;
     if (!catalog) {
-      const d = decide(this.deps.policy, this.identity, this.target.name, c);
+      const d = this.decidePolicy(c);
       const refused = confined(d);
       if (refused) return refused;
       this.mysql?.decided(d, my?.changes ?? null, false);
@@ -273,7 +304,7 @@ export class BrokerSession implements SessionPort {
       return d;
     }
     const decideWith = ({ classification, snap }: Refinement): Decision => {
-      const d = decide(this.deps.policy, this.identity, this.target.name, classification);
+      const d = this.decidePolicy(classification);
       const refused = confined(d);
       if (refused) return refused;
       catalog.decided(d, snap);

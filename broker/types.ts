@@ -106,6 +106,12 @@ export interface Decision {
    * for review) by a rule with `exempt_masking: true`, a break-glass rule. Absent: results are masked.
    */
   exemptMasking?: boolean;
+  /**
+   * The policy version (policy_versions.version) whose rules decided it; null: a policy that is not a stored version;
+   * absent: not decided by policy (an engine's own refusal). A prepared statement's decision of an older version is
+   * taken again at its next execution.
+   */
+  policyVersion?: number | null;
 }
 
 /** What the engine hands to the session: one unit that will run upstream. */

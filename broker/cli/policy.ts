@@ -1,5 +1,6 @@
-// `jit policy check`: classify SQL and decide it as the broker would, from the config alone (or, with
-// --catalog-from, against what a target's catalog says its functions, views and tables are).
+// `jit policy`: `check` classifies SQL and decides it as the broker would, from the config alone (or a stored
+// version, or with --catalog-from against what a target's catalog says); `apply`, `show`, `history`, `diff`,
+// `rollback` handle policy versions (policy-versions.ts), `apply --dry-run` tries a file on history.
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Config } from '../config.js';
 import type { Target } from '../types.js';
@@ -7,7 +8,7 @@ import { collect, parseClaim } from './args.js';
 import { formatTable } from './format.js';
 
 export function registerPolicyCommands(program: Command, config: () => Config): void {
-  const policy = program.command('policy').description('test the policy in the config (without touching any database, unless --catalog-from)');
+  const policy = program.command('policy').description('the policy: check SQL against it, apply a new version, show and roll back versions');
   policy
     .command('check')
     .description('classify SQL and decide it as the broker would, for each statement and for the whole string')
@@ -20,12 +21,24 @@ export function registerPolicyCommands(program: Command, config: () => Config): 
       '--catalog-from <target>',
       "judge functions, operators, views and partitioned tables by that target's catalog (read over its upstream URL), as the broker does",
     )
+    .option('--version <n>', "decide with stored policy version n (the running broker's, else the store's) instead of the config's rules")
+    .option('--url <url>', 'with --version: the broker HTTP API (default: listen.http of the config)')
     .option('--json', 'machine-readable output')
     .argument('[sql]', 'the SQL text (default: read standard input)')
     .action(
       async (
         sqlArg: string | undefined,
-        o: { target: string; claim: string[]; sub: string; build?: string; expect?: string; json?: boolean; catalogFrom?: string },
+        o: {
+          target: string;
+          claim: string[];
+          sub: string;
+          build?: string;
+          expect?: string;
+          json?: boolean;
+          catalogFrom?: string;
+          version?: string;
+          url?: string;
+        },
       ) => {
         const c = config();
         const target = c.targets[o.target];
@@ -45,8 +58,10 @@ export function registerPolicyCommands(program: Command, config: () => Config): 
           const loaders = from.upstream === 'demo' ? { postgres: () => Promise.reject(new Error('the demo database runs only inside the broker')) } : {};
           catalog = { provider: new Catalogs({ loaders }), target: { name: o.catalogFrom, engine: from.engine, upstream: from.upstream } };
         }
+        const rules =
+          o.version === undefined ? { rules: c.rules, default: c.default } : await (await import('./policy-versions.js')).storedRules(o.version, o.url, c);
         const result = await checkPolicy(
-          { rules: c.rules, default: c.default },
+          rules,
           target.engine,
           o.target,
           sql,
@@ -72,7 +87,8 @@ export function registerPolicyCommands(program: Command, config: () => Config): 
             process.stdout.write(
               `catalog: read from target '${cat.target}': ${cat.functions} functions, ${cat.views} views or tables with row security, ${cat.parents ?? 0} partitioned or inheritance parent tables\n`,
             );
-          process.stdout.write(`=> ${result.action}${result.ruleId ? ` (rule ${result.ruleId})` : ' (default)'}: ${result.message}\n`);
+          const under = 'version' in rules ? ` under policy version ${rules.version}` : '';
+          process.stdout.write(`=> ${result.action}${result.ruleId ? ` (rule ${result.ruleId})` : ' (default)'}${under}: ${result.message}\n`);
         }
         if (o.expect && o.expect !== result.action) {
           process.stderr.write(`expected ${o.expect}, got ${result.action}\n`);
@@ -80,7 +96,8 @@ export function registerPolicyCommands(program: Command, config: () => Config): 
         }
       },
     );
-  // `apply FILE --dry-run`: decide the recorded statements again under FILE's rules (policy-dry-run.ts); storing a version is not here yet.
+  registerPolicyVersionCommands(policy, config);
+  // `apply FILE`: a new version (policy-versions.ts); `--dry-run`: decide the recorded statements again under FILE's rules (policy-dry-run.ts).
   policy
     .command('apply')
     .description(
@@ -93,12 +110,49 @@ export function registerPolicyCommands(program: Command, config: () => Config): 
     .option('--examples <n>', 'examples shown per change', (v) => Number.parseInt(v, 10), 5)
     .option('--catalog', "judge functions, views and partitioned tables by each target's catalog as it is now (read over its upstream URL)")
     .option('--fail-on-change', 'exit 1 when any decision would change (for CI)')
+    .option('--message <text>', 'why: recorded with the new version')
+    .option('--url <url>', 'the broker HTTP API (default: listen.http of the config; without it, the store of the config when no broker answers)')
     .option('--json', 'machine-readable output')
-    .action(async (file: string, o: import('./policy-dry-run.js').DryRunOptions & { dryRun?: boolean }) => {
-      if (!o.dryRun) throw new InvalidArgumentError('jit policy apply stores a new version only with the policy store; for now it takes --dry-run');
+    .action(async (file: string, o: import('./policy-dry-run.js').DryRunOptions & import('./policy-versions.js').ApplyOptions & { dryRun?: boolean }) => {
+      if (!o.dryRun) return (await import('./policy-versions.js')).policyApply(file, o, config());
       const { policyDryRun } = await import('./policy-dry-run.js');
       await policyDryRun(file, o, config());
     });
+}
+
+/** Policy versions (policy-versions.ts): show, history, diff, rollback — through the running broker, else the store. */
+function registerPolicyVersionCommands(policy: Command, config: () => Config): void {
+  const versions = () => import('./policy-versions.js');
+  const url = ['--url <url>', 'the broker HTTP API (default: listen.http of the config; without it, the store of the config when no broker answers)'] as const;
+  policy
+    .command('show')
+    .description('the active policy version (or --version N): who applied it, when, and its rules as YAML')
+    .option('--version <n>', 'a stored version instead of the active one')
+    .option(...url)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { version?: string; url?: string; json?: boolean }) => (await versions()).policyShow(o, config()));
+  policy
+    .command('history')
+    .description('every stored policy version, newest first')
+    .option(...url)
+    .option('--json', 'machine-readable output')
+    .action(async (o: { url?: string; json?: boolean }) => (await versions()).policyHistory(o, config()));
+  policy
+    .command('diff')
+    .description('what changes from policy version A to B: rules added, removed, changed (by id), the default')
+    .argument('<a>', 'a version')
+    .argument('<b>', 'another version')
+    .option(...url)
+    .option('--json', 'machine-readable output')
+    .action(async (a: string, b: string, o: { url?: string; json?: boolean }) => (await versions()).policyDiff(a, b, o, config()));
+  policy
+    .command('rollback')
+    .description("apply version N's rules again, as a new version (history is never rewritten)")
+    .argument('<n>', 'the version whose rules to restore')
+    .option('--message <text>', 'why (default: rollback to version N)')
+    .option(...url)
+    .option('--json', 'machine-readable output')
+    .action(async (n: string, o: { message?: string; url?: string; json?: boolean }) => (await versions()).policyRollback(n, o, config()));
 }
 
 async function readStdin(): Promise<string> {

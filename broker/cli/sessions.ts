@@ -83,8 +83,12 @@ export function registerSessionCommands(program: Command, config: () => Config):
           });
           return void process.stdout.write(`${JSON.stringify({ session: sessionJson(s), statements: st }, null, 2)}\n`);
         }
+        // The policy version that decided each statement: in the header when one decided them all, else a column.
+        const versions = new Set(statements.flatMap((x) => (typeof x.policyVersion === 'number' ? [x.policyVersion] : [])));
+        const versioned = versions.size > 1;
+        const policy = versions.size === 1 ? ` · policy version ${[...versions][0]}` : '';
         process.stdout.write(
-          `session ${s.id}: ${s.subject} build=${s.build ?? '-'} target=${s.target} from ${s.clientAddress} ${when(s.startedAt)} → ${s.endedAt ? `${when(s.endedAt)} (${s.endReason})` : 'open'}\n\n`,
+          `session ${s.id}: ${s.subject} build=${s.build ?? '-'} target=${s.target} from ${s.clientAddress} ${when(s.startedAt)} → ${s.endedAt ? `${when(s.endedAt)} (${s.endReason})` : 'open'}${policy}\n\n`,
         );
         // Default: SQL wrapped at 80 columns and errors at 60, up to 4 lines each; --wide: one line, whole.
         let cut = false;
@@ -97,7 +101,7 @@ export function registerSessionCommands(program: Command, config: () => Config):
         };
         process.stdout.write(
           formatTable(
-            ['#', 'DECISION', 'RULE', 'KINDS', 'SQL', 'RESULT', 'MS', ...(approvals.size ? ['APPROVAL'] : [])],
+            ['#', 'DECISION', 'RULE', 'KINDS', 'SQL', 'RESULT', 'MS', ...(approvals.size ? ['APPROVAL'] : []), ...(versioned ? ['POLICY'] : [])],
             statements.map((x) => [
               String(x.seq),
               x.decision,
@@ -107,6 +111,8 @@ export function registerSessionCommands(program: Command, config: () => Config):
               x.error ? cell(`error: ${x.error}`, 60) : (x.tag ?? ''),
               x.durationMs === null ? '' : x.durationMs.toFixed(1),
               ...(approvals.size ? [approvalCell(approval(x))] : []),
+              // The policy version that decided it (v3), when the statement records one.
+              ...(versioned ? [typeof x.policyVersion === 'number' ? `v${x.policyVersion}` : ''] : []),
             ]),
           ),
         );

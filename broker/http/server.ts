@@ -13,6 +13,8 @@ import { oauthTokenRoute } from './oauth-token.js';
 import { sessionsApi } from './api-sessions.js';
 import { loginsApi } from './api-logins.js';
 import { adminAuth } from './admin-auth.js';
+import { policyApi } from './api-policy.js';
+import type { LivePolicy } from '../policy/live.js';
 import type { Metrics } from '../metrics/index.js';
 
 export interface HttpDeps {
@@ -33,6 +35,8 @@ export interface HttpDeps {
   adminLoopbackOnly?: boolean;
   /** RFC 8693 token exchange at POST /oauth/token (with `issuer`); null: answered `unauthorized_client`. */
   exchange?: ExchangeOptions | null;
+  /** Served under /api/policy (admin token) with `store` when given: policy versions, and applying a new one here. */
+  policy?: { live: LivePolicy; targets: readonly string[] };
   /** Served under /api/revocations (admin token) when given. */
   revocations?: RevocationService;
   /** GET /metrics (Prometheus text format), behind the admin token unless `public` (config `metrics.public`). */
@@ -100,6 +104,14 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   if (deps.revocations) await app.register(revocationsApi, { prefix: '/api/revocations', revocations: deps.revocations, adminToken: deps.adminToken ?? null });
   if (deps.approvals) await app.register(approvalsApi, { prefix: '/api/approvals', approvals: deps.approvals, adminToken: deps.adminToken ?? null });
   if (deps.store) await app.register(sessionsApi, { prefix: '/api/sessions', store: deps.store, adminToken: deps.adminToken ?? null });
+  if (deps.store && deps.policy)
+    await app.register(policyApi, {
+      prefix: '/api/policy',
+      store: deps.store,
+      live: deps.policy.live,
+      targets: deps.policy.targets,
+      adminToken: deps.adminToken ?? null,
+    });
   if (deps.store) await app.register(loginsApi, { prefix: '/api/logins', store: deps.store, adminToken: deps.adminToken ?? null });
   return app;
 }

@@ -152,6 +152,8 @@ describe('GET /api/sessions/:id', () => {
       rows: 5,
       error: null,
       approvalId: null,
+      // Recorded straight into the store (the fixture), not decided by a stored policy version.
+      policyVersion: null,
       approval: null,
       sample: SAMPLE,
     });
