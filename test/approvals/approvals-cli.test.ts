@@ -50,11 +50,16 @@ describe('jit approvals / approve / deny', () => {
   it('lists pending requests (table and JSON), approves one, denies another with a reason', async () => {
     expect((await jit(['approvals'])).stdout).toBe('no pending approvals\n');
     const a = await hold('DELETE FROM jit_apc_t');
+    // Its blast radius, estimated after the request was made (approvals.md#blast-radius).
+    const estimate = await eventually(async () => (await t.broker.approvals.get(a.request.id))?.estimate);
     const table = await jit(['approvals']);
     expect(table.stderr).toBe('');
     const lines = table.stdout.trim().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+TARGET\s+SUBJECT\s+BUILD\s+KINDS\s+RULE\s+APPROVALS\s+EXPIRES IN\s+STATEMENT$/);
-    expect(lines[1]).toMatch(new RegExp(`^${a.request.id}\\s+app\\s+ci:cli\\s+build-cli\\s+destructive\\s+hold\\s+0/1\\s+\\d+s\\s+DELETE FROM jit_apc_t$`));
+    expect(lines[0]).toMatch(/^ID\s+TARGET\s+SUBJECT\s+BUILD\s+KINDS\s+RULE\s+APPROVALS\s+EXPIRES IN\s+BLAST RADIUS\s+STATEMENT$/);
+    expect(estimate.text).toMatch(/^≈ [\d,]+ rows? of jit_apc_t$/);
+    expect(lines[1]).toMatch(
+      new RegExp(`^${a.request.id}\\s+app\\s+ci:cli\\s+build-cli\\s+destructive\\s+hold\\s+0/1\\s+\\d+s\\s+${estimate.text}\\s+DELETE FROM jit_apc_t$`),
+    );
     const json = JSON.parse((await jit(['approvals', '--json'])).stdout) as Record<string, unknown>[];
     expect(json).toEqual([expect.objectContaining({ id: a.request.id, state: 'pending', sql: 'DELETE FROM jit_apc_t', expiresAt: expect.any(String) })]);
 
