@@ -1,4 +1,4 @@
-// The /jit slash command: sessions of a build, one session's statements, pending approvals, help.
+// The /jit slash command: sessions of a build, one session's statements, pending approvals, the active policy, help.
 // ack() at once, then answer through the response_url, ephemerally, at most `limit` rows.
 import type { App, RespondArguments, types } from '@slack/bolt';
 import { groupApprovers } from '../broker/approvals/approvers.js';
@@ -79,6 +79,25 @@ function statementLine(st: StatementRecord, review?: ApprovalRequest | null): st
   return `${st.seq}. ${icon} *${st.decision}* ${esc(st.kinds.join(', '))}${st.ruleId ? ` (rule ${code(st.ruleId, 40)})` : ''}${reviewNote(review)} · ${code(st.sql, 160)} · ${result}`;
 }
 
+/** One policy rule, link-free: `• no-reads: deny read on app · builds ci-*`. */
+function ruleLine(rule: unknown): string {
+  const r = (typeof rule === 'object' && rule !== null ? rule : {}) as Record<string, unknown>;
+  const list = (k: string) => (Array.isArray(r[k]) ? (r[k] as unknown[]).map(String).join(', ') : null);
+  const parts = [`*${esc(String(r['action'] ?? '?'))}* ${esc(list('kinds') ?? 'any kind')}`];
+  for (const [k, label] of [
+    ['targets', 'on'],
+    ['tables', 'tables'],
+    ['builds', 'builds'],
+    ['subjects', 'subjects'],
+    ['actors', 'actors'],
+    ['approvers', 'approvers'],
+  ] as const) {
+    const v = list(k);
+    if (v) parts.push(`${label} ${esc(clip(v, 120))}`);
+  }
+  return `• ${code(String(r['id'] ?? '?'), 60)}: ${parts.join(' · ')}`;
+}
+
 function pendingLine(r: ApprovalRequest): string {
   const approvals = r.settings.minApprovals > 1 ? ` · ${r.approvals.length}/${r.settings.minApprovals} approvals` : '';
   return `• \`${esc(r.id)}\` ${esc(r.kinds.join(', '))} on ${code(r.target, 40)} for ${code(r.subject, 60)} · ${code(r.sql, 100)} · expires ${slackDate(r.expiresAt, '{time}')}${approvals}`;
@@ -90,6 +109,7 @@ function help(name: string): RespondArguments {
       `*${name} sessions <build>* — the sessions of a build: target, identity, start, duration, statements and decisions`,
       `*${name} session <id>* — one session's statements with their decisions (a unique id prefix is enough)`,
       `*${name} pending* — statements waiting for approval`,
+      `*${name} policy* — the active policy version: who applied it, when, and its rules`,
       `*${name} revoke <build> <reason>* — refuse every token of a build from now on and end its open sessions (revokers only)`,
       `*${name} help* — this text`,
     ].join('\n'),
@@ -135,6 +155,17 @@ export async function answer(d: CommandDeps, input: string, userId = ''): Promis
       const shown = pending.slice(0, d.limit);
       const more = pending.length > shown.length ? `…and ${pending.length - shown.length} more.` : null;
       return reply(`*${count(pending.length, 'statement')}* waiting for approval:`, shown.map(pendingLine), more);
+    }
+    case 'policy': {
+      const v = await d.store.getPolicyVersion?.();
+      if (!v) return text('No policy version is stored yet: the broker takes its config rules as version 1 when it starts.');
+      const title =
+        `*Policy version ${v.version}* (active) · applied by ${v.author.startsWith('cli:') || v.author.startsWith('api:') || v.author === 'config' ? code(v.author, 60) : who(v.author)} ` +
+        `${slackDate(v.appliedAt, '{date_short} {time}')}${v.message ? `\n${esc(clip(v.message, 300))}` : ''}`;
+      const rules = v.rules.rules.map((r) => ruleLine(r));
+      const shown = rules.slice(0, d.limit);
+      const more = rules.length > shown.length ? `…and ${rules.length - shown.length} more rules. All of them: \`jit policy show\`` : null;
+      return reply(title, [...shown, `Otherwise (no rule matches): *${esc(v.rules.default)}*`], more);
     }
     case 'revoke': {
       const [build, ...why] = rest;

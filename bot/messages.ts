@@ -55,7 +55,7 @@ function whatAndWho(req: ApprovalRequest): KnownBlock[] {
   const what = [
     mrkdwn(`*Target*\n${code(req.target, 100)}`),
     mrkdwn(`*Kinds*\n${esc(kindsText(req))}`),
-    mrkdwn(`*Rule*\n${req.ruleId ? code(req.ruleId, 100) : '_default_'}`),
+    mrkdwn(`*Rule*\n${req.ruleId ? code(req.ruleId, 100) : '_default_'}${typeof req.policyVersion === 'number' ? ` · policy v${req.policyVersion}` : ''}`),
     mrkdwn(req.state === 'pending' ? `*Expires*\n${slackDate(req.expiresAt)}` : `*Requested*\n${slackDate(req.requestedAt)}`),
   ];
   blocks.push({ type: 'section', block_id: 'what', fields: what });

@@ -25,8 +25,8 @@ export interface ApprovalsPort {
   on(listener: (event: ApprovalEvent) => void): (() => void) | void;
 }
 
-/** The store's read side, as the /jit command uses it. */
-export type StorePort = Pick<Store, 'listSessions' | 'getSession' | 'listStatements'>;
+/** The store's read side, as the /jit command uses it (`/jit policy`: the active policy version, when the store keeps them). */
+export type StorePort = Pick<Store, 'listSessions' | 'getSession' | 'listStatements'> & Partial<Pick<Store, 'getPolicyVersion'>>;
 
 /** A pino-compatible logger (the broker passes its pino instance). */
 export interface BotLog {
