@@ -148,6 +148,8 @@ describe('a fleet of brokers on one PostgreSQL store', () => {
   it('a replica killed with a held statement: a survivor cancels its request after the lease and closes its sessions', async () => {
     const c3 = await fleet.start('c');
     const { request } = await hold(c3, 'jit_fleet_4', 'fleet/4', b);
+    // Once c has posted the request to Slack and recorded where (the survivor updates that message).
+    await eventually(async () => ((await b.api('GET', `/api/approvals/${request.id}`)).json as ApprovalRequest).message !== null);
     c3.child.kill('SIGKILL');
     const cancelled = await eventually(async () => {
       const r = (await b.api('GET', `/api/approvals/${request.id}`)).json as ApprovalRequest;
