@@ -3,7 +3,8 @@
 import { and, asc, desc, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
-import { approvals, sessions, statements, type ApprovalRow } from './schema.pg.js';
+import { approvals, sessions, statements } from './schema.pg.js';
+import { mutable, toRequest } from './approval-rows.js';
 import type { ApprovalExpectation } from './types.js';
 
 export class PgApprovals {
@@ -86,44 +87,4 @@ export class PgApprovals {
     const rows = await this.db.update(approvals).set({ state: 'cancelled', decidedAt: at, reason }).where(pending).returning();
     return rows.sort((a, b) => a.requestedAt.getTime() - b.requestedAt.getTime()).map(toRequest);
   }
-}
-
-function mutable(r: ApprovalRequest) {
-  return {
-    state: r.state,
-    approvals: r.approvals.map((a) => ({ by: a.by, at: a.at.getTime() })),
-    decidedBy: r.decidedBy,
-    decidedAt: r.decidedAt,
-    reason: r.reason,
-    messageChannel: r.message?.channel ?? null,
-    messageTs: r.message?.ts ?? null,
-    estimate: r.estimate ?? null,
-  };
-}
-
-export function toRequest(row: ApprovalRow): ApprovalRequest {
-  return {
-    id: row.id,
-    target: row.target,
-    sessionId: row.sessionId,
-    statementId: row.statementId,
-    subject: row.subject,
-    build: row.build,
-    claims: row.claims,
-    actors: row.actors,
-    sql: row.sql,
-    kinds: row.kinds,
-    ruleId: row.ruleId,
-    settings: row.settings,
-    requestedAt: row.requestedAt,
-    expiresAt: row.expiresAt,
-    ...(row.policyVersion !== null ? { policyVersion: row.policyVersion } : {}),
-    state: row.state,
-    approvals: row.approvals.map((a) => ({ by: a.by, at: new Date(a.at) })),
-    decidedBy: row.decidedBy,
-    decidedAt: row.decidedAt,
-    reason: row.reason,
-    message: row.messageChannel !== null && row.messageTs !== null ? { channel: row.messageChannel, ts: row.messageTs } : null,
-    estimate: row.estimate ?? null,
-  };
 }

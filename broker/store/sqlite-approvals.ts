@@ -3,7 +3,8 @@
 import { and, asc, desc, eq, inArray, notInArray, sql, type SQL } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
-import { approvals, sessions, statements, type ApprovalRow } from './schema.sqlite.js';
+import { approvals, sessions, statements } from './schema.sqlite.js';
+import { mutable, toRequest } from './approval-rows.js';
 import type { ApprovalExpectation } from './types.js';
 
 export class SqliteApprovals {
@@ -95,44 +96,4 @@ export class SqliteApprovals {
       return tx.select().from(approvals).where(inArray(approvals.id, ids)).orderBy(asc(approvals.requestedAt)).all().map(toRequest);
     });
   }
-}
-
-function mutable(r: ApprovalRequest) {
-  return {
-    state: r.state,
-    approvals: r.approvals.map((a) => ({ by: a.by, at: a.at.getTime() })),
-    decidedBy: r.decidedBy,
-    decidedAt: r.decidedAt,
-    reason: r.reason,
-    messageChannel: r.message?.channel ?? null,
-    messageTs: r.message?.ts ?? null,
-    estimate: r.estimate ?? null,
-  };
-}
-
-function toRequest(row: ApprovalRow): ApprovalRequest {
-  return {
-    id: row.id,
-    target: row.target,
-    sessionId: row.sessionId,
-    statementId: row.statementId,
-    subject: row.subject,
-    build: row.build,
-    claims: row.claims,
-    actors: row.actors,
-    sql: row.sql,
-    kinds: row.kinds,
-    ruleId: row.ruleId,
-    settings: row.settings,
-    requestedAt: row.requestedAt,
-    expiresAt: row.expiresAt,
-    ...(row.policyVersion !== null ? { policyVersion: row.policyVersion } : {}),
-    state: row.state,
-    approvals: row.approvals.map((a) => ({ by: a.by, at: new Date(a.at) })),
-    decidedBy: row.decidedBy,
-    decidedAt: row.decidedAt,
-    reason: row.reason,
-    message: row.messageChannel !== null && row.messageTs !== null ? { channel: row.messageChannel, ts: row.messageTs } : null,
-    estimate: row.estimate ?? null,
-  };
 }

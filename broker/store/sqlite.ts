@@ -12,6 +12,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
 import type { ResultSample, StatementOutcome } from '../types.js';
 import { AmbiguousSessionIdError, newSessionId, normalizeSessionIdPrefix } from './ids.js';
+import { sessionValues } from './session-rows.js';
 import type {
   ApprovalExpectation,
   ReplicaBeat,
@@ -261,28 +262,7 @@ export class SqliteStore implements Store {
 
   async createSession(s: NewSession): Promise<string> {
     const id = newSessionId();
-    const { identity: who, client } = s;
-    this.db
-      .insert(sessions)
-      .values({
-        id,
-        target: s.target,
-        engine: s.engine,
-        subject: who.subject,
-        issuer: who.issuer,
-        build: who.build,
-        claims: who.claims,
-        actors: who.actors,
-        tokenId: who.tokenId,
-        clientAddress: client.address,
-        clientPort: client.port,
-        clientApplication: client.application,
-        dbUser: client.user,
-        tls: client.tls,
-        startedAt: s.startedAt,
-        replicaId: s.replicaId ?? null,
-      })
-      .run();
+    this.db.insert(sessions).values(sessionValues(id, s)).run();
     return id;
   }
 

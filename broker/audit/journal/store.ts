@@ -6,6 +6,7 @@
 import type { ApprovalFilter, ApprovalRequest } from '../../approvals/types.js';
 import type { ResultSample, StatementOutcome } from '../../types.js';
 import { newSessionId } from '../../store/ids.js';
+import { sessionValues } from '../../store/session-rows.js';
 import type {
   ApprovalExpectation,
   ReplicaBeat,
@@ -109,26 +110,7 @@ export class JournaledStore implements Store {
 
   async createSession(s: NewSession): Promise<string> {
     const id = newSessionId();
-    const { identity: who, client } = s;
-    await this.append({
-      t: 'open',
-      id,
-      target: s.target,
-      engine: s.engine,
-      subject: who.subject,
-      issuer: who.issuer,
-      build: who.build,
-      claims: who.claims,
-      actors: who.actors,
-      tokenId: who.tokenId,
-      clientAddress: client.address,
-      clientPort: client.port,
-      clientApplication: client.application,
-      dbUser: client.user,
-      tls: client.tls,
-      startedAt: s.startedAt.getTime(),
-      replicaId: s.replicaId ?? null,
-    });
+    await this.append({ t: 'open', ...sessionValues(id, s), startedAt: s.startedAt.getTime() });
     this.seqs.set(id, 0);
     return id;
   }
