@@ -24,8 +24,15 @@ export interface Dialect {
   failInsertsOf(sql: string): Promise<() => Promise<void>>;
 }
 
-/** `postgres://…/<database>` on the server the tests use. */
+/** A test database's name for this process. */
+const own = (name: string) => (name.endsWith(`_${process.pid}`) ? name : `${name}_${process.pid}`);
+
+/**
+ * `postgres://…/<database>` on the server the tests use. The name gets this test process's pid, so two runs
+ * of the suite on one machine (a developer's and CI's) never empty or drop each other's database.
+ */
 export function pgUrl(database: string): string {
+  database = own(database);
   const u = new URL(UPSTREAM);
   u.pathname = `/${database}`;
   return u.toString();
@@ -44,6 +51,7 @@ export async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): 
 
 /** Creates a database of its own (dropped first if a crashed run left it); returns its URL. */
 export async function createPgDatabase(name: string): Promise<string> {
+  name = own(name);
   await withPg(UPSTREAM, async (c) => {
     await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await c.query(`CREATE DATABASE ${name}`);
@@ -52,6 +60,7 @@ export async function createPgDatabase(name: string): Promise<string> {
 }
 
 export async function dropPgDatabase(name: string): Promise<void> {
+  name = own(name);
   await withPg(UPSTREAM, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
 }
 

@@ -50,6 +50,7 @@ function request(over: Partial<ApprovalRequest> = {}): ApprovalRequest {
     decidedAt: null,
     reason: null,
     message: null,
+    estimate: null,
     ...over,
   };
 }
@@ -85,6 +86,7 @@ describe.each(dialects('approvals'))('store ($name): approvals', (d) => {
 
     const decided: ApprovalRequest = {
       ...r,
+      estimate: { rows: 12400, bytes: null, tables: ['orders'], source: 'explain', text: '≈ 12,400 rows of orders' },
       state: 'approved',
       approvals: [
         { by: 'U1', at: new Date(1_800_000_001_000) },
