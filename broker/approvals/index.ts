@@ -218,15 +218,17 @@ export class Approvals {
   /** Where the bot posted the request (to update that message later). Publishes nothing. False when unknown. */
   async setMessage(id: string, ref: { channel: string; ts: string }): Promise<boolean> {
     const live = this.live.get(id);
+    // On a fleet, only if nothing changed since (never carry a state over another replica's decision).
+    const unchanged = (r: ApprovalRequest): ApprovalExpectation | undefined =>
+      this.opts.fleet ? { state: r.state, approvals: r.approvals.length } : undefined;
     if (live) {
       live.request.message = { channel: ref.channel, ts: ref.ts };
-      await this.persist(live);
+      await this.persist(live, unchanged(live.request));
       return true;
     }
     const stored = await this.opts.store.getApproval(id);
     if (!stored) return false;
-    await this.opts.store.updateApproval({ ...stored, message: { channel: ref.channel, ts: ref.ts } });
-    return true;
+    return this.opts.store.updateApproval({ ...stored, message: { channel: ref.channel, ts: ref.ts } }, unchanged(stored));
   }
 
   /** A pending request's blast radius, estimated after it was made: written and published (`updated`). False when it is not pending here. */
@@ -295,8 +297,13 @@ export class Approvals {
   }
 
   /** Writes the request; with `expect`, only if the store still has it so (false: another replica changed it first). */
+  /**
+   * Writes the request as it is NOW (not as it is when the queued write runs: a state changed meanwhile is
+   * written by the call that changed it, under its own expectation); writes run in call order.
+   */
   private persist(live: Live, expect?: ApprovalExpectation): Promise<boolean> {
-    const write = live.writes.then(() => this.opts.store.updateApproval(copy(live.request), expect));
+    const snapshot = copy(live.request);
+    const write = live.writes.then(() => this.opts.store.updateApproval(snapshot, expect));
     live.writes = write.then(
       () => {},
       () => {},

@@ -25,7 +25,7 @@ export interface Dialect {
 }
 
 /** A test database's name for this process. */
-const own = (name: string) => (name.endsWith(`_${process.pid}`) ? name : `${name}_${process.pid}`);
+export const own = (name: string): string => (name.endsWith(`_${process.pid}`) ? name : `${name}_${process.pid}`);
 
 /**
  * `postgres://…/<database>` on the server the tests use. The name gets this test process's pid, so two runs

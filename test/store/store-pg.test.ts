@@ -8,10 +8,10 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { openStore, type JournalEvent, type Store } from '../../broker/store/index.js';
 import { MIGRATION_LOCK, PG_MIGRATIONS } from '../../broker/store/pg.js';
 import { eventually } from '../support/broker.js';
-import { dropPgDatabase, pgUrl, withPg } from './dialects.js';
+import { dropPgDatabase, own, pgUrl, withPg } from './dialects.js';
 import { UPSTREAM } from '../support/broker.js';
 
-const DB = 'jit_store_pg';
+const DB = own('jit_store_pg');
 const url = pgUrl(DB);
 const opened: Store[] = [];
 
