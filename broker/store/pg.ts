@@ -4,7 +4,7 @@
 // commit is (one transaction per batch, multi-row statements); the rest are ordinary drizzle queries, split
 // by concern in pg-*.ts as sqlite-*.ts are. The URL holds a password: it never appears in an error or a log.
 import { fileURLToPath } from 'node:url';
-import { DrizzleQueryError, and, asc, desc, eq, gte, inArray, isNotNull, isNull, type SQL, sql } from 'drizzle-orm';
+import { DrizzleQueryError, and, asc, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -12,7 +12,7 @@ import { parse } from 'pg-connection-string';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
 import type { ResultSample, StatementOutcome } from '../types.js';
 import { AmbiguousSessionIdError, newSessionId, normalizeSessionIdPrefix } from './ids.js';
-import { sessionValues } from './session-rows.js';
+import { sessionFilterWhere, sessionValues, withDecisionCounts } from './session-rows.js';
 import type {
   ApprovalExpectation,
   JournalEvent,
@@ -191,13 +191,7 @@ export class PgStore implements Store {
 
   async listSessions(filter: SessionFilter): Promise<SessionSummary[]> {
     await this.batch.settle(); // reads see every write already asked for, awaited or not
-    const where: SQL[] = [];
-    if (filter.build !== undefined) where.push(eq(sessions.build, filter.build));
-    if (filter.subject !== undefined) where.push(eq(sessions.subject, filter.subject));
-    if (filter.target !== undefined) where.push(eq(sessions.target, filter.target));
-    if (filter.open === true) where.push(isNull(sessions.endedAt));
-    if (filter.open === false) where.push(isNotNull(sessions.endedAt));
-    if (filter.since !== undefined) where.push(gte(sessions.startedAt, filter.since));
+    const where = sessionFilterWhere(sessions, filter);
     const query = this.db
       .select()
       .from(sessions)
@@ -294,26 +288,22 @@ export class PgStore implements Store {
 
   /** Adds the statement count and the per-decision counts, counted from the statements. */
   private async summarize(rows: SessionRow[]): Promise<SessionSummary[]> {
-    const counts = new Map<string, { statementCount: number; allowed: number; denied: number; reviewed: number }>();
-    for (const row of rows) counts.set(row.id, { statementCount: 0, allowed: 0, denied: 0, reviewed: 0 });
+    const grouped: { sessionId: string; decision: string; n: number }[] = [];
     for (let i = 0; i < rows.length; i += IN_CHUNK) {
       const ids = rows.slice(i, i + IN_CHUNK).map((r) => r.id);
-      const grouped = await plain(
-        this.db
-          .select({ sessionId: statements.sessionId, decision: statements.decision, n: sql<number>`count(*)::int` })
-          .from(statements)
-          .where(inArray(statements.sessionId, ids))
-          .groupBy(statements.sessionId, statements.decision),
+      grouped.push(
+        ...(await plain(
+          this.db
+            .select({ sessionId: statements.sessionId, decision: statements.decision, n: sql<number>`count(*)::int` })
+            .from(statements)
+            .where(inArray(statements.sessionId, ids))
+            .groupBy(statements.sessionId, statements.decision),
+        )),
       );
-      for (const g of grouped) {
-        const c = counts.get(g.sessionId);
-        if (!c) continue;
-        c.statementCount += g.n;
-        if (g.decision === 'allow') c.allowed = g.n;
-        else if (g.decision === 'deny') c.denied = g.n;
-        else if (g.decision === 'review') c.reviewed = g.n;
-      }
     }
-    return rows.map(({ ord: _ord, ...row }) => ({ ...row, ...(counts.get(row.id) ?? { statementCount: 0, allowed: 0, denied: 0, reviewed: 0 }) }));
+    return withDecisionCounts(
+      rows.map(({ ord: _ord, ...row }) => row),
+      grouped,
+    );
   }
 }

@@ -6,13 +6,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { and, asc, desc, eq, getTableName, gte, inArray, isNotNull, isNull, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableName, gte, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { ApprovalFilter, ApprovalRequest } from '../approvals/types.js';
 import type { ResultSample, StatementOutcome } from '../types.js';
 import { AmbiguousSessionIdError, newSessionId, normalizeSessionIdPrefix } from './ids.js';
-import { sessionValues } from './session-rows.js';
+import { sessionFilterWhere, sessionValues, withDecisionCounts } from './session-rows.js';
 import type {
   ApprovalExpectation,
   ReplicaBeat,
@@ -328,13 +328,7 @@ export class SqliteStore implements Store {
 
   async listSessions(filter: SessionFilter): Promise<SessionSummary[]> {
     this.flush(); // reads see every write already asked for, awaited or not (as before group commit)
-    const where: SQL[] = [];
-    if (filter.build !== undefined) where.push(eq(sessions.build, filter.build));
-    if (filter.subject !== undefined) where.push(eq(sessions.subject, filter.subject));
-    if (filter.target !== undefined) where.push(eq(sessions.target, filter.target));
-    if (filter.open === true) where.push(isNull(sessions.endedAt));
-    if (filter.open === false) where.push(isNotNull(sessions.endedAt));
-    if (filter.since !== undefined) where.push(gte(sessions.startedAt, filter.since));
+    const where = sessionFilterWhere(sessions, filter);
     const query = this.db
       .select()
       .from(sessions)
@@ -430,45 +424,18 @@ export class SqliteStore implements Store {
 
   /** Adds the statement count and the per-decision counts, counted from the statements. */
   private summarize(rows: SessionRow[]): SessionSummary[] {
-    const counts = new Map<string, { statementCount: number; allowed: number; denied: number; reviewed: number }>();
-    for (const row of rows) counts.set(row.id, { statementCount: 0, allowed: 0, denied: 0, reviewed: 0 });
+    const grouped: { sessionId: string; decision: string; n: number }[] = [];
     for (let i = 0; i < rows.length; i += IN_CHUNK) {
       const ids = rows.slice(i, i + IN_CHUNK).map((r) => r.id);
-      const grouped = this.db
-        .select({ sessionId: statements.sessionId, decision: statements.decision, n: sql<number>`count(*)` })
-        .from(statements)
-        .where(inArray(statements.sessionId, ids))
-        .groupBy(statements.sessionId, statements.decision)
-        .all();
-      for (const g of grouped) {
-        const c = counts.get(g.sessionId);
-        if (!c) continue;
-        c.statementCount += g.n;
-        if (g.decision === 'allow') c.allowed = g.n;
-        else if (g.decision === 'deny') c.denied = g.n;
-        else if (g.decision === 'review') c.reviewed = g.n;
-      }
+      grouped.push(
+        ...this.db
+          .select({ sessionId: statements.sessionId, decision: statements.decision, n: sql<number>`count(*)` })
+          .from(statements)
+          .where(inArray(statements.sessionId, ids))
+          .groupBy(statements.sessionId, statements.decision)
+          .all(),
+      );
     }
-    return rows.map((row) => ({
-      id: row.id,
-      target: row.target,
-      engine: row.engine,
-      subject: row.subject,
-      issuer: row.issuer,
-      build: row.build,
-      claims: row.claims,
-      actors: row.actors,
-      tokenId: row.tokenId,
-      clientAddress: row.clientAddress,
-      clientPort: row.clientPort,
-      clientApplication: row.clientApplication,
-      dbUser: row.dbUser,
-      tls: row.tls,
-      replicaId: row.replicaId,
-      startedAt: row.startedAt,
-      endedAt: row.endedAt,
-      endReason: row.endReason,
-      ...(counts.get(row.id) ?? { statementCount: 0, allowed: 0, denied: 0, reviewed: 0 }),
-    }));
+    return withDecisionCounts(rows, grouped);
   }
 }
