@@ -7,12 +7,8 @@ import type { PgColumn } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import type { JournalEvent, JournalPosition } from './types.js';
 import { counters, journalState, sessions, statementSamples, statements, approvals } from './schema.pg.js';
+import { planIngest, type DoneEvent } from './journal-batch.js';
 import { columnsOf, guarded, iso, json, q, T, unnestFrom, unnestInsert, inTransaction } from './pg-sql.js';
-
-type StmtEvent = Extract<JournalEvent, { t: 'stmt' }>;
-type DoneEvent = Extract<JournalEvent, { t: 'done' }>;
-type OpenEvent = Extract<JournalEvent, { t: 'open' }>;
-type EndEvent = Extract<JournalEvent, { t: 'end' }>;
 
 const se = sessions;
 const st = statements;
@@ -108,23 +104,7 @@ export class PgJournal {
   constructor(private readonly pool: pg.Pool) {}
 
   async ingest(journal: string, events: readonly JournalEvent[], position: JournalPosition): Promise<number> {
-    const opens: OpenEvent[] = [];
-    // A statement recorded and finished within the batch is written once, with its outcome: no UPDATE.
-    const pending = new Map<number, { s: StmtEvent; done: DoneEvent | null }>();
-    const dones: DoneEvent[] = [];
-    /** First end per session: the first end wins. */
-    const ends = new Map<string, EndEvent>();
-    const sampled: DoneEvent[] = [];
-    for (const e of events) {
-      if (e.t === 'open') opens.push(e);
-      else if (e.t === 'stmt') pending.set(e.id, { s: e, done: null });
-      else if (e.t === 'done') {
-        const p = pending.get(e.id);
-        if (p) p.done = e;
-        else dones.push(e);
-        if (e.sample) sampled.push(e);
-      } else if (!ends.has(e.id)) ends.set(e.id, e);
-    }
+    const { opens, statements: pending, ends, outcomes: dones, sampled } = planIngest(events);
     return inTransaction(this.pool, async (c) => {
       let skipped = 0;
       await guarded(c, opens, async (rows) => {
@@ -149,7 +129,7 @@ export class PgJournal {
         await bulk(c, OPEN, values, sessionCols.length);
         return 0; // an open already there is no skip (a replay)
       });
-      skipped += await guarded(c, [...pending.values()], async (rows) => {
+      skipped += await guarded(c, pending, async (rows) => {
         const values = rows.map(({ s, done: d }) => [
           s.id,
           s.sessionId,
@@ -171,7 +151,7 @@ export class PgJournal {
         const { rowCount } = await bulk(c, STMT, values, STATEMENT_COLS.length + outcomeCols.length);
         return rows.length - (rowCount ?? 0); // as SQLite's INSERT OR IGNORE: a statement already there counts
       });
-      await guarded(c, [...ends.values()], async (rows) => {
+      await guarded(c, ends, async (rows) => {
         await bulk(
           c,
           END,

@@ -7,9 +7,7 @@ import { getTableName } from 'drizzle-orm';
 import type { JournalEvent, JournalPosition } from './types.js';
 import { counters, journalState, sessions, statements } from './schema.sqlite.js';
 import type { SqliteSamples } from './sqlite-samples.js';
-
-type StmtEvent = Extract<JournalEvent, { t: 'stmt' }>;
-type DoneEvent = Extract<JournalEvent, { t: 'done' }>;
+import { planIngest } from './journal-batch.js';
 
 const q = (c: { name: string }) => `"${c.name}"`;
 const cols = (list: { name: string }[]) => list.map(q).join(', ');
@@ -96,77 +94,53 @@ export class SqliteJournal {
 
     this.apply = client.transaction((journal: string, events: readonly JournalEvent[], position: JournalPosition): number => {
       let skipped = 0;
-      // A statement recorded and finished within the batch is written once, with its outcome: no UPDATE.
-      const pending = new Map<number, { s: StmtEvent; done: DoneEvent | null }>();
-      const done: DoneEvent[] = [];
-      const flushStatements = () => {
-        for (const { s, done: d } of pending.values()) {
-          const changed = run(
-            insertStmt,
-            s.id,
-            s.sessionId,
-            s.seq,
-            s.sql,
-            s.protocol,
-            st.kinds.mapToDriverValue(s.kinds),
-            s.decision,
-            s.ruleId,
-            s.message,
-            s.startedAt,
-            s.approvalId,
-            s.policyVersion ?? null,
-            d?.durationMs ?? null,
-            d?.tag ?? null,
-            d?.rows ?? null,
-            d?.error ?? null,
-          );
-          if (changed === 0) skipped++;
-        }
-        pending.clear();
-      };
-      for (const e of events) {
-        switch (e.t) {
-          case 'open':
-            run(
-              openSession,
-              e.id,
-              e.target,
-              e.engine,
-              e.subject,
-              e.issuer,
-              e.build,
-              se.claims.mapToDriverValue(e.claims),
-              se.actors.mapToDriverValue(e.actors),
-              e.tokenId,
-              e.clientAddress,
-              e.clientPort,
-              e.clientApplication,
-              e.dbUser,
-              e.tls ? 1 : 0,
-              e.startedAt,
-              e.replicaId ?? null,
-            );
-            break;
-          case 'stmt':
-            pending.set(e.id, { s: e, done: null });
-            break;
-          case 'done': {
-            const p = pending.get(e.id);
-            if (p) p.done = e;
-            else done.push(e);
-            break;
-          }
-          case 'end':
-            // The session's statements land before its end (a later open of the same id cannot happen).
-            flushStatements();
-            run(endSession, e.at, e.reason, e.id);
-            break;
-        }
+      const plan = planIngest(events);
+      for (const e of plan.opens)
+        run(
+          openSession,
+          e.id,
+          e.target,
+          e.engine,
+          e.subject,
+          e.issuer,
+          e.build,
+          se.claims.mapToDriverValue(e.claims),
+          se.actors.mapToDriverValue(e.actors),
+          e.tokenId,
+          e.clientAddress,
+          e.clientPort,
+          e.clientApplication,
+          e.dbUser,
+          e.tls ? 1 : 0,
+          e.startedAt,
+          e.replicaId ?? null,
+        );
+      for (const { s, done: d } of plan.statements) {
+        const changed = run(
+          insertStmt,
+          s.id,
+          s.sessionId,
+          s.seq,
+          s.sql,
+          s.protocol,
+          st.kinds.mapToDriverValue(s.kinds),
+          s.decision,
+          s.ruleId,
+          s.message,
+          s.startedAt,
+          s.approvalId,
+          s.policyVersion ?? null,
+          d?.durationMs ?? null,
+          d?.tag ?? null,
+          d?.rows ?? null,
+          d?.error ?? null,
+        );
+        if (changed === 0) skipped++;
       }
-      flushStatements();
-      for (const d of done) if (run(complete, d.durationMs, d.tag, d.rows, d.error, d.id) === 0) skipped++;
-      for (const e of events) {
-        if (e.t !== 'done' || !e.sample) continue;
+      for (const e of plan.ends) run(endSession, e.at, e.reason, e.id);
+      for (const d of plan.outcomes) if (run(complete, d.durationMs, d.tag, d.rows, d.error, d.id) === 0) skipped++;
+      for (const e of plan.sampled) {
+        if (!e.sample) continue;
         try {
           samples.insertEncoded(e.id, samples.encode(e.sample));
         } catch (err) {
