@@ -149,9 +149,9 @@ export class BrokerSession implements SessionPort {
     // A statement prepared and allowed is recorded at each execution, not at preparation: that is when it runs.
     const record = decision.action !== 'allow' || req.protocol !== 'parse';
     let statementId: number | null = null;
-    // Counted as recorded: an allowed statement at its executions, not at its preparation.
-    if (record) this.deps.metrics?.statement(this.target.name, decision, decision.ruleId ?? (revoked ? 'broker:revoked' : 'default'));
     if (record) {
+      // Counted as recorded: an allowed statement at its executions, not at its preparation.
+      this.deps.metrics?.statement(this.target.name, decision, decision.ruleId ?? (revoked ? 'broker:revoked' : 'default'));
       try {
         statementId = await this.deps.store.recordStatement({
           sessionId: this.id,
