@@ -18,6 +18,8 @@
 #   UPSTREAM_HOST=127.0.0.1 UPSTREAM_PORT=5432 UPSTREAM_DB=test UPSTREAM_USER=postgres   (trust auth)
 #   BROKER_PORT=26432 BROKER_HTTP_PORT=28080 PGBOUNCER_PORT=26433
 #   PGBOUNCER=pgbouncer   the binary; set PGBOUNCER= (empty) to skip the pgbouncer rows
+#   FLOOR=1 FLOOR_PORT=26434  0: skip the node-floor rows (bench/node-floor.mjs: a Node relay with no
+#                         broker code, TLS terminated by node:tls and bytes piped: what the runtime costs)
 #   NODE_OPTIONS_BROKER=  extra node flags for the broker (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
 #   KEEP_TMP=0            1: keep the temp dir (config, broker and pgbouncer logs, the SQLite store)
 set -euo pipefail
@@ -40,6 +42,8 @@ BROKER_PORT=${BROKER_PORT:-26432}
 BROKER_HTTP_PORT=${BROKER_HTTP_PORT:-28080}
 PGBOUNCER_PORT=${PGBOUNCER_PORT:-26433}
 PGBOUNCER=${PGBOUNCER-pgbouncer}
+FLOOR=${FLOOR:-1}
+FLOOR_PORT=${FLOOR_PORT:-26434}
 NODE_OPTIONS_BROKER=${NODE_OPTIONS_BROKER:-}
 KEEP_TMP=${KEEP_TMP:-0}
 
@@ -62,6 +66,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/jit-bench.XXXXXX")
 PGB_DIR=
 BROKER_PID=
 PGB_PID=
+FLOOR_PID=
 RUN_PID=
 
 stop_pid() { # pid: SIGTERM, then SIGKILL after 10 s
@@ -81,6 +86,7 @@ cleanup() {
   trap - EXIT INT TERM
   [[ -n $RUN_PID ]] && stop_pid "$RUN_PID"
   [[ -n $PGB_PID ]] && stop_pid "$PGB_PID"
+  [[ -n $FLOOR_PID ]] && stop_pid "$FLOOR_PID"
   [[ -n $BROKER_PID ]] && stop_pid "$BROKER_PID"
   if [[ $KEEP_TMP == 1 ]]; then
     echo "bench: kept $TMP${PGB_DIR:+ and $PGB_DIR}" >&2
@@ -186,6 +192,21 @@ EOF
   done
 fi
 
+# ---- the floor: a Node relay with no broker code (same certificate), trust auth to the upstream ----
+if [[ $FLOOR == 1 ]]; then
+  node "$REPO/bench/node-floor.mjs" "$FLOOR_PORT" "$UPSTREAM_HOST" "$UPSTREAM_PORT" "$TMP/data/broker.crt" "$TMP/data/broker.key" >"$TMP/floor.log" 2>&1 &
+  FLOOR_PID=$!
+  for ((i = 0; ; i++)); do
+    PGSSLMODE=disable psql -h 127.0.0.1 -p "$FLOOR_PORT" -U "$UPSTREAM_USER" -d "$UPSTREAM_DB" -Atqc 'select 1' >/dev/null 2>&1 && break
+    if ((i >= 100)) || ! kill -0 "$FLOOR_PID" 2>/dev/null; then
+      echo "bench: the node-floor relay did not start:" >&2
+      tail -n 30 "$TMP/floor.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+fi
+
 # ---- pgbench tables, directly ----
 echo "bench: pgbench -i -s $SCALE on $UPSTREAM_HOST:$UPSTREAM_PORT/$UPSTREAM_DB (recreates the pgbench_* tables)" >&2
 if ! PGSSLMODE=disable PGPASSWORD= pgbench -i -q -s "$SCALE" -h "$UPSTREAM_HOST" -p "$UPSTREAM_PORT" -U "$UPSTREAM_USER" "$UPSTREAM_DB" >"$TMP/init.log" 2>&1; then
@@ -235,6 +256,7 @@ run_one() {
 
 PATHS=(direct broker-tls broker-plain)
 [[ -n $PGBOUNCER ]] && PATHS+=(pgbouncer-plain pgbouncer-tls)
+[[ $FLOOR == 1 ]] && PATHS+=(node-floor-plain node-floor-tls)
 
 for mode in $MODE; do
   pgb_db=bench_session
@@ -245,6 +267,10 @@ for mode in $MODE; do
   if [[ -n $PGBOUNCER ]]; then
     run_one "$mode" pgbouncer-plain disable 127.0.0.1 "$PGBOUNCER_PORT" "$UPSTREAM_USER" "$pgb_db" "" "$PGB_PID"
     run_one "$mode" pgbouncer-tls require 127.0.0.1 "$PGBOUNCER_PORT" "$UPSTREAM_USER" "$pgb_db" "" "$PGB_PID"
+  fi
+  if [[ $FLOOR == 1 ]]; then
+    run_one "$mode" node-floor-plain disable 127.0.0.1 "$FLOOR_PORT" "$UPSTREAM_USER" "$UPSTREAM_DB" "" "$FLOOR_PID"
+    run_one "$mode" node-floor-tls require 127.0.0.1 "$FLOOR_PORT" "$UPSTREAM_USER" "$UPSTREAM_DB" "" "$FLOOR_PID"
   fi
 done
 
