@@ -3,6 +3,7 @@
 // running broker do so through api.ts.
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config.js';
+import { versionLine } from '../version.js';
 import { registerApprovalCommands } from './approvals.js';
 import { registerDemoCommand } from './demo.js';
 import { registerLoginsCommand } from './logins.js';
@@ -25,6 +26,7 @@ process.stderr.on('error', (e: NodeJS.ErrnoException) => {
 
 const program = new Command('jit')
   .description('jit-broker: just-in-time database access for CI pipelines and the agents they spawn')
+  .version(`jit-broker ${versionLine()}`, '-V, --version', 'print the version and the commit it was built from')
   .option('-c, --config <file>', 'config file (default: ./jit.yaml when present, else the embedded default)')
   .showHelpAfterError();
 

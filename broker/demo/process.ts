@@ -1,15 +1,13 @@
 // Runs the built-in demo database in a child process: PGlite executes queries synchronously, so in the
 // broker's own process one slow demo query would stall every session and the HTTP listener with it.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { JIT_BIN } from '../paths.js';
 
 export interface DemoProcess {
   url: string;
   close(): Promise<void>;
 }
-
-const JIT_BIN = fileURLToPath(new URL('../../bin/jit.js', import.meta.url));
 
 export function startDemoProcess(dataDir: string, log: (msg: string) => void): Promise<DemoProcess> {
   // stdin stays a pipe: the child exits when this process does, however it ends.

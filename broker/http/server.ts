@@ -16,6 +16,7 @@ import { adminAuth } from './admin-auth.js';
 import { policyApi } from './api-policy.js';
 import type { LivePolicy } from '../policy/live.js';
 import type { Metrics } from '../metrics/index.js';
+import { buildInfo } from '../version.js';
 
 export interface HttpDeps {
   issuer: LocalIssuer | null;
@@ -48,9 +49,18 @@ export interface HttpDeps {
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
   const app: FastifyInstance = deps.logger ? Fastify({ loggerInstance: deps.logger }) : Fastify({ logger: false });
 
-  app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({
-    status: 'ok',
-  }));
+  const build = buildInfo();
+  app.get(
+    '/healthz',
+    {
+      schema: {
+        response: {
+          200: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, commit: { type: ['string', 'null'] } } },
+        },
+      },
+    },
+    async () => ({ status: 'ok', version: build.version, commit: build.commit }),
+  );
 
   app.get('/readyz', async (_req, reply) => {
     try {

@@ -5,6 +5,7 @@
 // from the config and the code — never a statement text, a token, a session id or a subject.
 import { hostname } from 'node:os';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { buildInfo } from '../version.js';
 import type { ApprovalEvent, ApprovalState } from '../approvals/types.js';
 import type { LoginRefusalReason } from '../audit/logins.js';
 import type { Decision, Target } from '../types.js';
@@ -136,6 +137,13 @@ export class Metrics implements SessionMetrics {
       labelNames: ['target', 'engine'],
       registers,
     });
+    const build = buildInfo();
+    new Gauge({
+      name: 'jit_build_info',
+      help: 'Always 1: the version and commit this broker runs (commit "unknown" when it was built without one).',
+      labelNames: ['version', 'commit'],
+      registers,
+    }).set({ version: build.version, commit: build.commit ?? 'unknown' }, 1);
     const pending = this.pending;
     new Gauge({
       name: 'jit_approvals_pending',

@@ -3,7 +3,7 @@
 // start at once). recordStatement/completeStatement are batched per turn of the event loop as SQLite's group
 // commit is (one transaction per batch, multi-row statements); the rest are ordinary drizzle queries, split
 // by concern in pg-*.ts as sqlite-*.ts are. The URL holds a password: it never appears in an error or a log.
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { DrizzleQueryError, and, asc, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
@@ -40,9 +40,10 @@ import { PgSamples } from './pg-samples.js';
 import { PgBatch } from './pg-batch.js';
 import { PgReplicas } from './pg-replicas.js';
 import { PgPolicy } from './pg-policy.js';
+import { MIGRATIONS_DIR } from '../paths.js';
 
 /** Resolved against this file, not the cwd: works wherever the broker is started from. */
-export const PG_MIGRATIONS = fileURLToPath(new URL('../../migrations/postgres', import.meta.url));
+export const PG_MIGRATIONS = join(MIGRATIONS_DIR, 'postgres');
 
 /** The advisory lock every replica takes around its migrations ("jitbrokr" in ASCII): one migrates at a time. */
 export const MIGRATION_LOCK = '7667765247313587058';

@@ -3,8 +3,7 @@
 // committed (see SqliteStore) through raw statements prepared once at open; the rest is ordinary
 // drizzle queries.
 import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { and, asc, desc, eq, getTableName, gte, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
@@ -39,9 +38,10 @@ import { SqliteSamples, type EncodedSample } from './sqlite-samples.js';
 import { SqliteJournal } from './sqlite-journal.js';
 import { SqliteReplicas } from './sqlite-replicas.js';
 import { SqlitePolicy } from './sqlite-policy.js';
+import { MIGRATIONS_DIR } from '../paths.js';
 
 /** Resolved against this file, not the cwd: works wherever the broker is started from. */
-export const SQLITE_MIGRATIONS = fileURLToPath(new URL('../../migrations/sqlite', import.meta.url));
+export const SQLITE_MIGRATIONS = join(MIGRATIONS_DIR, 'sqlite');
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another connection's lock before failing. Default 5000 ms. */

@@ -245,24 +245,31 @@ describe('Dockerfile', () => {
     if (server.listening) server.close();
   });
 
-  it('builds on node:20-slim in two stages, the first installing the dependencies and pruning the dev ones', () => {
+  it('builds on node:20-slim in two stages: the first installs every dependency, compiles and prunes the dev ones', () => {
     expect(stages).toHaveLength(2);
     expect(args(build, 'FROM')).toEqual(['node:20-slim AS build']);
     expect(args(runtime, 'FROM')).toEqual(['node:20-slim']);
     const run = args(build, 'RUN').join(' ');
     expect(run).toMatch(/apt-get install .*python3 make g\+\+/);
+    // npm ci runs `prepare`, the build: the sources and the build's own config reach the stage first.
     expect(run).toContain('npm ci');
-    expect(run).toContain('npm prune --omit=dev');
-    // tsx runs the broker: it must survive the prune.
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
-    expect(pkg.dependencies.tsx).toBeDefined();
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string> };
+    expect(pkg.scripts.prepare).toBe('npm run build');
+    const copiedIn = args(build, 'COPY').join('\n');
+    for (const p of ['tsconfig.build.json', 'scripts', 'bin', 'broker', 'bot']) expect(copiedIn).toContain(p);
+    expect(run.indexOf('npm prune --omit=dev')).toBeGreaterThan(run.indexOf('npm ci'));
+    // The build's commit comes in as a build argument (the context has no .git).
+    expect(args(build, 'ARG')).toContain('JIT_COMMIT=');
+    // Nothing the runtime needs is a dev dependency the prune removes.
+    for (const dev of ['tsx', 'typescript', 'vitest', 'drizzle-kit', '@biomejs/biome']) expect(pkg.dependencies[dev]).toBeUndefined();
   });
 
-  it('ships only what runs, as a user other than root', () => {
+  it('ships only what runs (the build, the migrations, production dependencies), as a user other than root', () => {
     const copied = args(runtime, 'COPY');
     expect(copied).toContain('--from=build /app/node_modules ./node_modules');
-    for (const dir of ['bin', 'broker', 'bot', 'migrations']) expect(copied).toContain(`${dir} ./${dir}`);
-    expect(copied.join('\n')).not.toMatch(/\b(test|bench|docs|\.)\s/);
+    expect(copied).toContain('--from=build /app/dist ./dist');
+    for (const dir of ['bin', 'migrations']) expect(copied).toContain(`${dir} ./${dir}`);
+    expect(copied.join('\n')).not.toMatch(/\b(test|bench|docs|broker|bot|\.)\s/);
     const user = args(runtime, 'USER');
     expect(user).toHaveLength(1);
     expect(user[0]).not.toMatch(/^(root|0)(:|$)/);
