@@ -10,11 +10,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'dist', 'broker', 'cli', 'index.js');
 const stamp = join(root, 'dist', 'build-info.json');
 
-/** Whether any .ts file under dir changed after time t (ms). */
+/** Whether any file under dir (TypeScript, or an asset the build copies) changed after time t (ms). */
 function newerThan(dir, t) {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    if (e.isDirectory() ? newerThan(p, t) : e.name.endsWith('.ts') && statSync(p).mtimeMs > t) return true;
+    if (e.isDirectory() ? newerThan(p, t) : statSync(p).mtimeMs > t) return true;
   }
   return false;
 }
