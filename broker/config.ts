@@ -62,6 +62,8 @@ const target = z.strictObject({
   engine: z.enum(['postgres', 'mysql']),
   /** Upstream URL with the broker's own credentials, or `demo` for the embedded demo database. */
   upstream: z.string().min(1),
+  /** A file holding the upstream password (replaces the URL's); re-read on SIGHUP and when it changes (broker/engines/upstream-secret.ts). */
+  upstream_password_file: z.string().min(1).optional(),
   /**
    * How long the target's catalog (functions, operators, views), read to judge what a statement calls, is trusted
    * before it is read again (seconds; absent: 60); DDL that goes through the broker has it read again once committed.
@@ -358,6 +360,9 @@ const schema = z
         message: `default_ttl (${c.identity.default_ttl}s) is longer than max_ttl (${c.identity.max_ttl}s)`,
       });
     for (const p of ruleProblems(c.rules, Object.keys(c.targets))) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+    for (const [name, t] of Object.entries(c.targets))
+      if (t.upstream_password_file && t.upstream === 'demo')
+        ctx.addIssue({ code: 'custom', path: ['targets', name, 'upstream_password_file'], message: 'the demo database has no password' });
     c.masking.rules.forEach((r, i) => {
       for (const [j, t] of (r.targets ?? []).entries()) {
         if (!/[*?]/.test(t) && !Object.hasOwn(c.targets, t))
@@ -457,6 +462,9 @@ export function parseConfig(text: string, opts: { file: string | null; baseDir: 
     data_dir: abs(c.data_dir),
     store: /^sqlite:(?!:memory:)./.test(c.store) ? `sqlite:${abs(c.store.slice(7))}` : c.store,
     tls: { cert: c.tls.cert ? abs(c.tls.cert) : null, key: c.tls.key ? abs(c.tls.key) : null, plaintext: c.tls.plaintext },
+    targets: Object.fromEntries(
+      Object.entries(c.targets).map(([n, t]) => [n, t.upstream_password_file ? { ...t, upstream_password_file: abs(t.upstream_password_file) } : t]),
+    ),
     audit: { ...c.audit, journal: { ...c.audit.journal, dir: c.audit.journal.dir ? abs(c.audit.journal.dir) : join(abs(c.data_dir), 'journal') } },
     identity: {
       ...c.identity,

@@ -13,6 +13,7 @@ import { startPostgresEngine, type PostgresEngine } from './engines/postgres/ind
 import type { Engine, EngineDeps } from './engines/engine.js';
 import { checkMysqlTarget, mysqlTargetNameWarning, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
 import { checkTargetPrivileges } from './engines/upstream-privileges.js';
+import { UpstreamSecrets } from './engines/upstream-secret.js';
 import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
 import { LivePolicy } from './policy/live.js';
 import { MaskingPolicy } from './masking/index.js';
@@ -45,6 +46,8 @@ export interface Broker {
   policy: LivePolicy;
   /** Settles once every target's upstream account has been checked for more than least privilege (findings: /readyz warnings, logged at warn). */
   privilegeChecks: Promise<void>;
+  /** Re-read the targets' upstream password files (SIGHUP); names the targets whose password changed. */
+  reloadSecrets(reason: string): string[];
   close(reason?: string): Promise<void>;
 }
 
@@ -199,6 +202,12 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       }
       targets.set(name, { name, engine: t.engine, upstream });
     }
+    // upstream_password_file: read now (unreadable: no start), then kept current on the shared Targets themselves.
+    const secrets = new UpstreamSecrets(
+      Object.entries(config.targets).flatMap(([name, t]) => (t.upstream_password_file ? [{ target: targets.get(name)!, file: t.upstream_password_file }] : [])),
+      { info: (msg, fields) => log.info(fields, msg), error: (msg, fields) => log.error(fields, msg) },
+    );
+    closers.push(async () => secrets.close());
     metrics.targets(targets.values());
 
     const policy = livePolicy.holder;
@@ -237,7 +246,10 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         );
         return s;
       },
-      upstreamFailed: (t) => metrics.upstreamConnectFailed(t),
+      upstreamFailed: (t) => {
+        metrics.upstreamConnectFailed(t);
+        secrets.connectFailed(t);
+      },
       masking,
       tls: tls.context,
       plaintext: config.tls.plaintext,
@@ -303,7 +315,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
             : null,
         log: (msg, fields) => log.info(fields ?? {}, msg),
         logger: log.child({ component: 'http' }),
-        warnings: () => warnings,
+        warnings: () => [...warnings, ...secrets.warnings()],
         ready: async () => {
           await store.ping();
           if (config.listen.postgres && !postgres) throw new Error('the postgres listener is not running');
@@ -343,6 +355,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       metrics,
       policy: livePolicy,
       privilegeChecks,
+      reloadSecrets: (reason) => secrets.reload(reason),
       addresses: {
         postgres: postgres ? `${postgres.address.host}:${postgres.address.port}` : null,
         mysql: mysql ? `${mysql.address.host}:${mysql.address.port}` : null,

@@ -56,7 +56,9 @@ export function registerPolicyCommands(program: Command, config: () => Config): 
           const { Catalogs } = await import('../catalog/index.js');
           // The demo database lives inside a running broker only: there is no catalog to read here.
           const loaders = from.upstream === 'demo' ? { postgres: () => Promise.reject(new Error('the demo database runs only inside the broker')) } : {};
-          catalog = { provider: new Catalogs({ loaders }), target: { name: o.catalogFrom, engine: from.engine, upstream: from.upstream } };
+          const { upstreamOf } = await import('../engines/upstream-secret.js'); // the URL with its upstream_password_file's password
+          const upstream = from.upstream === 'demo' ? from.upstream : upstreamOf(from);
+          catalog = { provider: new Catalogs({ loaders }), target: { name: o.catalogFrom, engine: from.engine, upstream } };
         }
         const rules =
           o.version === undefined ? { rules: c.rules, default: c.default } : await (await import('./policy-versions.js')).storedRules(o.version, o.url, c);

@@ -1,4 +1,4 @@
-// `jit start`: run the broker until SIGINT/SIGTERM, saying where it listens and how to try it.
+// `jit start`: run the broker until SIGINT/SIGTERM (SIGHUP re-reads password files), saying where it listens and how to try it.
 import type { Command } from 'commander';
 import type { Config } from '../config.js';
 
@@ -32,5 +32,10 @@ export function registerStartCommand(program: Command, config: () => Config): vo
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // SIGHUP re-reads the upstream password files (upstream_password_file) instead of ending the process (Node's default).
+      process.on('SIGHUP', () => {
+        const changed = broker.reloadSecrets('SIGHUP');
+        process.stderr.write(`jit-broker: SIGHUP, upstream password files re-read${changed.length ? ` (changed: ${changed.join(', ')})` : ''}\n`);
+      });
     });
 }

@@ -69,7 +69,8 @@ class CatalogConnection {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly url: string,
+    /** A function: read at each (re)connect, so a rotated upstream password is used (engines/upstream-secret.ts). */
+    private readonly url: string | (() => string),
     private readonly timeoutMs: number,
   ) {}
 
@@ -82,7 +83,7 @@ class CatalogConnection {
 
   /** The result sets of a query string (text values), in order; rejects on an error or a timeout. */
   async query(sql: string): Promise<Rows[]> {
-    this.up ??= connectUpstream(this.url, { application_name: 'jit-broker catalog' }, this.timeoutMs).then((u) => {
+    this.up ??= connectUpstream(typeof this.url === 'string' ? this.url : this.url(), { application_name: 'jit-broker catalog' }, this.timeoutMs).then((u) => {
       u.socket.on('close', () => (this.up = null));
       u.socket.on('error', () => (this.up = null));
       return u;
@@ -136,7 +137,7 @@ export class PgCatalog {
   /** Bumped by invalidate(): descriptions resolved in an earlier epoch are stale. */
   epoch = 0;
 
-  constructor(url: string, opts: { maxEntries?: number; timeoutMs?: number; maxAgeMs?: number } = {}) {
+  constructor(url: string | (() => string), opts: { maxEntries?: number; timeoutMs?: number; maxAgeMs?: number } = {}) {
     this.maxAgeMs = opts.maxAgeMs ?? 10 * 60_000;
     this.tables = new Lru(opts.maxEntries ?? 4096, this.maxAgeMs);
     this.types = new Lru(opts.maxEntries ?? 4096, this.maxAgeMs);

@@ -22,7 +22,7 @@ export async function startPostgresEngine(deps: PostgresEngineDeps, listen: { ho
   const hooks = {
     catalog: (t: Target) => {
       let c = catalogs.get(t.name);
-      if (!c) catalogs.set(t.name, (c = new PgCatalog(t.upstream)));
+      if (!c) catalogs.set(t.name, (c = new PgCatalog(() => t.upstream))); // the current URL at each reconnect
       return c;
     },
     register: (c: PostgresConnection) => {
