@@ -104,14 +104,14 @@ export function estimateText(e: BlastRadius | null | undefined): Html | '' {
 }
 
 const STATE_MARK: Record<string, string> = {
-  pending: '⏳',
+  pending: '○',
   approved: '✔',
   denied: '✘',
-  expired: '⌛',
+  expired: '–',
   cancelled: '⊘',
   allow: '✔',
   deny: '✘',
-  review: '⏸',
+  review: '◇',
   open: '●',
   ended: '■',
   refused: '✘',
