@@ -44,7 +44,7 @@ export function createSlackBot(deps: SlackBotDeps): SlackBot {
   const { config, approvals, store, revocations, log, options = {} } = deps;
   const { app, receiver, client } = buildApp(config, log, options.retryConfig);
   const directory = new Directory(client, log, options.cacheTtlMs);
-  const notifier = new Notifier(client, approvals, directory, config.channel, log);
+  const notifier = new Notifier(client, approvals, directory, config.channel, log, config.consoleUrl);
   registerActions(app, { client, approvals, directory, log });
   registerCommand(app, { approvals, store, revocations, directory, log, limit: options.listLimit ?? 20, name: options.command ?? '/jit' });
 

@@ -50,7 +50,12 @@ export function outcomeText(req: ApprovalRequest): string {
   return req.reason ? `${line}\n*Reason:* ${esc(clip(req.reason, 1000))}` : line;
 }
 
-function whatAndWho(req: ApprovalRequest): KnownBlock[] {
+/** The request's page in the web console (`ui.public_url` + /ui/reviews/<id>), when the broker has a public URL. */
+export function consoleLink(req: ApprovalRequest, consoleUrl: string | undefined): string | null {
+  return consoleUrl ? `${consoleUrl.replace(/\/+$/, '')}/ui/reviews/${encodeURIComponent(req.id)}` : null;
+}
+
+function whatAndWho(req: ApprovalRequest, consoleUrl?: string): KnownBlock[] {
   const blocks: KnownBlock[] = [];
   const what = [
     mrkdwn(`*Target*\n${code(req.target, 100)}`),
@@ -87,7 +92,12 @@ function whatAndWho(req: ApprovalRequest): KnownBlock[] {
   blocks.push({
     type: 'context',
     block_id: 'ids',
-    elements: [mrkdwn(`Request \`${esc(req.id)}\` · session \`${esc(req.sessionId)}\` · requested ${slackDate(req.requestedAt)}`)],
+    elements: [
+      mrkdwn(
+        `Request \`${esc(req.id)}\` · session \`${esc(req.sessionId)}\` · requested ${slackDate(req.requestedAt)}` +
+          (consoleUrl ? ` · ${link('Open in the console', consoleLink(req, consoleUrl))}` : ''),
+      ),
+    ],
   });
   return blocks;
 }
@@ -116,13 +126,13 @@ function buttons(req: ApprovalRequest): KnownBlock {
   };
 }
 
-/** The channel message: what, who, when it expires, and either the buttons or how it ended. */
-export function approvalBlocks(req: ApprovalRequest): KnownBlock[] {
+/** The channel message: what, who, when it expires, and either the buttons or how it ended; a link to the console's page when `consoleUrl` is set. */
+export function approvalBlocks(req: ApprovalRequest, consoleUrl?: string): KnownBlock[] {
   const ended = req.state !== 'pending';
   const title = ended
     ? `${OUTCOME[req.state as Exclude<ApprovalState, 'pending'>].word}: ${kindsText(req)} on ${req.target}`
     : `Review requested: ${kindsText(req)} on ${req.target}`;
-  const blocks: KnownBlock[] = [{ type: 'header', block_id: 'title', text: plain(clip(title, 150)) }, ...whatAndWho(req)];
+  const blocks: KnownBlock[] = [{ type: 'header', block_id: 'title', text: plain(clip(title, 150)) }, ...whatAndWho(req, consoleUrl)];
   if (ended) {
     blocks.push({ type: 'section', block_id: 'outcome', text: mrkdwn(outcomeText(req)) });
     return blocks;

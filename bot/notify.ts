@@ -19,6 +19,8 @@ export class Notifier {
     private readonly directory: Directory,
     private readonly channel: string,
     private readonly log: BotLog,
+    /** `ui.public_url`: messages link to the request's page in the web console. */
+    private readonly consoleUrl?: string,
   ) {}
 
   /** The approvals listener: returns at once, the Slack work runs in the request's queue. */
@@ -58,7 +60,7 @@ export class Notifier {
       const res = await this.client.chat.postMessage({
         channel: this.channel,
         text: requestText(req),
-        blocks: approvalBlocks(req),
+        blocks: approvalBlocks(req, this.consoleUrl),
         unfurl_links: false,
         unfurl_media: false,
       });
@@ -87,7 +89,7 @@ export class Notifier {
     const ref = this.refs.get(req.id) ?? req.message;
     if (ref) {
       try {
-        await this.client.chat.update({ channel: ref.channel, ts: ref.ts, text: requestText(req), blocks: approvalBlocks(req) });
+        await this.client.chat.update({ channel: ref.channel, ts: ref.ts, text: requestText(req), blocks: approvalBlocks(req, this.consoleUrl) });
       } catch (e) {
         this.log.error({ err: e, request: req.id }, 'slack: could not update the approval message');
       }

@@ -45,6 +45,8 @@ export interface SlackBotConfig {
   channel: string;
   /** Web API base URL (default `https://slack.com/api/`); tests point it at a local fake. */
   apiUrl?: string;
+  /** The broker's public URL (`ui.public_url`): approval messages link to the request's page in the web console. */
+  consoleUrl?: string;
 }
 
 /** What `/jit revoke` needs of the broker's revocation service (broker/identity/revocation.ts). */

@@ -221,6 +221,41 @@ const masking = z.preprocess(
 );
 export type MaskingSettings = z.infer<typeof masking>;
 
+/** The web console at /ui/ on the HTTP listener (broker/ui, docs/console.md). */
+const ui = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Where people reach the broker's HTTP listener (https://jit.example.com): Slack links to `<public_url>/ui/reviews/<id>`; the sign-in redirect is built on it. */
+    public_url: z
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'public_url is an http(s) URL')
+      .transform((u) => u.replace(/\/+$/, ''))
+      .optional(),
+    /** Sign-in through OpenID Connect (authorization code flow with PKCE). Absent: the local sign-in with the admin token, from loopback only. */
+    oidc: z
+      .strictObject({
+        issuer: z
+          .url()
+          .refine(
+            (u) => u.startsWith('https://') || /^http:\/\/(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?(\/|$)/.test(u),
+            'ui.oidc.issuer is an https URL (plain http only on this machine)',
+          ),
+        client_id: z.string().min(1),
+        /** Absent: a public client (PKCE only). */
+        client_secret: z.string().min(1).optional(),
+        scopes: z.array(z.string().min(1)).default(['openid', 'email', 'profile']),
+        /** The ID token claim that lists the person's groups, matched against the review rules' `@group` approvers. */
+        groups_claim: z.string().min(1).default('groups'),
+      })
+      .optional(),
+    /** Who may view, by ID token claims (globs, as a rule's `claims`); absent: anyone who signs in through OIDC. */
+    viewers: globMap.optional(),
+    /** How long a sign-in lasts. Default 8h. */
+    session_ttl: duration.refine((s) => s >= 60, 'session_ttl must be at least 1m').default(8 * 3600),
+  })
+  .prefault({});
+export type UiConfig = z.infer<typeof ui>;
+
 const schema = z
   .strictObject({
     /** Where the broker keeps its own files (issuer key, generated TLS cert, SQLite store). */
@@ -344,6 +379,7 @@ const schema = z
       .refine((s) => s === GENERATE || s.length >= 16, 'admin_token is 16+ characters, or `generate` (a random one kept in <data_dir>/admin.token)')
       .optional(),
     slack: slack.optional(),
+    ui,
     /** GET /metrics (Prometheus text format): behind the admin token unless `public: true`. */
     metrics: z
       .strictObject({

@@ -135,7 +135,14 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       const { createSlackBot } = await import('../bot/index.js');
       const s = config.slack;
       bot = createSlackBot({
-        config: { botToken: s.bot_token, signingSecret: s.signing_secret, appToken: s.app_token, channel: s.channel, apiUrl: s.api_url },
+        config: {
+          botToken: s.bot_token,
+          signingSecret: s.signing_secret,
+          appToken: s.app_token,
+          channel: s.channel,
+          apiUrl: s.api_url,
+          consoleUrl: config.ui.enabled ? config.ui.public_url : undefined,
+        },
         approvals,
         revocations,
         store,

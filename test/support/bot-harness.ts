@@ -164,7 +164,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { retries?: number; listLimit?: number } = {}): Promise<Harness> {
+export async function startHarness(opts: { retries?: number; listLimit?: number; consoleUrl?: string } = {}): Promise<Harness> {
   const slack = await FakeSlack.start();
   slack.users = [
     { id: 'U01ALICE', email: 'alice@acme.test' },
@@ -180,7 +180,7 @@ export async function startHarness(opts: { retries?: number; listLimit?: number 
   const approvals = new MemoryApprovals();
   const store = new MemoryStore();
   const bot = createSlackBot({
-    config: { botToken: 'xoxb-test', signingSecret: SECRET, channel: CHANNEL, apiUrl: slack.apiUrl },
+    config: { botToken: 'xoxb-test', signingSecret: SECRET, channel: CHANNEL, apiUrl: slack.apiUrl, consoleUrl: opts.consoleUrl },
     approvals,
     store,
     log,
