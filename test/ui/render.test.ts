@@ -307,6 +307,10 @@ describe('reviews', () => {
     const no = renderReview(approver, { request: requests[3]!, canDecide: false, whyNot: 'you asked for this one' }).value;
     expect(no).not.toContain('method="post"');
     expect(no).toContain('you asked for this one');
+    const retry = renderReview(approver, { request: requests[3]!, canDecide: true, whyNot: 'Say why you deny it.' }).value;
+    expect(retry).toContain('Say why you deny it.');
+    expect(retry).toContain('action="/ui/reviews/a_pending_old/deny"');
+    expect(retry).toMatch(/name="reason" maxlength="2000" required/);
     const settled = renderReview(approver, { request: requests[0]!, canDecide: true }).value;
     expect(settled).not.toContain('method="post"');
     expect(settled).toContain('not the &lt;customers&gt; table');

@@ -164,14 +164,14 @@ ${fields.map(field)}
 
 /**
  * Approve and Deny forms for one pending request: plain POST forms (they work without JavaScript) to
- * `<base>/reviews/:id/approve` (field `_csrf`) and `<base>/reviews/:id/deny` (fields `_csrf`, `reason`).
+ * `<base>/reviews/:id/approve` (field `_csrf`) and `<base>/reviews/:id/deny` (fields `_csrf`, `reason`: required, what the requester is told).
  */
 export function decideForms(ctx: UiContext, r: ApprovalRequest): Html {
   const action = `${ctx.base}/reviews/${encodeURIComponent(r.id)}`;
   const reasonId = `deny-reason-${r.id}`;
   return html`<div class="decide">
 <form method="post" action="${action}/approve" class="inline">${csrfField(ctx)}<button type="submit" class="approve">Approve <span class="visually-hidden">${r.id}</span></button></form>
-<form method="post" action="${action}/deny" class="inline deny">${csrfField(ctx)}<label for="${reasonId}">Reason <span class="visually-hidden">for denying ${r.id}</span></label> <input type="text" id="${reasonId}" name="reason" maxlength="500"> <button type="submit" class="deny">Deny <span class="visually-hidden">${r.id}</span></button></form>
+<form method="post" action="${action}/deny" class="inline deny">${csrfField(ctx)}<label for="${reasonId}">Reason <span class="visually-hidden">for denying ${r.id}</span></label> <input type="text" id="${reasonId}" name="reason" maxlength="2000" required> <button type="submit" class="deny">Deny <span class="visually-hidden">${r.id}</span></button></form>
 </div>`;
 }
 

@@ -34,18 +34,19 @@ function history(r: ApprovalRequest): Html {
   return html`<ol class="history">${items}</ol>`;
 }
 
-/** The review page body for one request. `message`: a flash after a decision; `whyNot`: shown when the person may not decide. */
+/**
+ * The review page body for one request. `message`: a flash after a decision; `whyNot`: why the person may not decide (or
+ * why their decision was refused), shown whenever given; the decide forms only when `canDecide` and the request is pending.
+ */
 export function renderReview(ctx: UiContext, data: { request: ApprovalRequest; canDecide: boolean; whyNot?: string; message?: string }): Html {
   const r = data.request;
   const s = r.settings;
   const pending = r.state === 'pending';
-  const decide = pending
-    ? data.canDecide
-      ? html`<section aria-labelledby="decide"><h2 id="decide">Decide</h2>${decideForms(ctx, r)}</section>`
-      : data.whyNot
-        ? html`<p class="why-not" id="decide">${data.whyNot}</p>`
-        : ''
-    : '';
+  // whyNot is shown whenever given (why this person may not decide, or why their last try was refused); the forms
+  // whenever they may decide a pending request.
+  const whyNot = data.whyNot ? html`<p class="why-not" id="why-not">${data.whyNot}</p>` : '';
+  const forms = pending && data.canDecide ? decideForms(ctx, r) : '';
+  const decide = whyNot || forms ? html`<section aria-labelledby="decide"><h2 id="decide">Decide</h2>${whyNot}${forms}</section>` : '';
   return html`<p class="crumbs"><a href="${ctx.base}/reviews">Reviews</a> › ${r.id}</p>
 <h1>Request ${r.id} ${badge(r.state)}</h1>
 ${data.message ? html`<div class="flash" role="status">${data.message}</div>` : ''}
