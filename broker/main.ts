@@ -321,6 +321,18 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
               }
             : null,
         log: (msg, fields) => log.info(fields ?? {}, msg),
+        // The web console at /ui/ (ui.enabled, default on): sign-in through ui.oidc, or the admin token from loopback.
+        ui: config.ui.enabled
+          ? {
+              config: config.ui,
+              dataDir: config.data_dir,
+              approvals,
+              store,
+              adminToken,
+              activePolicy: () => livePolicy.holder.current.version,
+              log: (msg, fields) => log.info({ component: 'ui', ...fields }, msg),
+            }
+          : undefined,
         logger: log.child({ component: 'http' }),
         warnings: () => [...warnings, ...secrets.warnings()],
         ready: async () => {

@@ -17,6 +17,7 @@ import { policyApi } from './api-policy.js';
 import type { LivePolicy } from '../policy/live.js';
 import type { Metrics } from '../metrics/index.js';
 import { buildInfo } from '../version.js';
+import type { UiOptions } from '../ui/index.js';
 
 export interface HttpDeps {
   issuer: LocalIssuer | null;
@@ -44,6 +45,8 @@ export interface HttpDeps {
   metrics?: { metrics: Metrics; public: boolean };
   /** Request-independent log lines (token exchanges granted and refused). */
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** The web console under /ui/ (broker/ui, docs/console.md) when given. */
+  ui?: UiOptions;
 }
 
 export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
@@ -123,5 +126,9 @@ export async function buildHttp(deps: HttpDeps): Promise<FastifyInstance> {
       adminToken: deps.adminToken ?? null,
     });
   if (deps.store) await app.register(loginsApi, { prefix: '/api/logins', store: deps.store, adminToken: deps.adminToken ?? null });
+  if (deps.ui) {
+    const { consolePlugin } = await import('../ui/index.js'); // openid-client and the pages load only with the console on
+    await app.register(consolePlugin, { prefix: '/ui', ...deps.ui });
+  }
   return app;
 }
