@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from '../config.js';
 import { versionLine } from '../version.js';
 import { registerApprovalCommands } from './approvals.js';
 import { registerDemoCommand } from './demo.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerLoginsCommand } from './logins.js';
 import { registerPolicyCommands } from './policy.js';
 import { registerReplayCommand } from './replay.js';
@@ -43,6 +44,7 @@ registerApprovalCommands(program, config);
 registerRevokeCommands(program, config);
 registerReplayCommand(program, config);
 registerLoginsCommand(program, config);
+registerDoctorCommand(program, config);
 
 program.parseAsync().catch((e: unknown) => {
   const msg = e instanceof ConfigError || e instanceof InvalidArgumentError ? e.message : e instanceof Error ? `jit: ${e.message}` : String(e);

@@ -33,7 +33,8 @@ export function pgRoleProblems(r: PgRoleFacts): string[] {
   return out;
 }
 
-const SERVER_ROLES = ['pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program'];
+/** The predefined roles that reach outside the database (server files, programs). */
+export const SERVER_ROLES = ['pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program'];
 
 async function pgFacts(url: string): Promise<PgRoleFacts> {
   const c = new pg.Client({
