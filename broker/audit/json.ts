@@ -5,7 +5,7 @@ import type { SessionSummary, StatementRecord } from '../store/index.js';
 import type { Replay } from './replay.js';
 import type { ResultSample } from './types.js';
 
-export type SessionJson = Omit<SessionSummary, 'startedAt' | 'endedAt'> & { startedAt: string; endedAt: string | null };
+export type SessionJson = Omit<SessionSummary, 'startedAt' | 'endedAt' | 'dbRole'> & { startedAt: string; endedAt: string | null; dbRole: string | null };
 
 export type StatementJson = Omit<StatementRecord, 'startedAt' | 'approvalId'> & {
   startedAt: string;
@@ -17,7 +17,7 @@ export type StatementJson = Omit<StatementRecord, 'startedAt' | 'approvalId'> & 
 };
 
 export function sessionToJson(s: SessionSummary): SessionJson {
-  return { ...s, startedAt: s.startedAt.toISOString(), endedAt: s.endedAt?.toISOString() ?? null };
+  return { ...s, dbRole: s.dbRole ?? null, startedAt: s.startedAt.toISOString(), endedAt: s.endedAt?.toISOString() ?? null };
 }
 
 /** A session's statements with their approvals and samples (GET /api/sessions/:id). */
@@ -76,6 +76,8 @@ export const sessionJsonSchema = allRequired({
   clientPort: int,
   clientApplication: nullable('string'),
   dbUser: nullable('string'),
+  /** The database role the session logged in upstream as (session_roles); null: the broker's own account. */
+  dbRole: nullable('string'),
   tls: bool,
   startedAt: time,
   endedAt: { type: ['string', 'null'], format: 'date-time' },

@@ -16,7 +16,7 @@ function approvalCell(a: ApprovalRequest | undefined): string {
 }
 
 function sessionJson(s: SessionSummary) {
-  return { ...s, startedAt: s.startedAt.toISOString(), endedAt: s.endedAt?.toISOString() ?? null };
+  return { ...s, dbRole: s.dbRole ?? null, startedAt: s.startedAt.toISOString(), endedAt: s.endedAt?.toISOString() ?? null };
 }
 
 export function registerSessionCommands(program: Command, config: () => Config): void {
@@ -88,7 +88,7 @@ export function registerSessionCommands(program: Command, config: () => Config):
         const versioned = versions.size > 1;
         const policy = versions.size === 1 ? ` · policy version ${[...versions][0]}` : '';
         process.stdout.write(
-          `session ${s.id}: ${s.subject} build=${s.build ?? '-'} target=${s.target} from ${s.clientAddress} ${when(s.startedAt)} → ${s.endedAt ? `${when(s.endedAt)} (${s.endReason})` : 'open'}${policy}\n\n`,
+          `session ${s.id}: ${s.subject} build=${s.build ?? '-'} target=${s.target}${s.dbRole ? ` role=${s.dbRole}` : ''} from ${s.clientAddress} ${when(s.startedAt)} → ${s.endedAt ? `${when(s.endedAt)} (${s.endReason})` : 'open'}${policy}\n\n`,
         );
         // Default: SQL wrapped at 80 columns and errors at 60, up to 4 lines each; --wide: one line, whole.
         let cut = false;

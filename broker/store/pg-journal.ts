@@ -30,6 +30,7 @@ const sessionCols = [
   se.tls,
   se.startedAt,
   se.replicaId,
+  se.dbRole,
 ];
 export const STATEMENT_COLS = [
   st.id,
@@ -125,6 +126,7 @@ export class PgJournal {
           e.tls,
           iso(e.startedAt),
           e.replicaId ?? null,
+          e.dbRole ?? null,
         ]);
         await bulk(c, OPEN, values, sessionCols.length);
         return 0; // an open already there is no skip (a replay)

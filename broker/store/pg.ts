@@ -154,7 +154,7 @@ export class PgStore implements Store {
   }
 
   async createSession(s: NewSession): Promise<string> {
-    const id = newSessionId();
+    const id = s.id ?? newSessionId();
     await plain(this.db.insert(sessions).values(sessionValues(id, s)));
     return id;
   }

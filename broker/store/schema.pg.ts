@@ -41,6 +41,8 @@ export const sessions = pgTable(
     endReason: text('end_reason'),
     /** The broker process holding the session (`replica_id`); null for sessions recorded before fleets. */
     replicaId: text('replica_id'),
+    /** The database role the session logged in upstream as (`targets.<name>.session_roles`); null: the broker's own account. */
+    dbRole: text('db_role'),
   },
   (t) => [
     index('sessions_build_idx').on(t.build),

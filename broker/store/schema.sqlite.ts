@@ -31,6 +31,8 @@ export const sessions = sqliteTable(
     endReason: text('end_reason'),
     /** The broker process holding the session (`replica_id`); null for sessions recorded before fleets. */
     replicaId: text('replica_id'),
+    /** The database role the session logged in upstream as (`targets.<name>.session_roles`); null: the broker's own account. */
+    dbRole: text('db_role'),
     // No statement counter: a session's statement count is counted from its statements (as its
     // per-decision counts are), so recording a statement does not also rewrite its session row.
   },

@@ -23,6 +23,7 @@ export function sessionValues(id: string, s: NewSession) {
     tls: client.tls,
     startedAt: s.startedAt,
     replicaId: s.replicaId ?? null,
+    dbRole: s.dbRole ?? null,
   };
 }
 

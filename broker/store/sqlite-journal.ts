@@ -45,6 +45,7 @@ export class SqliteJournal {
       se.tls,
       se.startedAt,
       se.replicaId,
+      se.dbRole,
     ];
     const stmtCols = [
       st.id,
@@ -114,6 +115,7 @@ export class SqliteJournal {
           e.tls ? 1 : 0,
           e.startedAt,
           e.replicaId ?? null,
+          e.dbRole ?? null,
         );
       for (const { s, done: d } of plan.statements) {
         const changed = run(

@@ -261,7 +261,7 @@ export class SqliteStore implements Store {
   }
 
   async createSession(s: NewSession): Promise<string> {
-    const id = newSessionId();
+    const id = s.id ?? newSessionId();
     this.db.insert(sessions).values(sessionValues(id, s)).run();
     return id;
   }

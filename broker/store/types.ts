@@ -12,6 +12,10 @@ export interface NewSession {
   startedAt: Date;
   /** The broker process (`replica_id`) that holds the session; null when not recorded (sessions from before fleets). */
   replicaId?: string | null;
+  /** The session's id when the caller chose it (newSessionId(): its database role is named after it); absent: the store makes one. */
+  id?: string;
+  /** The database role the session logs in upstream as (`session_roles`); null or absent: the broker's own account. */
+  dbRole?: string | null;
 }
 
 export interface NewStatement {
@@ -44,6 +48,8 @@ export interface SessionSummary
     Pick<Identity, 'subject' | 'issuer' | 'build' | 'claims' | 'actors' | 'tokenId'>,
     RecordedClient {
   id: string;
+  /** The database role it logged in upstream as (`session_roles`). The store always sets it (null: the broker's own account). */
+  dbRole?: string | null;
   endedAt: Date | null;
   endReason: string | null;
   statementCount: number;
@@ -276,9 +282,9 @@ export interface JournalPosition {
  * `id` from reserveStatementIds, `seq` its place in the session); `done` its outcome and result sample.
  */
 export type JournalEvent =
-  | ({ t: 'open'; id: string; startedAt: number } & Omit<
+  | ({ t: 'open'; id: string; startedAt: number; dbRole?: string | null } & Omit<
       SessionSummary,
-      'id' | 'startedAt' | 'endedAt' | 'endReason' | 'statementCount' | 'allowed' | 'denied' | 'reviewed'
+      'id' | 'dbRole' | 'startedAt' | 'endedAt' | 'endReason' | 'statementCount' | 'allowed' | 'denied' | 'reviewed'
     >)
   | ({ t: 'stmt'; id: number; seq: number; startedAt: number; approvalId: string | null; policyVersion?: number | null } & Omit<
       NewStatement,

@@ -105,6 +105,7 @@ describe('GET /api/sessions', () => {
       clientPort: 50432,
       clientApplication: 'psql',
       dbUser: 'ci',
+      dbRole: null,
       tls: true,
       startedAt: new Date(T0).toISOString(),
       endedAt: new Date(T0 + 9000).toISOString(),

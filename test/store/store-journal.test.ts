@@ -124,6 +124,24 @@ describe.each(dialects('journal'))('store ($name): journal ingest', (d) => {
     expect(await s.journalPosition('j-1')).toEqual({ segment: 1, offset: 5000 });
   });
 
+  it("records a session's database role: from the journal's open event (null in an event written before it), and from createSession with a chosen id", async () => {
+    const s = await store();
+    await s.ingest('j-1', [{ ...open('s_journalrole0001'), dbRole: 'jit_s_journalrole0001' }, open('s_journalrole0002')], { segment: 1, offset: 1 });
+    expect((await s.getSession('s_journalrole0001'))?.dbRole).toBe('jit_s_journalrole0001');
+    expect((await s.getSession('s_journalrole0002'))?.dbRole).toBeNull();
+    const id = await s.createSession({
+      id: 's_journalrole0003',
+      dbRole: 'jit_s_journalrole0003',
+      target: 'prod',
+      engine: 'mysql',
+      identity: { subject: 'ci', issuer: 'iss', build: null, claims: {}, actors: [], tokenId: null, expiresAt: new Date(T0 + 60_000) },
+      client: { address: '10.0.0.1', port: 1, application: null, user: null, tls: true },
+      startedAt: new Date(T0),
+    });
+    expect(id).toBe('s_journalrole0003');
+    expect((await s.listSessions({ open: true })).find((x) => x.id === id)?.dbRole).toBe('jit_s_journalrole0003');
+  });
+
   it('skips and counts what it cannot apply; the rest of the batch lands', async () => {
     const s = await store();
     const first = await s.reserveStatementIds(10);

@@ -109,7 +109,7 @@ export class JournaledStore implements Store {
   }
 
   async createSession(s: NewSession): Promise<string> {
-    const id = newSessionId();
+    const id = s.id ?? newSessionId();
     await this.append({ t: 'open', ...sessionValues(id, s), startedAt: s.startedAt.getTime() });
     this.seqs.set(id, 0);
     return id;

@@ -1,0 +1,1 @@
+ALTER TABLE `sessions` ADD `db_role` text;
