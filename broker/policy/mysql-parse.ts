@@ -2,12 +2,9 @@
 // UPDATE/DELETE WHERE clause restricts anything. Its expression precedence is not MySQL's (`a=1 || 1` is read
 // as `a = (1 || 1)`, `1 OR a=2 AND a=3` as `(1 OR a=2) AND a=3`), so the AND/OR/XOR structure of a WHERE clause
 // comes from the tokens here, with MySQL's precedence, and the parser only sees the leaves.
-import pkg from 'node-sql-parser';
+import { grammar, type Grammar } from './mysql-grammars.js';
 import { render, type Token } from './mysql-lexer.js';
 import { isPunct, isWord } from './mysql-tokens.js';
-
-const { Parser } = pkg;
-const parser = new Parser();
 
 export type AstNode = Record<string, unknown>;
 
@@ -62,10 +59,10 @@ export function parseTokens(tokens: readonly Token[]): Parsed | string {
   const names = new Map<string, string>();
   const sql = render(tokens, names);
   let error = 'empty statement';
-  for (const database of ['MySQL', 'MariaDB']) {
+  for (const database of ['MySQL', 'MariaDB'] satisfies Grammar[]) {
     let r: { tableList: string[]; ast: unknown };
     try {
-      r = parser.parse(sql, { database });
+      r = grammar(database).parse(sql, { database });
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
       continue;
