@@ -26,7 +26,7 @@ export async function checkPolicy(
   who: { subject: string; build: string | null; claims: Record<string, unknown> },
   catalog?: { provider: CatalogProvider; target: Target },
 ): Promise<CheckResult> {
-  await loadPostgresParser();
+  if (dialect === 'postgres') await loadPostgresParser(); // a MySQL target's check has no use for the PostgreSQL grammar
   const identity: Identity = {
     subject: who.subject,
     issuer: 'policy-check',

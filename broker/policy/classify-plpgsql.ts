@@ -1,7 +1,7 @@
 // What a DO block or a function body would run, so that creating (or running) it is classified by its effect.
 // PL/pgSQL is compiled with the server's own PL/pgSQL parser (parsePlPgSQLSync); every SQL statement and
 // expression in it is classified again as SQL. Dynamic SQL (EXECUTE) is seen through only when it is a literal.
-import { parsePlPgSQLSync, parseSync, scanSync } from 'libpg-query';
+import { parsePlPgSQLSync, parseSync, scanSync } from './pg-parser.js';
 import { because, found, isNode, list, literalString, merge, node, oneKind, sval, type Found, type Node, type SubClassify } from './pg-ast.js';
 
 /** Untrusted procedural languages run arbitrary code as the server's OS user. */

@@ -17,7 +17,6 @@
 // or table's definition (CREATE FUNCTION / VIEW / RULE / TRIGGER / POLICY / DOMAIN / TABLE); those bodies still
 // count by their text, as before. Attribute notation (`t.f`, `(t).f`, which is `f(t)` when t has no column f)
 // is recorded as a possible call.
-import { loadModule, parseSync } from 'libpg-query';
 import type { FunctionRef } from '../catalog/types.js';
 import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { KINDS } from '../types.js';
@@ -41,15 +40,11 @@ import {
 } from './pg-nodes.js';
 import { readsConninfo, SUBSCRIPTION } from './pg-secrets.js';
 import { preparedOp, sessionStatement } from './pg-session-nodes.js';
+import { loadPostgresParser, parseSync } from './pg-parser.js';
 import { settingsRows } from './pg-settings-rows.js';
 import { unrestricted } from './pg-where.js';
 
-let loaded: Promise<void> | null = null;
-/** libpg-query is WebAssembly: load it once at start, then parse synchronously. */
-export function loadPostgresParser(): Promise<void> {
-  loaded ??= loadModule();
-  return loaded;
-}
+export { loadPostgresParser };
 
 /** How deep SQL inside SQL is followed (a DO block's EXECUTE of a literal DO block's EXECUTE …): beyond, unknown. */
 const MAX_DEPTH = 6;

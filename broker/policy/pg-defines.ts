@@ -4,7 +4,7 @@
 // read from the DDL itself; anything else it redefined (a function replaced by a volatile one, an operator, a
 // domain) makes the statements that name it `unknown` rather than judged by the catalog as it was; a table made
 // a partition or inheritance child counts among its new parent's descendants (pg-inherits.ts adopt()).
-import { parseSync } from 'libpg-query';
+import { parseSync } from './pg-parser.js';
 import type { Classification, ClassifiedStatement, Kind } from '../types.js';
 import { KINDS } from '../types.js';
 import { list, names, node, type Node } from './pg-ast.js';

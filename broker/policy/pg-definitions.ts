@@ -1,7 +1,7 @@
 // What a stored definition runs when it is used: a function's body (as pg_get_functiondef() prints it, for
 // pg-catalog.ts), or the query of a view a session has just (re)defined and not yet committed (its CREATE VIEW
 // text). Read as the classifier reads SQL that runs now: kinds, tables, calls, operators, casts.
-import { parseSync } from 'libpg-query';
+import { parseSync } from './pg-parser.js';
 import { runningEffect } from './classify-postgres.js';
 import { found, list, node, type Found, type Node } from './pg-ast.js';
 

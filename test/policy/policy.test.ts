@@ -1,12 +1,12 @@
 // Policy: classify() gives each statement its kinds and tables; decide() matches rules in order.
 // Both are pure, so everything here runs without a database.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { classify, decide, decideStatement, loadPostgresParser, mostSevere, type PolicyConfig, type Rule } from '../../broker/policy/index.js';
 import type { Classification, ClassifiedStatement, Identity, Kind } from '../../broker/types.js';
 
-beforeAll(async () => {
-  await loadPostgresParser();
-});
+// Before the describe blocks are collected, not in beforeAll: some classify SQL while they are. The parser is
+// loaded only on request now (the broker asks for it when it has PostgreSQL targets), no longer by the import.
+await loadPostgresParser();
 
 const pg = (sql: string): Classification => classify('postgres', sql);
 

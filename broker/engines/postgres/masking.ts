@@ -1,7 +1,7 @@
 // Masking for one Postgres session: result columns resolved to their origins through the target's catalog,
 // each column's masker or detectors decided once per described result, rows rewritten by datarow.ts.
 // Policy (which rule, which masker) is in broker/masking; this file knows RowDescriptions and COPY.
-import { parseSync } from 'libpg-query';
+import { parseSync } from '../../policy/pg-parser.js';
 import type { Detection, Masker, SessionMasking } from '../../masking/index.js';
 import type { PgCatalog } from './catalog.js';
 import type { RowPlan } from './datarow.js';
