@@ -1,4 +1,5 @@
-// Composition root: config → store → approvals → identity → engines, http.
+// Composition root: config → store → approvals → identity → engines, http. What only some configs use (the
+// HTTP listener, each engine and its SQL parser, Slack, the demo database) is imported when they are there.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -7,15 +8,15 @@ import { adminTokenFile, GENERATE, loadOrCreateAdminToken } from './admin-token.
 import { Approvals } from './approvals/index.js';
 import type { Config } from './config.js';
 import { startLoginAudit } from './audit/logins.js';
-import { buildHttp } from './http/server.js';
 import { createLoginGuard, createVerifier, LocalIssuer, RevocationService } from './identity/index.js';
-import { startPostgresEngine, type PostgresEngine } from './engines/postgres/index.js';
+import type { PostgresEngine } from './engines/postgres/index.js';
 import type { Engine, EngineDeps } from './engines/engine.js';
-import { checkMysqlTarget, mysqlTargetNameWarning, startMysqlEngine, type MysqlEngine } from './engines/mysql/index.js';
+import type { MysqlEngine } from './engines/mysql/index.js';
 import { checkTargetPrivileges } from './engines/upstream-privileges.js';
 import { UpstreamSecrets } from './engines/upstream-secret.js';
 import { loadPostgresParser, startupSettingProblem } from './policy/index.js';
 import { LivePolicy } from './policy/live.js';
+import { loadMysqlParser } from './policy/mysql-grammars.js';
 import { MaskingPolicy } from './masking/index.js';
 import { Catalogs } from './catalog/index.js';
 import { BrokerSession } from './session.js';
@@ -68,7 +69,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
   };
   try {
     mkdirSync(config.data_dir, { recursive: true });
-    await loadPostgresParser();
+    // The PostgreSQL grammar (WebAssembly) is loaded before anything listens, and only for PostgreSQL targets.
+    if (Object.values(config.targets).some((t) => t.engine === 'postgres')) await loadPostgresParser();
 
     // This broker's name in a fleet, recorded on its sessions and its metrics.
     const replicaId = config.replica_id ?? (process.env.JIT_REPLICA_ID || defaultReplicaId());
@@ -282,16 +284,21 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     }
 
     let mysql: MysqlEngine | null = null;
+      const { startPostgresEngine } = await import('./engines/postgres/index.js');
     const myTargets = targetsOf('mysql');
-    for (const t of myTargets.values()) {
-      checkMysqlTarget(t);
-      const named = mysqlTargetNameWarning(t);
-      if (named) log.warn({ target: t.name }, named);
-    }
-    if (config.listen.mysql && myTargets.size > 0) {
-      // LOAD DATA LOCAL INFILE is `admin`: offer it to clients only if a rule could let one run.
-      const localInfile = rulesAtStart.default !== 'deny' || rulesAtStart.rules.some((r) => r.action !== 'deny' && (!r.kinds || r.kinds.includes('admin')));
-      mysql = started('mysql', await startMysqlEngine({ ...engineDeps, targets: myTargets, localInfile }, config.listen.mysql));
+    if (myTargets.size > 0) {
+      const { checkMysqlTarget, mysqlTargetNameWarning, startMysqlEngine } = await import('./engines/mysql/index.js');
+      for (const t of myTargets.values()) {
+        checkMysqlTarget(t);
+        const named = mysqlTargetNameWarning(t);
+        if (named) log.warn({ target: t.name }, named);
+      }
+      if (config.listen.mysql) {
+        // LOAD DATA LOCAL INFILE is `admin`: offer it to clients only if a rule could let one run.
+        const localInfile = rulesAtStart.default !== 'deny' || rulesAtStart.rules.some((r) => r.action !== 'deny' && (!r.kinds || r.kinds.includes('admin')));
+        loadMysqlParser(); // its grammar now, not at the first statement
+        mysql = started('mysql', await startMysqlEngine({ ...engineDeps, targets: myTargets, localInfile }, config.listen.mysql));
+      }
     }
 
     /** What /readyz reports beside readiness: upstream accounts with more than least privilege. */
@@ -306,6 +313,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         adminToken,
         adminLoopbackOnly: generatedAdminToken,
         metrics: { metrics, public: config.metrics.public },
+      const { buildHttp } = await import('./http/server.js');
         revocations,
         policy: { live: livePolicy, targets: [...targets.keys()] },
         exchange:

@@ -2,7 +2,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { generate } from 'selfsigned';
 
 export interface TlsMaterial {
   context: tls.SecureContext;
@@ -19,6 +18,7 @@ export async function loadTls(cfg: { cert: string | null; key: string | null }, 
     certFile = join(dataDir, 'broker.crt');
     keyFile = join(dataDir, 'broker.key');
     if (!existsSync(certFile) || !existsSync(keyFile)) {
+      const { generate } = await import('selfsigned'); // only for the first start: later ones read the files
       const pems = await generate([{ name: 'commonName', value: 'jit-broker' }], {
         keySize: 2048,
         algorithm: 'sha256',

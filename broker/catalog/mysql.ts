@@ -13,7 +13,7 @@
 //   - views: information_schema.VIEWS, with their definition as the server stores it (names fully qualified);
 //     an empty definition (no SHOW VIEW privilege) is null, so reading the view is unknown. `tables` is filled
 //     from the definitions (broker/policy/mysql-catalog.ts reads them the same way).
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { parseMysqlUrl, type MysqlTargetUrl } from '../engines/mysql/upstream.js';
 import { viewBaseTables } from '../policy/mysql-catalog.js';
 import { isSafeSqlMode } from '../policy/mysql-set.js';
@@ -59,6 +59,7 @@ function options(u: MysqlTargetUrl, tls: boolean): mysql.ConnectionOptions {
 }
 
 async function connect(u: MysqlTargetUrl): Promise<mysql.Connection> {
+  const { default: mysql } = await import('mysql2/promise'); // loaded by the first MySQL catalog read, not by every broker
   if (u.ssl === false) return mysql.createConnection(options(u, false));
   try {
     return await mysql.createConnection(options(u, true));

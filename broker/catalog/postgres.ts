@@ -17,7 +17,7 @@
 //   - parents: partitioned tables and inheritance parents, each with every table below it (pg_inherits, followed
 //     here to every level: partitions of partitions), by name. One row per table in a hierarchy: 10,000
 //     partitions add 25–60 ms to a load (bench/partitions.ts; reading them is about 20 ms of it).
-import pg from 'pg';
+import type pg from 'pg';
 import type { Target } from '../types.js';
 import { parseUpstreamUrl } from '../engines/postgres/upstream.js';
 import type { CatalogFunction, CatalogParent, CatalogSnapshot, CatalogView } from './types.js';
@@ -158,6 +158,7 @@ export function clientConfig(upstream: string, timeoutMs: number): pg.ClientConf
 
 export async function loadPostgresCatalog(target: Target, opts: { timeoutMs?: number } = {}): Promise<CatalogSnapshot> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const { default: pg } = await import('pg'); // loaded by the first catalog read, not by every broker
   const client = new pg.Client(clientConfig(target.upstream, timeoutMs));
   client.on('error', () => {}); // a connection lost after the load: nothing to do
   await client.connect();

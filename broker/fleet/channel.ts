@@ -2,7 +2,7 @@
 // LISTEN/NOTIFY on one dedicated connection per replica. A notice carries the sender's replica id and a
 // short payload (an approval id, a revocation id); the receiver reads the store for the rest. Notices are
 // hints, the store is the truth: a notice missed while reconnecting is covered by each side's polling.
-import pg from 'pg';
+import type pg from 'pg';
 
 export type Log = (msg: string, fields?: Record<string, unknown>) => void;
 
@@ -41,6 +41,7 @@ export class PgChannel implements FleetChannel {
 
   private connect(): Promise<void> {
     this.connecting ??= (async () => {
+      const { default: pg } = await import('pg'); // a fleet's store is PostgreSQL: loaded with it, not by every broker
       const client = new pg.Client({ connectionString: this.url, application_name: `jit-broker fleet ${this.replicaId}`.slice(0, 63) });
       client.on('notification', (n) => this.deliver(n.channel, n.payload ?? ''));
       client.on('error', (e) => {
