@@ -175,7 +175,8 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         'admin API token kept under data_dir (admin_token: generate): jit approvals / approve / deny read it; the admin API answers loopback clients only',
       );
     // Nobody could ever decide a request without the admin API or Slack: refuse reviews at once (fail closed).
-    const canDecide = Boolean(adminToken || config.slack);
+    // (the web console decides too, when people sign in to it through OpenID Connect)
+    const canDecide = Boolean(adminToken || config.slack || (config.ui.enabled && config.ui.oidc && config.listen.http));
     if (!canDecide && (rulesAtStart.default === 'review' || rulesAtStart.rules.some((r) => r.action === 'review')))
       log.warn('rules with action: review refuse their statements: set admin_token (jit approve / the HTTP API) or slack to decide them');
 

@@ -10,7 +10,7 @@ import type { Sealer } from '../auth/seal.js';
 import { secureFor, type Sessions, type UiUser } from '../auth/session.js';
 import { html, renderPage } from '../html.js';
 import { renderError, renderSignIn } from '../pages/index.js';
-import { BASE, contextOf, sendPage, sessionOf } from '../request-state.js';
+import { BASE, contextOf, sendPage, sessionOf, setSession } from '../request-state.js';
 import { fromLoopback, safeNext } from '../security.js';
 import type { EventStreams } from './events.js';
 
@@ -78,7 +78,11 @@ export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, o) 
     const s = sessionOf(req);
     const next = safeNext(req.query.next ?? s.next);
     if (s.user) return reply.redirect(next, 303);
-    if (req.query.next !== undefined && next !== s.next) await o.sessions.write(req, reply, { ...s, next });
+    if (req.query.next !== undefined && next !== s.next) {
+      const updated = { ...s, next };
+      await o.sessions.write(req, reply, updated);
+      setSession(req, updated);
+    }
     const error = req.query.error !== undefined ? ERRORS[req.query.error] : undefined;
     return signInPage(req, reply, 200, error);
   });

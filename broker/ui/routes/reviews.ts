@@ -54,8 +54,12 @@ export const reviewsRoutes: FastifyPluginAsync<{ approvals: Approvals }> = async
       ]);
       const byId = new Map<string, ApprovalRequest>();
       for (const r of [...recent, ...pending]) byId.set(r.id, r);
-      const ctx = contextOf(req);
-      const body = renderReviews(ctx, { requests: filterReviews([...byId.values()], f), filters: f });
+      const requests = filterReviews([...byId.values()], f);
+      const base = contextOf(req);
+      // Decide forms only for someone who may decide at least one of the pending requests listed (Approvals checks each).
+      const user = userOf(req);
+      const ctx = { ...base, user: base.user && { ...base.user, canApprove: base.user.canApprove && requests.some((r) => canDecide(user, r).ok) } };
+      const body = renderReviews(ctx, { requests, filters: f });
       return sendPage(reply, 200, renderPage({ title: 'Reviews', ctx, body, active: 'reviews' }));
     },
   );
