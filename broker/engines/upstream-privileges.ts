@@ -1,7 +1,6 @@
 // The broker's guarantees (statements confined to the target, classified, decided) assume the account it
 // logs in upstream with holds only what the target needs. This checks, after start and without ever
 // blocking it, whether a target's account is a superuser or holds server-wide privileges, and says so.
-import pg from 'pg';
 import type { Target } from '../types.js';
 import { COM, command, isEof, PacketReader, readErr } from './mysql/protocol.js';
 import { PacketIO } from './mysql/framing.js';
@@ -37,41 +36,30 @@ export function pgRoleProblems(r: PgRoleFacts): string[] {
 export const SERVER_ROLES = ['pg_read_server_files', 'pg_write_server_files', 'pg_execute_server_program'];
 
 async function pgFacts(url: string): Promise<PgRoleFacts> {
-  const c = new pg.Client({
-    connectionString: url,
-    connectionTimeoutMillis: TIMEOUT_MS,
-    query_timeout: TIMEOUT_MS,
-    application_name: 'jit-broker privilege check',
-  });
-  c.on('error', () => {}); // a connection lost after the check has nothing to tell anyone
-  await c.connect();
+  // The broker's own upstream connection (as the MySQL check below), not the `pg` driver: a broker loads that
+  // only when it reads a catalog or keeps its store in PostgreSQL. The role names are constants, so no parameter.
+  const { CatalogConnection } = await import('./postgres/catalog.js');
+  const c = new CatalogConnection(url, TIMEOUT_MS, 'jit-broker privilege check');
   try {
-    const { rows } = await c.query<{
-      rolname: string;
-      rolsuper: boolean;
-      rolcreaterole: boolean;
-      rolbypassrls: boolean;
-      rolreplication: boolean;
-      server_roles: string[] | null;
-    }>(
+    const [rows] = await c.query(
       `SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolbypassrls, r.rolreplication,
-              (SELECT array_agg(b.rolname::text ORDER BY b.rolname) FROM pg_roles b
-                WHERE b.rolname = ANY($1::text[]) AND pg_has_role(r.oid, b.oid, 'MEMBER')) AS server_roles
+              (SELECT string_agg(b.rolname::text, ',' ORDER BY b.rolname) FROM pg_roles b
+                WHERE b.rolname IN (${SERVER_ROLES.map((n) => `'${n}'`).join(', ')}) AND pg_has_role(r.oid, b.oid, 'MEMBER')) AS server_roles
          FROM pg_roles r WHERE r.rolname = current_user`,
-      [SERVER_ROLES],
     );
-    const r = rows[0];
+    const r = rows?.[0];
     if (!r) throw new Error('current_user is not in pg_roles');
+    const [name, superuser, createrole, bypassrls, replication, serverRoles] = r;
     return {
-      name: r.rolname,
-      superuser: r.rolsuper,
-      createrole: r.rolcreaterole,
-      bypassrls: r.rolbypassrls,
-      replication: r.rolreplication,
-      serverRoles: r.server_roles ?? [],
+      name: name ?? '?',
+      superuser: superuser === 't',
+      createrole: createrole === 't',
+      bypassrls: bypassrls === 't',
+      replication: replication === 't',
+      serverRoles: serverRoles ? serverRoles.split(',') : [],
     };
   } finally {
-    await c.end().catch(() => {});
+    c.close();
   }
 }
 

@@ -63,8 +63,8 @@ class Lru<K, V> {
 
 type Rows = (string | null)[][];
 
-/** A serial, simple-protocol client on one upstream connection, reconnected when it is lost. */
-class CatalogConnection {
+/** A serial, simple-protocol client on one upstream connection, reconnected when it is lost (also the privilege check's). */
+export class CatalogConnection {
   private up: Promise<Upstream> | null = null;
   private chain: Promise<unknown> = Promise.resolve();
 
@@ -72,6 +72,7 @@ class CatalogConnection {
     /** A function: read at each (re)connect, so a rotated upstream password is used (engines/upstream-secret.ts). */
     private readonly url: string | (() => string),
     private readonly timeoutMs: number,
+    private readonly applicationName = 'jit-broker catalog',
   ) {}
 
   /** Run `fn` alone on the connection (callers queue up). */
@@ -83,7 +84,7 @@ class CatalogConnection {
 
   /** The result sets of a query string (text values), in order; rejects on an error or a timeout. */
   async query(sql: string): Promise<Rows[]> {
-    this.up ??= connectUpstream(typeof this.url === 'string' ? this.url : this.url(), { application_name: 'jit-broker catalog' }, this.timeoutMs).then((u) => {
+    this.up ??= connectUpstream(typeof this.url === 'string' ? this.url : this.url(), { application_name: this.applicationName }, this.timeoutMs).then((u) => {
       u.socket.on('close', () => (this.up = null));
       u.socket.on('error', () => (this.up = null));
       return u;
