@@ -6,19 +6,13 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { GENERATE } from './admin-token.js';
 import { isGroupApprover } from './approvals/approvers.js';
+import { ConfigError } from './config-error.js';
+import { parseDuration } from './duration.js';
 import { BUILTIN_DETECTORS, patternProblem } from './masking/detectors.js';
 import { MASKERS } from './masking/maskers.js';
 import { KINDS } from './types.js';
 
-export class ConfigError extends Error {
-  constructor(
-    readonly file: string | null,
-    readonly problems: string[],
-  ) {
-    super(`invalid config${file ? ` ${file}` : ''}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 const hostPort = z
   .string()
@@ -35,13 +29,12 @@ export type HostPort = { host: string; port: number };
 /** Durations as `30s`, `5m`, `1h`, `2d`, or a number of seconds. */
 export const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(v.trim());
-  if (!m) {
+  const seconds = parseDuration(v);
+  if (seconds === null) {
     ctx.addIssue({ code: 'custom', message: `'${v}' is not a duration (e.g. 30s, 5m, 1h)` });
     return z.NEVER;
   }
-  const unit = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * unit;
+  return seconds;
 });
 
 const globMap = z.record(z.string(), z.string());

@@ -1,12 +1,15 @@
 // Refused logins (issue 10): what an engine reports when it turns a client away at login, the record kept
 // of it (the token's claims decoded WITHOUT trusting them; never the token itself), its warn log line,
-// retention pruning (`audit.login_retention`), and the login history shown by `jit logins` and
-// GET /api/logins, which merges the refusals with the accepted logins (the sessions).
+// retention pruning (`audit.login_retention`). The login history shown by `jit logins` and GET /api/logins,
+// which merges the refusals with the accepted logins (the sessions), is in login-history.ts.
 import { decodeJwt } from 'jose';
 import { deriveBuild } from '../identity/claims.js';
 import { TokenRefusedError, type RefusalCheck } from '../identity/verifier.js';
-import type { NewRefusedLogin, RefusedLogin, SessionSummary, Store } from '../store/index.js';
+import type { NewRefusedLogin, Store } from '../store/index.js';
 import { SessionRefusedError, type ClientInfo } from '../types.js';
+
+export { parseSince } from './since.js';
+export { listLogins, loginJsonSchema, loginToJson, type LoginEntry, type LoginFilter, type LoginJson } from './login-history.js';
 
 /** Why a login was refused: a token check, or what the engine or the session core refused before or after it. */
 export type LoginRefusalReason = RefusalCheck | 'tls_required' | 'replication' | 'unknown_target' | 'startup_parameter' | 'target_limit' | 'audit_unavailable';
@@ -125,118 +128,4 @@ export async function startLoginAudit(o: LoginAuditOptions): Promise<LoginAudit>
     prune,
     close: () => clearInterval(timer),
   };
-}
-
-/** One login, accepted (a session) or refused, as `jit logins` and GET /api/logins show it. */
-export interface LoginEntry {
-  at: Date;
-  outcome: 'accepted' | 'refused';
-  engine: 'postgres' | 'mysql';
-  target: string | null;
-  clientAddress: string;
-  clientPort: number;
-  clientApplication: string | null;
-  dbUser: string | null;
-  tls: boolean;
-  /** Verified for an accepted login; as the token claimed (unverified) for a refused one. */
-  subject: string | null;
-  issuer: string | null;
-  build: string | null;
-  tokenId: string | null;
-  /** Refused: why (a short code) and what the client was told. */
-  reason: string | null;
-  message: string | null;
-  /** Accepted: the session it opened. */
-  sessionId: string | null;
-}
-
-export interface LoginFilter {
-  /** Only refusals (else refusals and sessions, merged). */
-  refused?: boolean;
-  since?: Date;
-  limit: number;
-}
-
-const fromRefusal = (r: RefusedLogin): LoginEntry => ({
-  at: r.at,
-  outcome: 'refused',
-  engine: r.engine,
-  target: r.target,
-  clientAddress: r.clientAddress,
-  clientPort: r.clientPort,
-  clientApplication: r.clientApplication,
-  dbUser: r.dbUser,
-  tls: r.tls,
-  subject: r.subject,
-  issuer: r.issuer,
-  build: r.build,
-  tokenId: r.tokenId,
-  reason: r.reason,
-  message: r.message,
-  sessionId: null,
-});
-
-const fromSession = (s: SessionSummary): LoginEntry => ({
-  at: s.startedAt,
-  outcome: 'accepted',
-  engine: s.engine,
-  target: s.target,
-  clientAddress: s.clientAddress,
-  clientPort: s.clientPort,
-  clientApplication: s.clientApplication,
-  dbUser: s.dbUser,
-  tls: s.tls,
-  subject: s.subject,
-  issuer: s.issuer,
-  build: s.build,
-  tokenId: s.tokenId,
-  reason: null,
-  message: null,
-  sessionId: s.id,
-});
-
-/** Logins newest first: the refusals, merged with the sessions unless `refused` is set. */
-export async function listLogins(store: Store, f: LoginFilter): Promise<LoginEntry[]> {
-  const refused = (await store.listRefusedLogins({ since: f.since, limit: f.limit })).map(fromRefusal);
-  if (f.refused) return refused;
-  const accepted = (await store.listSessions({ since: f.since, limit: f.limit })).map(fromSession);
-  return [...refused, ...accepted].sort((a, b) => b.at.getTime() - a.at.getTime()).slice(0, f.limit);
-}
-
-export type LoginJson = Omit<LoginEntry, 'at'> & { at: string };
-
-export const loginToJson = (e: LoginEntry): LoginJson => ({ ...e, at: e.at.toISOString() });
-
-const nullableString = { type: ['string', 'null'] } as const;
-
-export const loginJsonSchema = {
-  type: 'object',
-  required: ['at', 'outcome', 'engine', 'target', 'clientAddress', 'reason', 'sessionId'],
-  properties: {
-    at: { type: 'string', format: 'date-time' },
-    outcome: { type: 'string', enum: ['accepted', 'refused'] },
-    engine: { type: 'string' },
-    target: nullableString,
-    clientAddress: { type: 'string' },
-    clientPort: { type: 'integer' },
-    clientApplication: nullableString,
-    dbUser: nullableString,
-    tls: { type: 'boolean' },
-    subject: nullableString,
-    issuer: nullableString,
-    build: nullableString,
-    tokenId: nullableString,
-    reason: nullableString,
-    message: nullableString,
-    sessionId: nullableString,
-  },
-} as const;
-
-/** `--since` / `?since=`: a duration back from now (`90s`, `15m`, `1h`, `7d`) or a date (ISO 8601). */
-export function parseSince(v: string, now = Date.now()): Date | null {
-  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/.exec(v.trim());
-  if (m) return new Date(now - Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'] * 1000);
-  if (!/^\d{4}-\d\d-\d\d/.test(v.trim())) return null;
-  const d = new Date(v);
-  return Number.isNaN(d.getTime()) ? null : d;
 }

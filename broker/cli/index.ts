@@ -1,8 +1,10 @@
 // The `jit` command: one commander program; each command group registers itself from its own module
 // (start, token, policy, sessions, approvals, revoke, replay, logins), and those that talk to the
-// running broker do so through api.ts.
+// running broker do so through api.ts. Each loads what its command needs when that command runs: `jit --help`
+// and `jit --version` load commander and these registrations only, never the config's schema or a store.
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
+import { ConfigError } from '../config-error.js';
 import { versionLine } from '../version.js';
 import { registerApprovalCommands } from './approvals.js';
 import { registerDemoCommand } from './demo.js';
@@ -31,7 +33,14 @@ const program = new Command('jit')
   .option('-c, --config <file>', 'config file (default: ./jit.yaml when present, else the embedded default)')
   .showHelpAfterError();
 
+// The config's schema (zod, yaml) is imported before an action runs, so config() can stay synchronous.
+let loadConfig: typeof import('../config.js').loadConfig | null = null;
+program.hook('preAction', async () => {
+  ({ loadConfig } = await import('../config.js'));
+});
+
 function config(): Config {
+  if (!loadConfig) throw new Error('the config is read inside an action only'); // preAction has loaded it by then
   return loadConfig(program.opts<{ config?: string }>().config);
 }
 

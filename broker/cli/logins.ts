@@ -2,7 +2,8 @@
 // why (reason and what the client was told) and what their token claimed, unverified; accepted ones the
 // session they opened. `--refused` lists refusals only; `--since 1h` (or a date) bounds them in time.
 import { InvalidArgumentError, type Command } from 'commander';
-import { listLogins, loginToJson, parseSince, type LoginEntry } from '../audit/logins.js';
+import type { LoginEntry } from '../audit/login-history.js';
+import { parseSince } from '../audit/since.js';
 import type { Config } from '../config.js';
 import { formatTable, when } from './format.js';
 
@@ -27,6 +28,7 @@ export function registerLoginsCommand(program: Command, config: () => Config): v
     .option('--json', 'machine-readable output')
     .action(async (o: { refused?: boolean; since?: Date; limit: number; json?: boolean }) => {
       const { openStore } = await import('../store/index.js');
+      const { listLogins, loginToJson } = await import('../audit/login-history.js');
       const store = await openStore(config().store);
       try {
         const rows = await listLogins(store, { refused: o.refused, since: o.since, limit: o.limit });

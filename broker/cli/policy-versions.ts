@@ -92,8 +92,8 @@ async function open(c: Config, url: string | undefined): Promise<VersionSource> 
     if (url || !(e instanceof ApiError) || (t && !/cannot reach the broker/.test(e.message))) throw e;
   }
   const { openStore } = await import('../store/index.js');
-  const { describePgUrl } = await import('../store/pg.js');
-  const where = c.store.startsWith('sqlite:') ? `the store ${c.store.slice(7)}` : `the store at ${describePgUrl(c.store)}`;
+  // store/pg.js (pg, drizzle's PostgreSQL dialect) only for a PostgreSQL store: a SQLite one is named by its path.
+  const where = c.store.startsWith('sqlite:') ? `the store ${c.store.slice(7)}` : `the store at ${(await import('../store/pg.js')).describePgUrl(c.store)}`;
   return new StoreSource(await openStore(c.store), where);
 }
 

@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ConfigError, duration, type Config } from '../config.js';
+import type { Config } from '../config.js';
+import { ConfigError } from '../config-error.js';
+import { parseDuration } from '../duration.js';
 import { brokerUrl, exchangeToken } from './api.js';
 import { collect, parseClaim } from './args.js';
 
@@ -15,16 +17,16 @@ const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 /** `jit token --ttl`: any duration the config allows. */
 function parseSeconds(v: string): number {
-  const r = duration.safeParse(v);
-  if (!r.success) throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 90s, 15m, 1h)`);
-  return r.data;
+  const s = parseDuration(v);
+  if (s === null) throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 90s, 15m, 1h)`);
+  return s;
 }
 
 /** `jit token exchange --ttl`: whole seconds, above 0. */
 function seconds(v: string): number {
-  const r = duration.safeParse(v);
-  if (!r.success || r.data <= 0) throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 90s, 10m, 1h)`);
-  return Math.ceil(r.data);
+  const s = parseDuration(v);
+  if (s === null || s <= 0) throw new InvalidArgumentError(`'${v}' is not a duration (e.g. 90s, 10m, 1h)`);
+  return Math.ceil(s);
 }
 
 /** A token given as `-` is read from standard input; absent: $JIT_SUBJECT_TOKEN. */
