@@ -271,6 +271,10 @@ describe.skipIf(!hasChromium() && !process.env.CI)('the web console in a browser
           .map((el) => el.outerHTML),
       );
       expect(unlabelled, path).toEqual([]);
+      // No secret in a page, and the session cookie out of scripts' reach (HttpOnly).
+      const content = await page.content();
+      expect(content).not.toContain(CLIENT_SECRET);
+      expect(await page.evaluate(() => document.cookie)).toBe('');
       await page.addScriptTag({ path: axePath });
       const violations = await page.evaluate(async () => {
         const axe = (window as unknown as { axe: { run(ctx: Document): Promise<{ violations: { id: string; impact: string | null; nodes: unknown[] }[] }> } })
