@@ -1,7 +1,8 @@
 // Sign-in through OpenID Connect: the authorization code flow with PKCE, by openid-client. The issuer is
 // discovered at the first sign-in (and again after a failure); state, nonce and the PKCE verifier travel in a
-// short-lived sealed cookie (routes/auth.ts); the ID token's claims say who signed in.
-import * as client from 'openid-client';
+// short-lived sealed cookie (routes/auth.ts); the ID token's claims say who signed in. openid-client is loaded at
+// the first sign-in: a broker whose console nobody signs in to through OIDC never loads it.
+import type * as OpenId from 'openid-client';
 import { isLoopbackHost } from '../security.js';
 
 export interface OidcSettings {
@@ -30,22 +31,26 @@ export interface OidcIdentity {
   claims: Record<string, unknown>;
 }
 
+const openId = () => import('openid-client');
+
 const text = (v: unknown): string | null => (typeof v === 'string' && v.trim() !== '' ? v : null);
 
 export class OidcSignIn {
-  private config: Promise<client.Configuration> | null = null;
+  private config: Promise<OpenId.Configuration> | null = null;
 
   constructor(private readonly s: OidcSettings) {}
 
   /** The issuer's configuration, discovered once; a failed discovery is tried again at the next sign-in. */
-  private configuration(): Promise<client.Configuration> {
+  private configuration(): Promise<OpenId.Configuration> {
     if (!this.config) {
       const issuer = new URL(this.s.issuer);
       // Plain http only for an identity provider on this machine (a test, a local dev IdP).
       const insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname);
-      const auth = this.s.client_secret ? client.ClientSecretPost(this.s.client_secret) : client.None();
-      this.config = client
-        .discovery(issuer, this.s.client_id, this.s.client_secret, auth, insecure ? { execute: [client.allowInsecureRequests] } : undefined)
+      this.config = openId()
+        .then((client) => {
+          const auth = this.s.client_secret ? client.ClientSecretPost(this.s.client_secret) : client.None();
+          return client.discovery(issuer, this.s.client_id, this.s.client_secret, auth, insecure ? { execute: [client.allowInsecureRequests] } : undefined);
+        })
         .catch((e: unknown) => {
           this.config = null;
           throw e;
@@ -57,6 +62,7 @@ export class OidcSignIn {
   /** Where to send the browser, and what to remember until it comes back. */
   async start(redirectUri: string, next: string): Promise<{ url: URL; pending: PendingSignIn }> {
     const config = await this.configuration();
+    const client = await openId();
     const pending: PendingSignIn = { state: client.randomState(), nonce: client.randomNonce(), verifier: client.randomPKCECodeVerifier(), redirectUri, next };
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: redirectUri,
@@ -73,6 +79,7 @@ export class OidcSignIn {
   /** The callback: exchanges the code (checking state, nonce, PKCE and the ID token) for who signed in. */
   async finish(callbackUrl: URL, pending: PendingSignIn): Promise<OidcIdentity> {
     const config = await this.configuration();
+    const client = await openId();
     const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
       pkceCodeVerifier: pending.verifier,
       expectedState: pending.state,
