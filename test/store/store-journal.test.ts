@@ -126,7 +126,8 @@ describe.each(dialects('journal'))('store ($name): journal ingest', (d) => {
 
   it("records a session's database role: from the journal's open event (null in an event written before it), and from createSession with a chosen id", async () => {
     const s = await store();
-    await s.ingest('j-1', [{ ...open('s_journalrole0001'), dbRole: 'jit_s_journalrole0001' }, open('s_journalrole0002')], { segment: 1, offset: 1 });
+    const withRole = { ...(open('s_journalrole0001') as Extract<JournalEvent, { t: 'open' }>), dbRole: 'jit_s_journalrole0001' };
+    await s.ingest('j-1', [withRole, open('s_journalrole0002')], { segment: 1, offset: 1 });
     expect((await s.getSession('s_journalrole0001'))?.dbRole).toBe('jit_s_journalrole0001');
     expect((await s.getSession('s_journalrole0002'))?.dbRole).toBeNull();
     const id = await s.createSession({
