@@ -278,6 +278,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     };
     let postgres: PostgresEngine | null = null;
     if (config.listen.postgres) {
+      const { startPostgresEngine } = await import('./engines/postgres/index.js');
       postgres = started(
         'postgres',
         await startPostgresEngine({ ...engineDeps, targets: targetsOf('postgres'), startupSettingProblem }, config.listen.postgres),
@@ -285,7 +286,6 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     }
 
     let mysql: MysqlEngine | null = null;
-      const { startPostgresEngine } = await import('./engines/postgres/index.js');
     const myTargets = targetsOf('mysql');
     if (myTargets.size > 0) {
       const { checkMysqlTarget, mysqlTargetNameWarning, startMysqlEngine } = await import('./engines/mysql/index.js');
@@ -307,6 +307,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     let http: FastifyInstance | null = null;
     let httpAddress: string | null = null;
     if (config.listen.http) {
+      const { buildHttp } = await import('./http/server.js');
       http = await buildHttp({
         issuer,
         approvals,
@@ -314,7 +315,6 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
         adminToken,
         adminLoopbackOnly: generatedAdminToken,
         metrics: { metrics, public: config.metrics.public },
-      const { buildHttp } = await import('./http/server.js');
         revocations,
         policy: { live: livePolicy, targets: [...targets.keys()] },
         exchange:
