@@ -51,6 +51,37 @@ const issuer = z.strictObject({
   algorithms: z.array(z.string()).optional(),
 });
 
+/** A group role a session may be made a member of (quoted by the engine: letters, digits, `_ $ . -`). */
+const groupRole = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/, 'a role name is letters, digits, _ $ . - (at most 63)');
+
+/** `targets.<name>.session_roles`: a database role per session (docs/session-roles.md). */
+const sessionRoles = z.strictObject({
+  /** Start of every session role's name (then the session id): at most 14 characters, so a name fits MySQL's 32. */
+  prefix: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,13}$/, 'prefix is 1 to 14 lower-case letters, digits, _ (not starting with a digit)')
+    .default('jit_'),
+  /** The first grant whose selectors all match the identity gives its roles. */
+  grants: z
+    .array(
+      z
+        .strictObject({
+          scopes: z.array(kind).optional(),
+          claims: globMap.optional(),
+          subjects: z.array(z.string()).optional(),
+          builds: z.array(z.string()).optional(),
+          roles: z.array(groupRole).min(1),
+        })
+        .refine((g) => g.scopes || g.claims || g.subjects || g.builds, 'a grant needs scopes, claims, subjects or builds (`default` is for everyone else)'),
+    )
+    .default([]),
+  /** The roles of an identity no grant matches; empty: its login is refused. */
+  default: z.array(groupRole).default([]),
+  /** A role whose session the store does not know is dropped once it has been seen so this long. */
+  sweep_grace: duration.default(300),
+});
+export type SessionRolesConfig = z.infer<typeof sessionRoles>;
+
 const target = z.strictObject({
   engine: z.enum(['postgres', 'mysql']),
   /** Upstream URL with the broker's own credentials, or `demo` for the embedded demo database. */
@@ -62,6 +93,8 @@ const target = z.strictObject({
    * before it is read again (seconds; absent: 60); DDL that goes through the broker has it read again once committed.
    */
   catalog_ttl: duration.refine((s) => s >= 1, 'catalog_ttl must be at least 1s').optional(),
+  /** A database role per session, made a member of the group roles its identity is granted; absent: the broker's own account. */
+  session_roles: sessionRoles.optional(),
 });
 
 export const rule = z.strictObject({

@@ -228,6 +228,11 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
     const catalog = new Catalogs({ ttlSeconds: (name) => config.targets[name]?.catalog_ttl ?? 60, log: sessionLog });
     // Result masking (null without rules); a decision by an `exempt_masking` policy rule leaves its result unmasked.
     const masking = MaskingPolicy.create(config.masking, { dataDir: config.data_dir });
+    // A database role per session where a target has session_roles; their sweepers drop what a crash left behind.
+    const sessionRoles = Object.values(config.targets).some((t) => t.session_roles)
+      ? await (await import('./engines/session-roles/index.js')).startSessionRoles(targets.values(), (n) => config.targets[n]?.session_roles, store, sessionLog)
+      : null;
+    if (sessionRoles) closers.push(() => sessionRoles.close());
     // What every engine is given (engines/engine.ts); each engine adds its protocol's own.
     const engineDeps: Omit<EngineDeps, 'targets'> = {
       verify: (token) => login.verify(token),
@@ -244,6 +249,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
             catalog,
             metrics,
             replicaId,
+            sessionRoles: sessionRoles?.provider ?? null,
           },
           identity,
           target,
@@ -363,7 +369,7 @@ export async function startBroker(config: Config, opts: StartOptions = {}): Prom
       [...targets.values()]
         .filter((t) => config.targets[t.name]?.upstream !== 'demo')
         .map(async (t) => {
-          const warning = await checkTargetPrivileges(t);
+          const warning = await checkTargetPrivileges(t, Boolean(config.targets[t.name]?.session_roles));
           if (!warning) return;
           warnings.push(warning);
           log.warn({ target: t.name }, warning);

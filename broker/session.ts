@@ -12,7 +12,9 @@ import { classify, decide } from './policy/index.js';
 import { PolicyHolder } from './policy/holder.js';
 import { identityTargets } from './identity/limits.js';
 import type { Store } from './store/index.js';
-import type { Estimator, SessionPort } from './engines/engine.js';
+import { newSessionId } from './store/ids.js';
+import type { Estimator, SessionPort, UpstreamLogin } from './engines/engine.js';
+import type { SessionRoleLease, SessionRoleProvider } from './engines/session-roles/index.js';
 import type { RefusalReason, SessionMetrics } from './metrics/index.js';
 import {
   SessionRefusedError,
@@ -54,6 +56,8 @@ export interface SessionDeps {
   catalog?: CatalogProvider | null;
   /** Counts statements, refusals, logins and open sessions (GET /metrics); absent: nothing is counted. */
   metrics?: SessionMetrics | null;
+  /** A target's session roles (`targets.<name>.session_roles`), or null: its sessions log in as the broker's own account. */
+  sessionRoles?: ((target: Target) => SessionRoleProvider | null) | null;
 }
 
 /** One client session: what its engine may call is SessionPort (broker/engines/engine.ts). */
@@ -82,6 +86,9 @@ export class BrokerSession implements SessionPort {
     readonly identity: Identity,
     readonly target: Target,
     readonly client: ClientInfo,
+    readonly upstream: UpstreamLogin,
+    /** The session's database role, dropped at close(); null: the broker's own account. */
+    private readonly role: SessionRoleLease | null,
   ) {
     this.policy = deps.policy instanceof PolicyHolder ? deps.policy : PolicyHolder.fixed(deps.policy);
     this.openedUnder = this.policy.current.version;
@@ -102,6 +109,17 @@ export class BrokerSession implements SessionPort {
     }
     const revoked = deps.revoked?.(identity);
     if (revoked) throw new SessionRefusedError('28P01', `jit-broker: token refused: ${revoked}`, 'revoked');
+    const roles = deps.sessionRoles?.(target) ?? null;
+    const groups = roles?.groups(identity) ?? [];
+    if (roles && !groups.length)
+      throw new SessionRefusedError(
+        '28000',
+        `jit-broker: no session_roles grant of target "${target.name}" matches this token, and its default roles are none: the login is refused`,
+        'session_role',
+      );
+    // With a session role, the id is chosen here: the role is named after it, and recorded with the session.
+    const chosen = roles ? newSessionId() : undefined;
+    const dbRole = roles && chosen ? roles.roleName(chosen) : null;
     const id = await deps.store.createSession({
       target: target.name,
       engine: target.engine,
@@ -109,10 +127,25 @@ export class BrokerSession implements SessionPort {
       client,
       startedAt: new Date(),
       replicaId: deps.replicaId ?? null,
+      id: chosen,
+      dbRole,
     });
+    let role: SessionRoleLease | null = null;
+    if (roles && dbRole) {
+      try {
+        role = await roles.create(dbRole, groups, identity);
+      } catch (e) {
+        // Never downgraded to the broker's own account: no role, no session.
+        const message = `jit-broker could not create the session's database role on target "${target.name}": ${(e as Error).message}`;
+        deps.log?.('session role could not be created', { session: id, target: target.name, role: dbRole, error: String(e) });
+        await deps.store.endSession(id, `refused: ${message}`, new Date()).catch(() => {});
+        throw new SessionRefusedError('28000', message, 'session_role');
+      }
+    }
     deps.metrics?.loginAccepted(target.engine);
     deps.metrics?.sessionOpened(target.name);
-    return new BrokerSession(deps, id, identity, target, client);
+    const upstream: UpstreamLogin = role?.login ?? { url: target.upstream, role: null, noDatabase: false, setup: [] };
+    return new BrokerSession(deps, id, identity, target, client, upstream, role);
   }
 
   private get dialect(): Dialect {
@@ -373,5 +406,6 @@ export class BrokerSession implements SessionPort {
     } catch (e) {
       this.deps.log?.('session end write failed', { session: this.id, error: String(e) });
     }
+    await this.role?.release(); // its connections ended, and the role dropped
   }
 }

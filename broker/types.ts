@@ -191,7 +191,7 @@ export class SessionRefusedError extends Error {
     readonly code: string,
     message: string,
     /** For the record of the refused login. */
-    readonly reason: 'target_limit' | 'revoked',
+    readonly reason: 'target_limit' | 'revoked' | 'session_role',
   ) {
     super(message);
   }

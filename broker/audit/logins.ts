@@ -12,7 +12,15 @@ export { parseSince } from './since.js';
 export { listLogins, loginJsonSchema, loginToJson, type LoginEntry, type LoginFilter, type LoginJson } from './login-history.js';
 
 /** Why a login was refused: a token check, or what the engine or the session core refused before or after it. */
-export type LoginRefusalReason = RefusalCheck | 'tls_required' | 'replication' | 'unknown_target' | 'startup_parameter' | 'target_limit' | 'audit_unavailable';
+export type LoginRefusalReason =
+  | RefusalCheck
+  | 'tls_required'
+  | 'replication'
+  | 'unknown_target'
+  | 'startup_parameter'
+  | 'target_limit'
+  | 'audit_unavailable'
+  | 'session_role';
 
 /** What an engine reports (EngineDeps.loginRefused) when it refuses a login. */
 export interface LoginRefusal {

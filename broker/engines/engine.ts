@@ -69,11 +69,25 @@ export interface EstimateRequest {
  */
 export type Estimator = (req: EstimateRequest) => Promise<BlastRadius | null>;
 
+/** How an engine logs in upstream for a session: as the broker's own account, or as the session's database role. */
+export interface UpstreamLogin {
+  /** The target's URL, or the same with the session role's name and password. */
+  url: string;
+  /** The session's database role (`targets.<name>.session_roles`); null: the broker's own account. */
+  role: string | null;
+  /** MySQL: log in naming no database, then run `setup` (which activates the role and selects the database). */
+  noDatabase: boolean;
+  /** MySQL: statements to run once logged in, before anything is relayed. */
+  setup: string[];
+}
+
 /** What an engine may call on its session (broker/session.ts implements it). */
 export interface SessionPort {
   readonly id: string;
   readonly identity: Identity;
   readonly target: Target;
+  /** How to log in upstream for this session (the session role's credentials when it has one). */
+  readonly upstream: UpstreamLogin;
   /** Decide a statement and record it before it is forwarded; `prior`: the decision taken when it was prepared. */
   admit(req: StatementRequest, prior?: Decision): Promise<Admission>;
   /** A recorder for one statement's result as the client received it (null: no samples are kept). */

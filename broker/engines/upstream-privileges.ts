@@ -121,16 +121,30 @@ async function textResult(io: PacketIO): Promise<string[]> {
   return out;
 }
 
-/** A warning about the target's upstream account, or null when it looks least-privileged. Never throws. */
-export async function checkTargetPrivileges(t: Target): Promise<string | null> {
+/** What `session_roles` needs (docs/session-roles.md), and so no warning where a target has them: MySQL's CREATE USER, ROLE_ADMIN. */
+const SESSION_ROLE_PRIVILEGES = new Set(['CREATE USER', 'ROLE_ADMIN']);
+
+/** A `SHOW GRANTS` line without the global privileges session roles need (USAGE when none is left). */
+function withoutSessionRolePrivileges(grant: string): string {
+  const m = /^GRANT\s+(.+?)\s+(ON\s+\*\.\*\s+TO\s.*)$/i.exec(grant.trim());
+  if (!m) return grant;
+  const kept = m[1]!.split(/\s*,\s*/).filter((p) => !SESSION_ROLE_PRIVILEGES.has(p.toUpperCase()));
+  return `GRANT ${kept.length ? kept.join(', ') : 'USAGE'} ${m[2]}`;
+}
+
+/**
+ * A warning about the target's upstream account, or null when it looks least-privileged. Never throws. `sessionRoles`:
+ * the target has session_roles, which need CREATEROLE (PostgreSQL) or CREATE USER / ROLE_ADMIN (MySQL): not warned.
+ */
+export async function checkTargetPrivileges(t: Target, sessionRoles = false): Promise<string | null> {
   try {
     if (t.engine === 'postgres') {
       const facts = await pgFacts(t.upstream);
-      const problems = pgRoleProblems(facts);
+      const problems = pgRoleProblems(sessionRoles ? { ...facts, createrole: false } : facts);
       return problems.length ? `target ${t.name}: the upstream role "${facts.name}" ${problems.join('; ')}: ${SEE}` : null;
     }
     const { user, grants } = await mysqlGrants(t.upstream);
-    const problems = mysqlGrantProblems(grants);
+    const problems = mysqlGrantProblems(sessionRoles ? grants.map(withoutSessionRolePrivileges) : grants);
     return problems.length ? `target ${t.name}: the upstream account ${user} ${problems.join('; ')}: ${SEE}` : null;
   } catch (e) {
     return `target ${t.name}: the privileges of its upstream account could not be checked (${(e as Error).message})`;

@@ -25,6 +25,7 @@ import { mysqlEstimator } from './estimate.js';
 import { Relay, type KillPlan } from './relay.js';
 import { mysqlResultSets } from './masking.js';
 import { connectUpstream, killUpstream, parseMysqlUrl, type MysqlUpstream } from './upstream.js';
+import { runStatement } from '../session-roles/mysql-admin.js';
 
 export interface MysqlEngineDeps extends EngineDeps {
   /**
@@ -173,8 +174,10 @@ export class MysqlConnection implements EngineConnection {
         password,
       );
     }
+    const login = this.session.upstream;
     try {
-      this.upstream = await connectUpstream(target.upstream, {
+      // As the session's role when it has one (its setup activates the role and enters the database).
+      this.upstream = await connectUpstream(login.url, {
         clientFlags: hello.capabilities,
         // The classifier reads text as the server does only for these charsets; any other is replaced.
         collation: safeCollation(hello.collation) ? hello.collation : UTF8MB4_GENERAL_CI,
@@ -183,7 +186,9 @@ export class MysqlConnection implements EngineConnection {
           jit_subject: identity.subject.slice(0, 200),
           ...(identity.build ? { jit_build: identity.build.slice(0, 200) } : {}),
         },
+        noDatabase: login.noDatabase,
       });
+      for (const sql of login.setup) await runStatement(this.upstream, sql);
     } catch (e) {
       this.deps.log('upstream connect failed', { target: target.name, error: String(e) });
       this.deps.upstreamFailed?.(target);
@@ -228,7 +233,7 @@ export class MysqlConnection implements EngineConnection {
       await this.session.withdraw(reason);
       return;
     }
-    if (this.upstream && this.relay?.inFlight && this.session) await killUpstream(this.session.target.upstream, this.upstream.threadId, 'QUERY');
+    if (this.upstream && this.relay?.inFlight && this.session) await killUpstream(this.session.upstream.url, this.upstream.threadId, 'QUERY');
   }
 
   /** KILL CONNECTION: end this connection (what runs upstream is killed by close()). */
@@ -270,7 +275,7 @@ export class MysqlConnection implements EngineConnection {
     if (this.upstream) {
       // The server would run an abandoned statement to its end: kill it, and its connection.
       if (abandoned && this.session) {
-        killUpstream(this.session.target.upstream, this.upstream.threadId, 'CONNECTION').catch((e: unknown) =>
+        killUpstream(this.session.upstream.url, this.upstream.threadId, 'CONNECTION').catch((e: unknown) =>
           this.deps.log('KILL of an abandoned statement failed', { error: String(e) }),
         );
       }

@@ -105,7 +105,7 @@ function upstreamErr(payload: Buffer, what: string): UpstreamError {
  */
 export async function connectUpstream(
   url: string,
-  opts: { clientFlags?: number; collation?: number; attrs?: Record<string, string>; timeoutMs?: number } = {},
+  opts: { clientFlags?: number; collation?: number; attrs?: Record<string, string>; timeoutMs?: number; noDatabase?: boolean } = {},
 ): Promise<MysqlUpstream> {
   const t = parseMysqlUrl(url);
   const where = `${t.host}:${t.port}`;
@@ -130,7 +130,7 @@ async function handshake(
   io: PacketIO,
   t: MysqlTargetUrl,
   where: string,
-  opts: { clientFlags?: number; collation?: number; attrs?: Record<string, string> },
+  opts: { clientFlags?: number; collation?: number; attrs?: Record<string, string>; noDatabase?: boolean },
 ): Promise<MysqlUpstream> {
   const hello = await io.read();
   if (hello.payload[0] === 0xff) throw upstreamErr(hello.payload, `${where} refused the connection`);
@@ -160,6 +160,8 @@ async function handshake(
 
   let flags = (BASE | ((opts.clientFlags ?? 0) & CLIENT_RELAYED)) & (serverCaps | CAP.CONNECT_ATTRS);
   if (!(serverCaps & CAP.CONNECT_ATTRS)) flags &= ~CAP.CONNECT_ATTRS;
+  // A session role's user may not enter the database until its role is active (session-roles/mysql.ts).
+  if (opts.noDatabase) flags &= ~CAP.CONNECT_WITH_DB;
   const collation = opts.collation ?? UTF8MB4_GENERAL_CI;
   let seq = 1;
   if (t.ssl) {

@@ -240,8 +240,9 @@ export class PostgresConnection implements EngineConnection {
       );
     }
     try {
+      // As the session's role when it has one.
       this.upstream = await connectUpstream(
-        target.upstream,
+        this.session.upstream.url,
         settings.map((s): [string, string] => [s.name, s.value]),
       );
     } catch (e) {
