@@ -26,6 +26,8 @@ import { Relay, type KillPlan } from './relay.js';
 import { mysqlResultSets } from './masking.js';
 import { connectUpstream, killUpstream, parseMysqlUrl, type MysqlUpstream } from './upstream.js';
 import { runStatement } from '../session-roles/mysql-admin.js';
+import { myString } from '../session-roles/mysql.js';
+import { sessionLabel } from '../session-label.js';
 
 export interface MysqlEngineDeps extends EngineDeps {
   /**
@@ -176,19 +178,22 @@ export class MysqlConnection implements EngineConnection {
     }
     const login = this.session.upstream;
     try {
-      // As the session's role when it has one (its setup activates the role and enters the database).
+      // As the session's role when it has one. What runs is visible in the server's own tools: the connect attributes
+      // (performance_schema.session_connect_attrs) and the user variables @jit_session, @jit_build (until a reset).
       this.upstream = await connectUpstream(login.url, {
         clientFlags: hello.capabilities,
         // The classifier reads text as the server does only for these charsets; any other is replaced.
         collation: safeCollation(hello.collation) ? hello.collation : UTF8MB4_GENERAL_CI,
         attrs: {
+          program_name: sessionLabel(this.session.id, identity.build, 200),
           jit_session: this.session.id,
           jit_subject: identity.subject.slice(0, 200),
           ...(identity.build ? { jit_build: identity.build.slice(0, 200) } : {}),
         },
         noDatabase: login.noDatabase,
       });
-      for (const sql of login.setup) await runStatement(this.upstream, sql);
+      const variables = `SET @jit_session = ${myString(this.session.id)}, @jit_build = ${identity.build === null ? 'NULL' : myString(identity.build)}`;
+      for (const sql of [...login.setup, variables]) await runStatement(this.upstream, sql);
     } catch (e) {
       this.deps.log('upstream connect failed', { target: target.name, error: String(e) });
       this.deps.upstreamFailed?.(target);

@@ -29,6 +29,7 @@ import { startupSettings, StartupSettingsError, type StartupSetting } from './st
 import { cancelUpstream, connectUpstream, UpstreamRefusal, type Upstream } from './upstream.js';
 import type { EngineConnection, EngineDeps, SessionPort } from '../engine.js';
 import { isLoopback, type Login } from '../listener.js';
+import { sessionLabel } from '../session-label.js';
 
 export interface PostgresEngineDeps extends EngineDeps {
   /** Why a setting the client asks for at connect (`from`: its `options` switch) may not be passed upstream, or null when it may. */
@@ -240,11 +241,12 @@ export class PostgresConnection implements EngineConnection {
       );
     }
     try {
-      // As the session's role when it has one.
-      this.upstream = await connectUpstream(
-        this.session.upstream.url,
-        settings.map((s): [string, string] => [s.name, s.value]),
-      );
+      // As the session's role when it has one; the broker's application_name last, so it wins over the client's
+      // (whose own is recorded with the session): pg_stat_activity shows which session and build runs what.
+      this.upstream = await connectUpstream(this.session.upstream.url, [
+        ...settings.map((s): [string, string] => [s.name, s.value]),
+        ['application_name', sessionLabel(this.session.id, identity.build)],
+      ]);
     } catch (e) {
       this.deps.log('upstream connect failed', { target: target.name, error: String(e) });
       if (e instanceof UpstreamRefusal && settings.length && settingRejected(e)) {

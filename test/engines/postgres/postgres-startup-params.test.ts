@@ -1,7 +1,8 @@
 // Startup parameters through the broker (issue 11): every setting a client asks for at connect — its own
 // parameters and the -c switches of `options` — is vetted like the SET it stands for, then either reaches the
 // server (psql PGOPTIONS, node-postgres options/statement_timeout, postgres.js connection) or is refused at
-// connect with a message that names it. None is dropped without a word.
+// connect with a message that names it. None is dropped without a word; application_name is recorded, and upstream
+// the broker's own (`jit:<session>:<build>`) comes after it and wins.
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,7 +64,7 @@ describe('allowed settings reach the server', () => {
     expect(r.stdout.trim()).toBe('LATIN1');
   });
 
-  it('node-postgres options (escaped space, --name=value) and statement_timeout config; the recorded application is the one set', async () => {
+  it('node-postgres options (escaped space, --name=value) and statement_timeout config; the recorded application is the one set, the server sees the broker’s', async () => {
     const c = new pg.Client(
       t.pgConfig(await t.token({ build: 'build-startup-node' }), {
         options: `-c search_path=${SCHEMA} --lock-timeout=2s -c application_name=nightly\\ report`,
@@ -75,7 +76,8 @@ describe('allowed settings reach the server', () => {
       const show = async (name: string) => (await c.query(`SHOW ${name}`)).rows[0][name] as string;
       expect(await show('search_path')).toBe(SCHEMA);
       expect(await show('lock_timeout')).toBe('2s');
-      expect(await show('application_name')).toBe('nightly report');
+      // Upstream, the broker's application_name wins (pg_stat_activity names the session and build); the client's is recorded.
+      expect(await show('application_name')).toMatch(/^jit:s_[0-9a-z]{16}:build-startup-node$/);
       expect(await show('statement_timeout')).toBe('4321ms');
       expect((await c.query('SELECT name FROM jit_t_widgets')).rows).toEqual([{ name: `only in ${SCHEMA}` }]);
     } finally {
@@ -107,7 +109,7 @@ describe('allowed settings reach the server', () => {
     });
     try {
       const [row] = await sql`SELECT current_setting('search_path') AS path, current_setting('application_name') AS app`;
-      expect(row).toEqual({ path: SCHEMA, app: 'pgjs-startup' });
+      expect(row).toEqual({ path: SCHEMA, app: expect.stringMatching(/^jit:s_[0-9a-z]{16}:build-startup-pgjs$/) });
       expect(await sql`SELECT name FROM jit_t_widgets`).toEqual([{ name: `only in ${SCHEMA}` }]);
     } finally {
       await sql.end();

@@ -1,7 +1,9 @@
 // A database role per session on the real MariaDB: the broker's own account has CREATE USER and each group role
 // WITH ADMIN OPTION; each session logs in as a user of its own whose one role (of the same name) holds the granted
 // group roles, gone when the session ends. A read-only session cannot write where the broker allows it. A role
-// that cannot be created refuses the login.
+// that cannot be created refuses the login. The upstream connection says which session and build it is: the
+// program_name / jit_* connect attributes and @jit_session, @jit_build, with or without session roles.
+import net from 'node:net';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../support/broker.js';
@@ -19,6 +21,9 @@ const up = new URL(MYSQL_UPSTREAM);
 const url = `mysql://${BROKER}:broker-pw@${up.hostname}:${up.port || 3306}${up.pathname}`;
 
 let t: MysqlTestBroker;
+/** A TCP relay in front of MariaDB (target `seen`, no TLS): what the broker sends upstream, readable. */
+let relay: net.Server;
+let sent = Buffer.alloc(0);
 
 const userExists = async (name: string) => (await rowsOf(`SELECT 1 FROM mysql.user WHERE User = '${name}'`)).length > 0;
 const sessionUsers = async () =>
@@ -39,10 +44,20 @@ beforeAll(async () => {
       GRANT ${WRITE} TO '${BROKER}'@'%' WITH ADMIN OPTION;
     `),
   );
+  relay = net.createServer((client) => {
+    const server = net.connect(Number(up.port || 3306), up.hostname);
+    client.on('data', (d: Buffer) => (sent = Buffer.concat([sent, d])));
+    client.pipe(server).pipe(client);
+    client.on('error', () => server.destroy());
+    server.on('error', () => client.destroy());
+  });
+  await new Promise<void>((done) => relay.listen(0, '127.0.0.1', () => done()));
+  const relayed = `mysql://root@127.0.0.1:${(relay.address() as net.AddressInfo).port}${up.pathname}?sslmode=disable`;
   const roles = `session_roles: { prefix: ${PREFIX}, grants: [{ claims: { repository: "acme/*" }, roles: [${READ}, ${WRITE}] }], default: [${READ}] }`;
   t = await startMysqlBroker(
     `  mroles: { engine: mysql, upstream: "${url}", ${roles} }
   mbroken: { engine: mysql, upstream: "${url}", session_roles: { prefix: ${PREFIX}, default: [${READ}, jit_no_such_role_${P}] } }
+  seen: { engine: mysql, upstream: "${relayed}" }
 ${MYSQL_RULES}`,
     { plaintext: true },
   );
@@ -50,6 +65,7 @@ ${MYSQL_RULES}`,
 
 afterAll(async () => {
   await t?.stop();
+  relay?.close();
   await directMy(async (c) => {
     for (const u of await sessionUsers()) await c.query(`DROP USER IF EXISTS '${u}'@'%'; DROP ROLE IF EXISTS ${u}`);
     await c.query(`DROP USER IF EXISTS '${BROKER}'@'%'; DROP ROLE IF EXISTS ${READ}; DROP ROLE IF EXISTS ${WRITE}; DROP TABLE IF EXISTS ${TABLE}`);
@@ -78,8 +94,8 @@ describe('a role per session (MariaDB)', () => {
     const s = await newest('mroles');
     const role = s.dbRole!;
     expect(role).toBe(`${PREFIX}${s.id}`);
-    const [rows] = await c.query('SELECT CURRENT_USER() AS u, CURRENT_ROLE() AS r, DATABASE() AS db');
-    expect((rows as Record<string, unknown>[])[0]).toEqual({ u: `${role}@%`, r: role, db: 'test' });
+    const [rows] = await c.query('SELECT CURRENT_USER() AS u, CURRENT_ROLE() AS r, DATABASE() AS db, @jit_session AS sid, @jit_build AS build');
+    expect((rows as Record<string, unknown>[])[0]).toEqual({ u: `${role}@%`, r: role, db: 'test', sid: s.id, build: 'build-mroles' });
     // Its role holds the read group only.
     expect(await roleGrants(role)).toEqual([`GRANT \`${READ}\` TO \`${role}\``]);
     const processes = (await rowsOf('SELECT USER AS user, DB AS db FROM information_schema.PROCESSLIST')).filter((p) => p.user === role);
@@ -110,7 +126,7 @@ describe('a role per session (MariaDB)', () => {
     await eventually(async () => !(await userExists(s.dbRole!)), 10_000);
   });
 
-  it('comes back to its role after COM_RESET_CONNECTION (the role is the user’s default role)', async () => {
+  it('comes back to its role after COM_RESET_CONNECTION (the role is the user’s default role; the variables are gone)', async () => {
     const { socket, io } = await rawLogin(t.port, await t.token({ build: 'build-reset' }), 'mroles');
     const s = await newest('mroles');
     const query = async (sql: string) => {
@@ -121,10 +137,10 @@ describe('a role per session (MariaDB)', () => {
       await io.read(); // EOF
       return row;
     };
-    expect(await query('SELECT CURRENT_ROLE()')).toEqual([s.dbRole]);
+    expect(await query('SELECT CURRENT_ROLE(), @jit_session')).toEqual([s.dbRole, s.id]);
     socket.write(command(COM.RESET_CONNECTION));
     expect((await io.read()).payload[0]).toBe(0);
-    expect(await query('SELECT CURRENT_ROLE()')).toEqual([s.dbRole]);
+    expect(await query('SELECT CURRENT_ROLE(), @jit_session')).toEqual([s.dbRole, null]);
     socket.destroy();
   });
 
@@ -137,5 +153,17 @@ describe('a role per session (MariaDB)', () => {
     expect(s.endReason).toMatch(/^refused: jit-broker could not create/);
     expect(await userExists(s.dbRole!)).toBe(false);
     expect(await rowsOf(`SELECT 1 FROM mysql.user WHERE User = '${s.dbRole}'`)).toEqual([]);
+  });
+
+  it('says which session and build it is in its connect attributes and user variables, without session roles too', async () => {
+    sent = Buffer.alloc(0);
+    const c = await session('seen', undefined, 'build-seen');
+    const s = await newest('seen');
+    expect(s.dbRole).toBeNull();
+    const text = sent.toString('latin1');
+    for (const attr of ['program_name', `jit:${s.id}:build-seen`, 'jit_session', 'jit_subject', 'jit_build']) expect(text).toContain(attr);
+    const [rows] = await c.query('SELECT @jit_session AS sid, @jit_build AS build, CURRENT_USER() AS u');
+    expect((rows as Record<string, unknown>[])[0]).toEqual({ sid: s.id, build: 'build-seen', u: expect.stringMatching(/^root@/) });
+    await c.end();
   });
 });

@@ -2,6 +2,8 @@
 // each session logs in as a role of its own, a member of the group roles its token is granted, gone when the
 // session ends. A read-only session cannot write even where the broker allows the statement (the database
 // refuses, and its error reaches psql and the record unchanged). A role that cannot be created refuses the login.
+// pg_stat_activity names the session and build of every broker connection (application_name), with or without
+// session roles.
 import { resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,11 +96,11 @@ describe('a role per session (PostgreSQL)', () => {
     // The token's expiry (5 minutes from now, to the second).
     const until = new Date(facts.rows[0]!.until).getTime();
     expect(Math.abs(until - (Date.now() + 300_000))).toBeLessThan(10_000);
-    // The upstream connection is the role's.
+    // The upstream connection is the role's, named after the session and build.
     const { rows } = await c.query('SELECT current_user AS who, session_user AS login');
     expect(rows[0]).toEqual({ who: role, login: role });
-    const activity = await direct((d) => d.query('SELECT usename FROM pg_stat_activity WHERE usename = $1', [role]));
-    expect(activity.rows).toEqual([{ usename: role }]);
+    const activity = await direct((d) => d.query('SELECT usename, application_name FROM pg_stat_activity WHERE usename = $1', [role]));
+    expect(activity.rows).toEqual([{ usename: role, application_name: `jit:${s.id}:build-roles` }]);
     // The client's own application name is what the session records.
     expect(s.clientApplication).toBe('roles-test');
     await c.end();
@@ -178,6 +180,18 @@ describe('a role per session (PostgreSQL)', () => {
     expect(r.stderr).toContain('no session_roles grant of target "strict" matches this token');
     const c = await session('strict', { repository: 'acme/api' });
     expect((await c.query('SELECT current_user AS u')).rows[0].u).toMatch(new RegExp(`^${PREFIX}s_`));
+    await c.end();
+  });
+
+  it('names the session and build in pg_stat_activity without session roles too; the client’s application name is recorded', async () => {
+    const c = await session('app', undefined, 'build-plain');
+    const s = await newest('app');
+    expect(s.dbRole).toBeNull();
+    const { rows } = await c.query('SELECT current_setting($1) AS name', ['application_name']);
+    expect(rows[0].name).toBe(`jit:${s.id}:build-plain`);
+    const activity = await direct((d) => d.query('SELECT usename FROM pg_stat_activity WHERE application_name = $1', [`jit:${s.id}:build-plain`]));
+    expect(activity.rows).toEqual([{ usename: 'postgres' }]);
+    expect(s.clientApplication).toBe('roles-test');
     await c.end();
   });
 });

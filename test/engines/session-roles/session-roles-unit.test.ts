@@ -1,5 +1,5 @@
 // The pure parts of session roles: which grant an identity gets, role names and passwords, the SCRAM secret, the
-// statements each engine runs, the config, and the sweeper's rules
+// label of a session's upstream connection, the statements each engine runs, the config, and the sweeper's rules
 // (against a fake server and store: what a fleet shares, what a crash leaves, what a login in progress looks like).
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { createUserSql, dropUserSql, myString, sessionSetupSql } from '../../../
 import { newRolePassword, scramSecret, sessionOfRole, sessionRoleName, withLogin } from '../../../broker/engines/session-roles/names.js';
 import { createRoleSql, dropRoleSql } from '../../../broker/engines/session-roles/postgres.js';
 import { RoleSweeper } from '../../../broker/engines/session-roles/sweeper.js';
+import { cutBytes, sessionLabel } from '../../../broker/engines/session-label.js';
 import { sessionGroupRoles } from '../../../broker/policy/session-grants.js';
 import type { UpstreamLogin } from '../../../broker/engines/engine.js';
 import type { Identity } from '../../../broker/types.js';
@@ -73,6 +74,15 @@ describe('names, passwords, secrets, labels', () => {
   it("puts the role's credentials in the target's URL, keeping host, port, database and TLS settings", () => {
     expect(withLogin('postgres://broker:s3cret@db:5432/app?sslmode=require', 'jit_s_x', 'p.Aa1')).toBe('postgres://jit_s_x:p.Aa1@db:5432/app?sslmode=require');
     expect(withLogin('mysql://broker@[::1]:3306/shop', 'jit_s_x', 'a-b')).toBe('mysql://jit_s_x:a-b@[::1]:3306/shop');
+  });
+
+  it('labels a connection jit:<session>:<build>, cut to the byte limit at a character boundary', () => {
+    expect(sessionLabel('s_0123456789abcdef', 'build-1')).toBe('jit:s_0123456789abcdef:build-1');
+    expect(sessionLabel('s_0123456789abcdef', null)).toBe('jit:s_0123456789abcdef');
+    const long = sessionLabel('s_0123456789abcdef', `acme/shop/${'é'.repeat(40)}`);
+    expect(Buffer.byteLength(long)).toBeLessThanOrEqual(63);
+    expect(long).toMatch(/é$/);
+    expect(cutBytes('a\0b', 10)).toBe('ab');
   });
 });
 
