@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 // The `jit` command and the HTTP listener, as a user runs them against a live broker.
 import net from 'node:net';
 import tls from 'node:tls';
@@ -86,7 +88,10 @@ describe('jit sessions', () => {
 
 describe('http listener', () => {
   it('serves /healthz, /readyz and the dev issuer JWKS and discovery document', async () => {
-    expect(await (await fetch(`${t.httpUrl}/healthz`)).json()).toEqual({ status: 'ok' });
+    // The version and commit this broker runs (from the sources here: package.json and git).
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    expect(await (await fetch(`${t.httpUrl}/healthz`)).json()).toEqual({ status: 'ok', version, commit: head });
     const ready = await fetch(`${t.httpUrl}/readyz`);
     expect(ready.status).toBe(200);
     const jwks = (await (await fetch(`${t.httpUrl}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] };
