@@ -27,9 +27,16 @@ process.stderr.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code !== 'EPIPE') throw e;
 });
 
+// `jit --version` / `jit -V`, first on the command line only: `jit policy show --version 2` is a policy version.
+if (process.argv[2] === '--version' || process.argv[2] === '-V') {
+  process.stdout.write(`jit-broker ${versionLine()}\n`);
+  process.exit(0);
+}
+
 const program = new Command('jit')
   .description('jit-broker: just-in-time database access for CI pipelines and the agents they spawn')
-  .version(`jit-broker ${versionLine()}`, '-V, --version', 'print the version and the commit it was built from')
+  // Not commander's .version(): a program option of that name would take `--version N` from the policy commands.
+  .addHelpText('after', '\n`jit --version` (or -V) prints the version and the commit it was built from.')
   .option('-c, --config <file>', 'config file (default: ./jit.yaml when present, else the embedded default)')
   .showHelpAfterError();
 
