@@ -5,7 +5,7 @@ import type { Store } from '../../store/types.js';
 import { JournalIndexer } from './indexer.js';
 import { journalId, listSegments } from './segments.js';
 import { JournaledStore } from './store.js';
-import { startIndexerThread, startInlineIndexer } from './thread.js';
+import { startIndexerThread, startIndexerThreadLazily, startInlineIndexer } from './thread.js';
 import { JournalWriter, type Durability } from './writer.js';
 
 export { JournaledStore } from './store.js';
@@ -38,7 +38,10 @@ export async function openJournal(o: JournalOptions): Promise<JournaledStore> {
   const writer = new JournalWriter({ dir: o.dir, segment: last + 1, durability: o.durability, segmentBytes: o.segmentBytes });
   const interval = o.intervalMs ?? 200;
   const inline = () => startInlineIndexer(o.dir, journal, o.store, interval, log);
-  const indexer = o.storeUrl ? startIndexerThread({ storeUrl: o.storeUrl, dir: o.dir, journal, intervalMs: interval }, log, inline) : await inline();
+  const storeUrl = o.storeUrl;
+  const indexer = storeUrl
+    ? startIndexerThreadLazily(() => startIndexerThread({ storeUrl, dir: o.dir, journal, intervalMs: interval }, log, inline))
+    : await inline();
   const store = new JournaledStore(o.store, writer, indexer, { log });
   try {
     await store.init();

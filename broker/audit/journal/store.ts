@@ -105,6 +105,7 @@ export class JournaledStore implements Store {
   }
 
   private append(e: JournalEvent, urgent = true): Promise<void> {
+    this.indexer.written?.();
     return this.writer.append(e, urgent);
   }
 

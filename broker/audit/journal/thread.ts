@@ -32,6 +32,8 @@ export interface IndexerHandle {
   readonly position: JournalPosition | null;
   /** Indexes what is left, then stops. */
   close(): Promise<void>;
+  /** Something was appended to the journal (a lazily started indexer starts now). */
+  written?(): void;
 }
 
 interface Waiting {
@@ -72,6 +74,9 @@ class Progress {
   }
 }
 
+/** The indexer's garbage is short-lived batches: a small young generation keeps its idle memory small (V8's default grows to 32 MB). */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
 /** tsx's ESM API, resolved from this file (the worker's own cwd-relative lookup would miss it). */
 function tsxApi(): string {
   try {
@@ -93,8 +98,9 @@ export function startIndexerThread(data: IndexerWorkerData, log: Log, fallback: 
     ? new Worker(`import(${JSON.stringify(tsx)}).then((m) => m.tsImport(${JSON.stringify(entry.href)}, ${JSON.stringify(import.meta.url)}))`, {
         eval: true,
         workerData: data,
+        resourceLimits: WORKER_LIMITS,
       })
-    : new Worker(entry, { workerData: data });
+    : new Worker(entry, { workerData: data, resourceLimits: WORKER_LIMITS });
   const progress = new Progress();
   let stopping = false;
   let inline: Promise<IndexerHandle> | null = null;
@@ -139,6 +145,32 @@ export function startIndexerThread(data: IndexerWorkerData, log: Log, fallback: 
       }
       worker.postMessage({ type: 'stop' } satisfies ToIndexer);
       await exited;
+    },
+  };
+}
+
+/**
+ * The indexer thread, started at the first record appended: a broker nobody has used yet holds no second V8
+ * isolate (about 10–15 MB). Recovery at start runs before, in this thread, so until then the store has it all.
+ */
+export function startIndexerThreadLazily(start: () => IndexerHandle): IndexerHandle {
+  let handle: IndexerHandle | null = null;
+  const started = (): IndexerHandle => {
+    handle ??= start();
+    return handle;
+  };
+  return {
+    get position() {
+      return handle ? handle.position : null;
+    },
+    // Not started: nothing was appended since recovery indexed the rest, so the store has all of it.
+    reach: (pos, timeoutMs) => (handle ? handle.reach(pos, timeoutMs) : Promise.resolve(true)),
+    written() {
+      if (!handle) started();
+    },
+    async close() {
+      // Nothing was written since the start (recovery indexed the rest): nothing to index, no thread to start.
+      if (handle) await handle.close();
     },
   };
 }
