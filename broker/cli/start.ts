@@ -32,6 +32,8 @@ export function registerStartCommand(program: Command, config: () => Config): vo
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      // A broker at rest gives back the memory its start (or a burst) grew: a full collection once it goes quiet.
+      void import('../memory.js').then((m) => m.startIdleReducer());
       // SIGHUP re-reads the upstream password files (upstream_password_file) instead of ending the process (Node's default).
       process.on('SIGHUP', () => {
         const changed = broker.reloadSecrets('SIGHUP');
