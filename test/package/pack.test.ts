@@ -110,6 +110,10 @@ describe('the installed package', () => {
 
     const health = (await (await fetch(`${base}/healthz`)).json()) as { status: string; version: string; commit: string };
     expect(health).toEqual({ status: 'ok', version: pkg.version, commit: HEAD });
+    // The console's assets ship in the package and are served from it.
+    const css = await fetch(`${base}/ui/assets/app.css`);
+    expect(css.status).toBe(200);
+    expect(css.headers.get('content-type')).toContain('text/css');
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain(`jit_build_info{version="${pkg.version}",commit="${HEAD}"} 1`);
 
