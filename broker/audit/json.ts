@@ -135,6 +135,7 @@ export const replayEventSchema = {
         type: 'object',
         properties: { address: str, port: int, application: nullable('string'), user: nullable('string'), tls: bool },
       },
+      dbRole: nullable('string'),
     }),
     event('statement', {
       ...ref,

@@ -81,6 +81,7 @@ export class ReplayRenderer {
             'client',
             `${c.address.includes(':') ? `[${c.address}]` : c.address}:${c.port}  application ${c.application ?? '(none)'}  user ${c.user ?? '(none)'}  ${c.tls ? 'TLS' : 'no TLS'}`,
           ],
+          ...(e.dbRole ? [['db role', e.dbRole] as [string, string]] : []),
         ];
         return `session ${e.session}  target ${e.target} (${e.engine})  started ${when(e.at)}\n${rows.map(([k, v]) => `  ${k.padEnd(9)}${v}`).join('\n')}\n`;
       }

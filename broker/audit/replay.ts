@@ -16,6 +16,8 @@ export interface SessionStartEvent {
   engine: 'postgres' | 'mysql';
   identity: { subject: string; issuer: string; build: string | null; claims: Record<string, unknown>; actors: string[]; tokenId: string | null };
   client: { address: string; port: number; application: string | null; user: string | null; tls: boolean };
+  /** The database role the session ran as (targets.<name>.session_roles), or null: the broker's own account. */
+  dbRole: string | null;
 }
 
 /** A statement as recorded before it ran (or was refused); `message`: why it was refused or held (null when allowed). */
@@ -113,6 +115,7 @@ export function replayEvents(r: Replay): ReplayEvent[] {
       engine: s.engine,
       identity: { subject: s.subject, issuer: s.issuer, build: s.build, claims: s.claims, actors: s.actors, tokenId: s.tokenId },
       client: { address: s.clientAddress, port: s.clientPort, application: s.clientApplication, user: s.dbUser, tls: s.tls },
+      dbRole: s.dbRole ?? null,
     },
   ];
   for (const st of r.statements) {

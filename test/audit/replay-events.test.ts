@@ -67,6 +67,7 @@ describe('replay events', () => {
         tokenId: 'jti-77',
       },
       client: { address: '10.0.0.7', port: 50432, application: 'psql', user: 'ci', tls: true },
+      dbRole: null,
     });
     expect(events[1]).toEqual({
       type: 'statement',

@@ -143,7 +143,7 @@ describe('a role per session (PostgreSQL)', () => {
     expect((await direct((d) => d.query(`SELECT count(*)::int AS n FROM ${TABLE} WHERE v IN ('nope', 'from f')`))).rows[0].n).toBe(0);
   });
 
-  it('shows the role in `jit session ID`, its JSON and the sessions API', async () => {
+  it('shows the role in `jit session ID`, its JSON, the sessions API and `jit replay`', async () => {
     const c = await session('roles', undefined, 'build-shown');
     const s = await newest('roles');
     await c.end();
@@ -156,6 +156,11 @@ describe('a role per session (PostgreSQL)', () => {
     expect(list.map((x: { dbRole: string }) => x.dbRole)).toEqual([s.dbRole]);
     const api = await fetch(`${t.httpUrl}/api/sessions/${s.id}`, { headers: { authorization: `Bearer ${ADMIN}` } });
     expect(((await api.json()) as { session: { dbRole: string } }).session.dbRole).toBe(s.dbRole);
+    // jit replay names it in the session's header and its session-start event.
+    const replay = await run(process.execPath, [BIN, 'replay', s.id, '--config', t.configFile]);
+    expect(replay.stdout).toMatch(new RegExp(`^  db role  ${s.dbRole}$`, 'm'));
+    const start = JSON.parse((await run(process.execPath, [BIN, 'replay', s.id, '--json', '--config', t.configFile])).stdout.split('\n')[0]!);
+    expect(start).toMatchObject({ type: 'session-start', dbRole: s.dbRole });
   });
 
   it('refuses a login whose role cannot be created, saying why; nothing connects as the broker’s own account', async () => {
