@@ -422,9 +422,16 @@ const schema = z
         message: `default_ttl (${c.identity.default_ttl}s) is longer than max_ttl (${c.identity.max_ttl}s)`,
       });
     for (const p of ruleProblems(c.rules, Object.keys(c.targets))) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
-    for (const [name, t] of Object.entries(c.targets))
+    for (const [name, t] of Object.entries(c.targets)) {
       if (t.upstream_password_file && t.upstream === 'demo')
         ctx.addIssue({ code: 'custom', path: ['targets', name, 'upstream_password_file'], message: 'the demo database has no password' });
+      if (t.session_roles && t.upstream === 'demo')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', name, 'session_roles'],
+          message: 'the demo database has no roles to create: session_roles needs a real server',
+        });
+    }
     c.masking.rules.forEach((r, i) => {
       for (const [j, t] of (r.targets ?? []).entries()) {
         if (!/[*?]/.test(t) && !Object.hasOwn(c.targets, t))

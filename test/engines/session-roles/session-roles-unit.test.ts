@@ -139,6 +139,11 @@ describe('config', () => {
     expect(() => parseConfig(base('{ grants: [{ scopes: [read], roles: [] }] }'))).toThrow(/roles/);
     expect(() => parseConfig(base(`{ default: ["app'read"] }`))).toThrow(/a role name is/);
   });
+  it('refuses session roles on the built-in demo database, which has no roles to create', () => {
+    expect(() => parseConfig('targets:\n  app: { engine: postgres, upstream: demo, session_roles: { default: [r] } }\n')).toThrow(
+      'targets.app.session_roles: the demo database has no roles to create',
+    );
+  });
 });
 
 /** A server's roles and a store's sessions, as the sweeper sees them. */
