@@ -1,6 +1,7 @@
 // The Logins page: logins the broker turned away (why, what the client was told, what the token claimed —
 // unverified), and, when the caller merges them in (broker/audit/logins.ts listLogins), the accepted ones with
 // the session each opened. Newest first, as given.
+import type { LoginEntry } from '../../audit/login-history.js';
 import type { UiContext } from '../context.js';
 import { type Html, html } from '../html.js';
 import { badge, empty, filterForm, sessionLink, time } from './common.js';
@@ -10,24 +11,7 @@ import { clientText } from './sessions.js';
  * One login as the page shows it: what a store RefusedLogin and a LoginEntry (GET /api/logins, `jit logins`) both
  * have; `outcome` and `sessionId` only on merged entries (absent: a refusal).
  */
-export interface LoginRow {
-  at: Date;
-  engine: 'postgres' | 'mysql';
-  target: string | null;
-  clientAddress: string;
-  clientPort: number;
-  clientApplication: string | null;
-  dbUser: string | null;
-  tls: boolean;
-  subject: string | null;
-  issuer: string | null;
-  build: string | null;
-  tokenId: string | null;
-  reason: string | null;
-  message: string | null;
-  outcome?: 'accepted' | 'refused';
-  sessionId?: string | null;
-}
+export type LoginRow = Omit<LoginEntry, 'outcome' | 'sessionId'> & Partial<Pick<LoginEntry, 'outcome' | 'sessionId'>>;
 
 export interface LoginFilters {
   /** A duration back from now (15m, 1h, 7d) or a date, as typed. */
