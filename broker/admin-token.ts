@@ -2,8 +2,8 @@
 // 32 random bytes in `<data_dir>/admin.token`, mode 0600, made at the broker's first start and read by
 // the `jit` commands run with the same config, so `jit approve` works with no flag and no variable.
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createPrivateFile, readPrivateFile } from './private-file.js';
 
 /** The `admin_token` value that asks for a generated credential. */
 export const GENERATE = 'generate';
@@ -15,19 +15,8 @@ export function adminTokenFile(dataDir: string): string {
 /** The generated token, or null when the broker has not made one yet. Refuses a file others can read. */
 export function readAdminToken(dataDir: string): string | null {
   const file = adminTokenFile(dataDir);
-  let mode: number;
-  try {
-    mode = statSync(file).mode & 0o777;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-  if (mode & 0o077) {
-    throw new Error(
-      `${file} can be read by other users (mode ${mode.toString(8).padStart(4, '0')}): chmod 600 it, or delete it and restart the broker to have a new one made`,
-    );
-  }
-  const token = readFileSync(file, 'utf8').trim();
+  const token = readPrivateFile(file, 'chmod 600 it, or delete it and restart the broker to have a new one made');
+  if (token === null) return null;
   if (!/^[A-Za-z0-9_-]{16,}$/.test(token)) throw new Error(`${file} does not hold an admin token: delete it and restart the broker to have a new one made`);
   return token;
 }
@@ -36,14 +25,8 @@ export function readAdminToken(dataDir: string): string | null {
 export function loadOrCreateAdminToken(dataDir: string): string {
   const existing = readAdminToken(dataDir);
   if (existing) return existing;
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = adminTokenFile(dataDir);
-  try {
-    writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
-    chmodSync(file, 0o600); // whatever the umask
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process made it first: use theirs
-  }
+  createPrivateFile(file, `${randomBytes(32).toString('base64url')}\n`);
   const token = readAdminToken(dataDir);
   if (!token) throw new Error(`${file} could not be created`);
   return token;

@@ -1,8 +1,9 @@
 // Maskers: what a masked value becomes. Engine-agnostic: they take a value as text and return its
 // replacement as text, or null for SQL NULL. Engines decide how that text is put back on the wire.
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createPrivateFile } from '../private-file.js';
 
 /** A value's replacement: text, or null for SQL NULL. */
 export type Masker = (value: string) => string | null;
@@ -97,14 +98,7 @@ export function masker(name: MaskerName, opts: MaskerOptions = {}): Masker {
 export function loadHashKey(dataDir: string, configured?: string): Buffer {
   if (configured) return Buffer.from(configured, 'utf8');
   const file = join(dataDir, 'masking.key');
-  if (!existsSync(file)) {
-    try {
-      writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process made it first
-    }
-    chmodSync(file, 0o600);
-  }
+  if (!existsSync(file)) createPrivateFile(file, `${randomBytes(32).toString('hex')}\n`);
   const hex = readFileSync(file, 'utf8').trim();
   if (!/^[0-9a-f]{32,}$/i.test(hex)) throw new Error(`${file} does not hold a hex key; delete it to have a new one made (hashes will change)`);
   return Buffer.from(hex, 'hex');
