@@ -8,6 +8,7 @@ import type { Approvals } from '../approvals/index.js';
 import { approvalJsonSchema, approvalToJson } from '../approvals/json.js';
 import type { ApprovalState, DecisionResult } from '../approvals/types.js';
 import { adminAuth, errorJsonSchema as error, guardedResponses as guarded } from './admin-auth.js';
+import { approvalIdParams, DECISION_REFUSAL_STATUS } from './decisions.js';
 
 export interface ApprovalsApiOptions {
   approvals: Approvals;
@@ -21,22 +22,15 @@ const refusal = {
   properties: { ok: { type: 'boolean' }, code: { type: 'string' }, message: { type: 'string' }, approval: approvalJsonSchema },
 } as const;
 const decided = { type: 'object', properties: { ok: { type: 'boolean' }, approval: approvalJsonSchema } } as const;
-const params = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 
 /** `api:<name>` unless the caller already says where it decides from (`cli:alice`). */
 const decider = (by: string | undefined) => (by && /^(cli|api):/.test(by) ? by : `api:${by ?? 'admin'}`);
 
-const STATUS: Record<Exclude<DecisionResult, { ok: true }>['code'], number> = {
-  not_found: 404,
-  ended: 409,
-  already_approved: 409,
-  not_approver: 403,
-  own_request: 403,
-};
-
 function answer(reply: FastifyReply, r: DecisionResult) {
   if (r.ok) return { ok: true, approval: approvalToJson(r.request) };
-  return reply.code(STATUS[r.code]).send({ ok: false, code: r.code, message: r.message, ...(r.request ? { approval: approvalToJson(r.request) } : {}) });
+  return reply
+    .code(DECISION_REFUSAL_STATUS[r.code])
+    .send({ ok: false, code: r.code, message: r.message, ...(r.request ? { approval: approvalToJson(r.request) } : {}) });
 }
 
 export const approvalsApi: FastifyPluginAsync<ApprovalsApiOptions> = async (app, opts) => {
@@ -67,10 +61,14 @@ export const approvalsApi: FastifyPluginAsync<ApprovalsApiOptions> = async (app,
     },
   );
 
-  app.get<{ Params: { id: string } }>('/:id', { schema: { params, response: { 200: approvalJsonSchema, 404: error, ...guarded } } }, async (req, reply) => {
-    const r = await approvals.get(req.params.id);
-    return r ? approvalToJson(r) : reply.code(404).send({ error: `no approval request '${req.params.id}'` });
-  });
+  app.get<{ Params: { id: string } }>(
+    '/:id',
+    { schema: { params: approvalIdParams, response: { 200: approvalJsonSchema, 404: error, ...guarded } } },
+    async (req, reply) => {
+      const r = await approvals.get(req.params.id);
+      return r ? approvalToJson(r) : reply.code(404).send({ error: `no approval request '${req.params.id}'` });
+    },
+  );
 
   const text = (max: number) => ({ type: 'string', minLength: 1, maxLength: max }) as const;
   const responses = { 200: decided, 403: refusal, 404: refusal, 409: refusal, ...guarded } as const;
@@ -79,7 +77,7 @@ export const approvalsApi: FastifyPluginAsync<ApprovalsApiOptions> = async (app,
     '/:id/approve',
     {
       schema: {
-        params,
+        params: approvalIdParams,
         body: { type: ['object', 'null'], additionalProperties: false, properties: { by: text(200), email: text(320), reason: text(2000) } },
         response: responses,
       },
@@ -97,7 +95,7 @@ export const approvalsApi: FastifyPluginAsync<ApprovalsApiOptions> = async (app,
     '/:id/deny',
     {
       schema: {
-        params,
+        params: approvalIdParams,
         body: { type: 'object', required: ['reason'], additionalProperties: false, properties: { by: text(200), reason: text(2000) } },
         response: responses,
       },

@@ -3,25 +3,17 @@
 // applies the review rule's approvers, the own-request rule and min_approvals; its refusal is shown on the page.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Approvals } from '../../approvals/index.js';
-import type { ApprovalRequest, DecisionResult } from '../../approvals/types.js';
+import type { ApprovalRequest } from '../../approvals/types.js';
 import { canDecide, deciderOf } from '../auth/access.js';
 import { renderPage } from '../html.js';
 import { filterReviews, renderError, renderReview, renderReviews, type ReviewFilters } from '../pages/index.js';
 import { BASE, contextOf, sendPage, userOf } from '../request-state.js';
 import { safeNext } from '../security.js';
+import { approvalIdParams, DECISION_REFUSAL_STATUS } from '../../http/decisions.js';
 
 /** Settled requests shown besides the pending ones. */
 const SETTLED_LIMIT = 200;
 
-const STATUS: Record<Exclude<DecisionResult, { ok: true }>['code'], number> = {
-  not_found: 404,
-  ended: 409,
-  already_approved: 409,
-  not_approver: 403,
-  own_request: 403,
-};
-
-const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 const filterText = { type: 'string', maxLength: 500 } as const;
 
 /** Query values as filters: empty fields (a submitted form's blanks) are no filter. */
@@ -83,7 +75,9 @@ export const reviewsRoutes: FastifyPluginAsync<{ approvals: Approvals }> = async
 
   app.get<{ Params: { id: string }; Querystring: { done?: string } }>(
     '/reviews/:id',
-    { schema: { params: idParams, querystring: { type: 'object', properties: { done: { type: 'string', enum: ['approved', 'denied', 'counted'] } } } } },
+    {
+      schema: { params: approvalIdParams, querystring: { type: 'object', properties: { done: { type: 'string', enum: ['approved', 'denied', 'counted'] } } } },
+    },
     async (req, reply) => {
       const r = await approvals.get(req.params.id);
       if (!r) return notFound(req, reply, req.params.id);
@@ -123,14 +117,14 @@ export const reviewsRoutes: FastifyPluginAsync<{ approvals: Approvals }> = async
     if (reason && reason.length > 2000) return reviewPage(req, reply, 400, current, { whyNot: 'The reason is longer than 2000 characters.' });
     const user = userOf(req);
     const r = await approvals.decide(id, { ...deciderOf(user, current), approve, reason });
-    if (!r.ok) return reviewPage(req, reply, STATUS[r.code], r.request ?? current, { whyNot: r.message });
+    if (!r.ok) return reviewPage(req, reply, DECISION_REFUSAL_STATUS[r.code], r.request ?? current, { whyNot: r.message });
     const done = !approve ? 'denied' : r.request.state === 'approved' ? 'approved' : 'counted';
     return reply.redirect(back(req, id, done), 303);
   }
 
   const decideSchema = {
     schema: {
-      params: idParams,
+      params: approvalIdParams,
       body: {
         type: 'object',
         properties: { _csrf: { type: 'string' }, reason: { type: 'string', maxLength: 4000 } },
