@@ -45,27 +45,28 @@ type Row = Record<string, unknown>;
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
 const key = (schema: string, name: string, type: string): string => `${schema}\0${name.toLowerCase()}\0${type}`;
 
-function options(u: MysqlTargetUrl, tls: boolean): mysql.ConnectionOptions {
+function options(u: MysqlTargetUrl, tls: boolean, timeoutMs: number): mysql.ConnectionOptions {
   return {
     host: u.host,
     port: u.port,
     user: u.user,
     password: u.password,
     database: u.database,
-    connectTimeout: TIMEOUT_MS,
+    connectTimeout: timeoutMs,
     ssl: tls ? { rejectUnauthorized: u.ssl === 'verify' } : undefined,
     charset: 'utf8mb4_general_ci',
   };
 }
 
-async function connect(u: MysqlTargetUrl): Promise<mysql.Connection> {
+/** A mysql2 connection with the target URL's account and TLS mode (also `jit doctor`'s). */
+export async function connectMysql(u: MysqlTargetUrl, timeoutMs = TIMEOUT_MS): Promise<mysql.Connection> {
   const { default: mysql } = await import('mysql2/promise'); // loaded by the first MySQL catalog read, not by every broker
-  if (u.ssl === false) return mysql.createConnection(options(u, false));
+  if (u.ssl === false) return mysql.createConnection(options(u, false, timeoutMs));
   try {
-    return await mysql.createConnection(options(u, true));
+    return await mysql.createConnection(options(u, true, timeoutMs));
   } catch (e) {
     // `prefer` (the default): a server without TLS is read in plaintext, as the broker's own upstream leg does.
-    if (u.ssl === 'prefer' && (e as { code?: string }).code === 'HANDSHAKE_NO_SSL_SUPPORT') return mysql.createConnection(options(u, false));
+    if (u.ssl === 'prefer' && (e as { code?: string }).code === 'HANDSHAKE_NO_SSL_SUPPORT') return mysql.createConnection(options(u, false, timeoutMs));
     throw e;
   }
 }
@@ -165,7 +166,7 @@ export async function loadMysqlCatalog(target: Target): Promise<CatalogSnapshot>
     }, TIMEOUT_MS);
   });
   const work = (async () => {
-    const c = await connect(u);
+    const c = await connectMysql(u);
     if (timedOut) {
       c.destroy();
       throw new Error('timed out');

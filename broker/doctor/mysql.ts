@@ -3,52 +3,9 @@
 // every group role and drop it.
 import { randomBytes } from 'node:crypto';
 import type mysql from 'mysql2/promise';
-import { mysqlGrantProblems } from '../engines/upstream-privileges.js';
+import { mysqlAccountProblems } from '../engines/upstream-privileges.js';
 import { parseMysqlUrl, type MysqlTargetUrl } from '../engines/mysql/upstream.js';
 import { type Finding, probeRoleName, SEE_LEAST_PRIVILEGE, type SessionRolesProbe } from './types.js';
-
-/** Global privileges creating a user per session and granting it roles takes (MySQL 8's ROLE_ADMIN grants any role). */
-const SESSION_ROLE_PRIVILEGES = new Set(['CREATE USER', 'ROLE_ADMIN']);
-
-/**
- * What of `SHOW GRANTS` is more than the target needs: mysqlGrantProblems (every global privilege but USAGE, GRANT
- * OPTION anywhere), less CREATE USER / ROLE_ADMIN on *.* when session_roles needs them.
- */
-export function mysqlDoctorProblems(grants: readonly string[], sessionRoles: boolean): string[] {
-  if (!sessionRoles) return mysqlGrantProblems(grants);
-  const kept = grants.map((g) => {
-    const m = /^GRANT\s+(.+?)\s+(ON\s+\*\.\*\s+TO\s.*)$/i.exec(g.trim());
-    if (!m) return g;
-    const privs = m[1]!.split(/\s*,\s*/).filter((p) => !SESSION_ROLE_PRIVILEGES.has(p.toUpperCase()));
-    return `GRANT ${privs.length ? privs.join(', ') : 'USAGE'} ${m[2]}`;
-  });
-  return mysqlGrantProblems(kept);
-}
-
-function options(u: MysqlTargetUrl, tls: boolean, timeoutMs: number): mysql.ConnectionOptions {
-  return {
-    host: u.host,
-    port: u.port,
-    user: u.user,
-    password: u.password,
-    database: u.database,
-    connectTimeout: timeoutMs,
-    ssl: tls ? { rejectUnauthorized: u.ssl === 'verify' } : undefined,
-    charset: 'utf8mb4_general_ci',
-  };
-}
-
-/** As the catalog connects (broker/catalog/mysql.ts): `prefer` falls back to plaintext on a server without TLS. */
-async function connect(u: MysqlTargetUrl, timeoutMs: number): Promise<mysql.Connection> {
-  const { default: driver } = await import('mysql2/promise');
-  if (u.ssl === false) return driver.createConnection(options(u, false, timeoutMs));
-  try {
-    return await driver.createConnection(options(u, true, timeoutMs));
-  } catch (e) {
-    if (u.ssl === 'prefer' && (e as { code?: string }).code === 'HANDSHAKE_NO_SSL_SUPPORT') return driver.createConnection(options(u, false, timeoutMs));
-    throw e;
-  }
-}
 
 /** The first column of every row. */
 async function column(c: mysql.Connection, sql: string, timeoutMs: number): Promise<string[]> {
@@ -66,7 +23,7 @@ export async function doctorMysql(url: string, sessionRoles: SessionRolesProbe |
   const started = Date.now();
   let c: mysql.Connection;
   try {
-    c = await connect(u, timeoutMs);
+    c = await (await import('../catalog/mysql.js')).connectMysql(u, timeoutMs);
   } catch (e) {
     return [{ check: 'reachable', status: 'FAIL', detail: `cannot log in to ${u.host}:${u.port} as ${u.user}: ${(e as Error).message}` }];
   }
@@ -84,7 +41,7 @@ export async function doctorMysql(url: string, sessionRoles: SessionRolesProbe |
     });
     const [user = '?'] = await column(c, 'SELECT CURRENT_USER()', timeoutMs);
     const grants = await column(c, 'SHOW GRANTS FOR CURRENT_USER', timeoutMs);
-    const problems = mysqlDoctorProblems(grants, sessionRoles !== null);
+    const problems = mysqlAccountProblems(grants, sessionRoles !== null);
     const held = grants.map((g) => g.replace(/\s+IDENTIFIED BY .*$/i, '')).join('; ');
     out.push(
       problems.length

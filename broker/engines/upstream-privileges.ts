@@ -133,6 +133,14 @@ function withoutSessionRolePrivileges(grant: string): string {
 }
 
 /**
+ * What of `SHOW GRANTS` is more than the target needs (mysqlGrantProblems); with session roles, less the CREATE USER /
+ * ROLE_ADMIN on *.* they need. The start-up check and `jit doctor` both ask here.
+ */
+export function mysqlAccountProblems(grants: readonly string[], sessionRoles: boolean): string[] {
+  return mysqlGrantProblems(sessionRoles ? grants.map(withoutSessionRolePrivileges) : grants);
+}
+
+/**
  * A warning about the target's upstream account, or null when it looks least-privileged. Never throws. `sessionRoles`:
  * the target has session_roles, which need CREATEROLE (PostgreSQL) or CREATE USER / ROLE_ADMIN (MySQL): not warned.
  */
@@ -144,7 +152,7 @@ export async function checkTargetPrivileges(t: Target, sessionRoles = false): Pr
       return problems.length ? `target ${t.name}: the upstream role "${facts.name}" ${problems.join('; ')}: ${SEE}` : null;
     }
     const { user, grants } = await mysqlGrants(t.upstream);
-    const problems = mysqlGrantProblems(sessionRoles ? grants.map(withoutSessionRolePrivileges) : grants);
+    const problems = mysqlAccountProblems(grants, sessionRoles);
     return problems.length ? `target ${t.name}: the upstream account ${user} ${problems.join('; ')}: ${SEE}` : null;
   } catch (e) {
     return `target ${t.name}: the privileges of its upstream account could not be checked (${(e as Error).message})`;

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mysqlDoctorProblems } from '../../broker/doctor/mysql.js';
+import { mysqlAccountProblems } from '../../broker/engines/upstream-privileges.js';
 import { sessionRolesOf } from '../../broker/doctor/types.js';
 import { direct, run, UPSTREAM } from '../support/broker.js';
 import { directMy, MYSQL_UPSTREAM } from '../support/mysql.js';
@@ -217,9 +217,9 @@ describe('what the doctor reads', () => {
 
   it('MySQL grants: CREATE USER and ROLE_ADMIN on *.* are what session_roles needs, anything more still warns', () => {
     const grants = ['GRANT CREATE USER ON *.* TO `b`@`%`', 'GRANT SELECT ON `app`.* TO `b`@`%`', 'GRANT `g` TO `b`@`%` WITH ADMIN OPTION'];
-    expect(mysqlDoctorProblems(grants, false)).toEqual(['holds global privileges (CREATE USER ON *.*)']);
-    expect(mysqlDoctorProblems(grants, true)).toEqual([]);
-    expect(mysqlDoctorProblems(['GRANT CREATE USER, SUPER ON *.* TO `b`@`%` WITH GRANT OPTION'], true)).toEqual([
+    expect(mysqlAccountProblems(grants, false)).toEqual(['holds global privileges (CREATE USER ON *.*)']);
+    expect(mysqlAccountProblems(grants, true)).toEqual([]);
+    expect(mysqlAccountProblems(['GRANT CREATE USER, SUPER ON *.* TO `b`@`%` WITH GRANT OPTION'], true)).toEqual([
       'holds global privileges (SUPER ON *.*)',
       'may grant its privileges to others (WITH GRANT OPTION)',
     ]);
