@@ -33,8 +33,7 @@ export function buildInfo(): BuildInfo {
   if (cached) return cached;
   const fromSources = import.meta.url.endsWith('.ts');
   const built = fromSources ? null : readJson(join(PACKAGE_ROOT, 'dist', 'build-info.json'));
-  const pkg = readJson(join(PACKAGE_ROOT, 'package.json'));
-  const version = String(built?.version ?? pkg?.version ?? '0.0.0');
+  const version = String(built?.version ?? readJson(join(PACKAGE_ROOT, 'package.json'))?.version ?? '0.0.0');
   const commit = built ? (typeof built.commit === 'string' ? built.commit : null) : (process.env.JIT_COMMIT ?? gitCommit());
   cached = { version, commit };
   return cached;

@@ -118,24 +118,11 @@ describe('the installed package', () => {
     expect(metrics).toContain(`jit_build_info{version="${pkg.version}",commit="${HEAD}"} 1`);
 
     const token = (await npx(['--config', cfg, 'token', '--build', 'pack-1', '--ttl', '5m'])).stdout.trim();
-    const psql = await run('psql', ['-XAtc', "SELECT 'through the package'"], {
-      PGHOST: '127.0.0.1',
-      PGPORT: String(pgPort),
-      PGUSER: 'ci',
-      PGDATABASE: 'app',
-      PGPASSWORD: token,
-      PGSSLMODE: 'require',
-    });
+    const through = { PGHOST: '127.0.0.1', PGPORT: String(pgPort), PGUSER: 'ci', PGDATABASE: 'app', PGPASSWORD: token, PGSSLMODE: 'require' };
+    const psql = await run('psql', ['-XAtc', "SELECT 'through the package'"], through);
     expect(psql.stderr).toBe('');
     expect(psql.stdout.trim()).toBe('through the package');
-    const denied = await run('psql', ['-XAtc', 'CREATE TABLE pack_nope (id int)'], {
-      PGHOST: '127.0.0.1',
-      PGPORT: String(pgPort),
-      PGUSER: 'ci',
-      PGDATABASE: 'app',
-      PGPASSWORD: token,
-      PGSSLMODE: 'require',
-    });
+    const denied = await run('psql', ['-XAtc', 'CREATE TABLE pack_nope (id int)'], through);
     expect(denied.code).not.toBe(0);
 
     let last: RunResult | undefined;
